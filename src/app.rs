@@ -1,0 +1,178 @@
+//! Assembles the Pingora server: public proxy, optional https redirect, management listener,
+//! and the lifecycle background services, from one validated configuration.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+
+use anyhow::{Context, Result, bail};
+use pingora::apps::HttpServerOptions;
+use pingora::apps::http_app::HttpServer;
+use pingora::listeners::tls::TlsSettings;
+use pingora::prelude::*;
+use pingora::proxy::ProxyServiceBuilder;
+use pingora::server::configuration::ServerConf;
+use pingora::services::listening::Service;
+
+use crate::audit::LogGuard;
+use crate::config::{Config, Diagnostics};
+use crate::lifecycle::{Drain, ReadinessProbe, SighupReload, Watcher};
+use crate::mgmt::{HttpsRedirect, Management, Readiness};
+use crate::proxy::PublicProxy;
+use crate::reload::Live;
+use crate::snapshot::Snapshot;
+
+/// rustls is linked with two crypto back ends (Pingora's ring, reqwest's aws-lc-rs); pick one
+/// process-wide before any TLS config is built.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// Loads config + first snapshot; every error is returned, nothing is started.
+pub fn load(path: &std::path::Path) -> Result<(Config, Snapshot), Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let Some(loaded) = Config::load(path, &mut diags) else {
+        return Err(diags);
+    };
+    let snapshot = Snapshot::load(&loaded.config, 1)?;
+    Ok((loaded.config, snapshot))
+}
+
+/// Runs the gateway until SIGTERM/SIGINT. Never returns normally.
+pub fn run(config: Config, first: Snapshot, log_guard: LogGuard) -> Result<()> {
+    install_crypto_provider();
+    let public = config.listen.public;
+    if let Some(tls) = &config.tls {
+        crate::certs::ensure(tls)?;
+    } else {
+        tracing::warn!(listen.public = %public, "no [tls] section: the public listener speaks plain HTTP (only behind a TLS-terminating proxy)");
+    }
+
+    let threads = match config.runtime.worker_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let drain = config.runtime.shutdown_drain;
+    let mut conf = ServerConf {
+        threads,
+        // Our Drain service exits as soon as nothing is in flight; this is only the backstop.
+        grace_period_seconds: Some(drain.as_secs() + 2),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    // Several gateways on one host (tests, blue/green) must not share these files.
+    let id = std::process::id();
+    conf.pid_file = std::env::temp_dir()
+        .join(format!("portcullis-{id}.pid"))
+        .display()
+        .to_string();
+    conf.upgrade_sock = std::env::temp_dir()
+        .join(format!("portcullis-{id}.sock"))
+        .display()
+        .to_string();
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let conf = server.configuration.clone();
+
+    let live = Live::new(config.clone(), first);
+    let ready = Arc::new(Readiness::default());
+    // No issuer store yet: nothing else to wait for.
+    ready.store_reachable.store(true, Ordering::Release);
+
+    let proxy = PublicProxy {
+        live: Arc::clone(&live),
+        proto: if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
+        audit: config.runtime.audit_log,
+    };
+    let mut opts = HttpServerOptions::default();
+    // CONNECT reaches our guard, which answers 400 (Pingora's own answer would be 405).
+    opts.allow_connect_method_proxying = true;
+    opts.h2_idle_timeout = Some(config.limits.keepalive_timeout);
+    let mut public_svc = ProxyServiceBuilder::new(&conf, proxy)
+        .name("public")
+        .server_options(opts)
+        .build();
+    let public_addr = public.to_string();
+    match &config.tls {
+        Some(tls) => {
+            if tls.tls13_only {
+                bail!(
+                    "tls.min_version = \"1.3\" is not available with Pingora 0.9's rustls listener (it always offers 1.2 and 1.3)"
+                );
+            }
+            let (Some(c), Some(k)) = (tls.cert.to_str(), tls.key.to_str()) else {
+                bail!("TLS paths must be UTF-8");
+            };
+            let mut settings = TlsSettings::intermediate(c, k).context("TLS settings")?;
+            settings.enable_h2();
+            public_svc.add_tls_with_settings(&public_addr, None, settings);
+        }
+        None => public_svc.add_tcp(&public_addr),
+    }
+    server.add_service(public_svc);
+
+    if let (Some(redirect), Some(_)) = (config.listen.http_redirect, &config.tls) {
+        let mut svc = Service::new(
+            "https-redirect".to_string(),
+            HttpServer::new_app(HttpsRedirect {
+                https_port: public.port(),
+            }),
+        );
+        svc.add_tcp(&redirect.to_string());
+        server.add_service(svc);
+    }
+
+    let mut mgmt = Service::new(
+        "management".to_string(),
+        HttpServer::new_app(Management {
+            live: Arc::clone(&live),
+            ready: Arc::clone(&ready),
+        }),
+    );
+    mgmt.add_tcp(&config.listen.management.to_string());
+    server.add_service(mgmt);
+
+    server.add_service(background_service(
+        "sighup",
+        SighupReload {
+            live: Arc::clone(&live),
+        },
+    ));
+    let guard = Mutex::new(Some(log_guard));
+    server.add_service(background_service(
+        "drain",
+        Drain {
+            max: drain,
+            on_exit: Box::new(move || {
+                // Flush the audit log before the process ends.
+                if let Ok(mut g) = guard.lock() {
+                    g.take();
+                }
+            }),
+        },
+    ));
+    server.add_service(background_service(
+        "ready",
+        ReadinessProbe { ready, public },
+    ));
+    if config.routing.watch {
+        server.add_service(background_service(
+            "watch",
+            Watcher {
+                live: Arc::clone(&live),
+                paths: vec![
+                    config.path.clone(),
+                    config.routing.routes.clone(),
+                    config.routing.policies.clone(),
+                ],
+                debounce: std::time::Duration::from_millis(1000),
+            },
+        ));
+    }
+    tracing::info!(listen.public = %public, listen.management = %config.listen.management, threads, "portcullis starting");
+    server.run_forever()
+}

@@ -1,0 +1,1 @@
+//! Authorization: NIST RBAC (core + hierarchical) policies per route and method; deny by default.

@@ -1,0 +1,81 @@
+//! TLS material: the dev self-signed certificate, and checking cert/key files before Pingora
+//! loads them (Pingora panics on unreadable files; the gateway reports them instead).
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+/// Writes a self-signed certificate for localhost, 127.0.0.1 and ::1 (dev use only).
+/// The key file is created readable by its owner only.
+pub fn write_dev_cert(cert: &Path, key: &Path) -> Result<()> {
+    let names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    let ck = rcgen::generate_simple_self_signed(names).context("generating dev certificate")?;
+    for p in [cert, key] {
+        if let Some(dir) = p.parent() {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+    }
+    fs::write(cert, ck.cert.pem()).with_context(|| format!("writing {}", cert.display()))?;
+    write_private(key, ck.signing_key.serialize_pem().as_bytes())
+        .with_context(|| format!("writing {}", key.display()))?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(data)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    fs::write(path, data)
+}
+
+/// Fails with a clear message unless the files hold a certificate chain and a private key.
+pub fn check_pair(cert: &Path, key: &Path) -> Result<()> {
+    let (Some(c), Some(k)) = (cert.to_str(), key.to_str()) else {
+        bail!("certificate paths must be UTF-8");
+    };
+    match pingora::tls::load_certs_and_key_files(c, k) {
+        Ok(Some((certs, _))) if !certs.is_empty() => Ok(()),
+        Ok(_) => bail!(
+            "{}: no certificate found, or {}: no private key found",
+            cert.display(),
+            key.display()
+        ),
+        Err(e) => bail!(
+            "cannot load TLS certificate {} / key {}: {e}",
+            cert.display(),
+            key.display()
+        ),
+    }
+}
+
+/// Makes sure the configured pair exists: generated when missing and allowed, else an error.
+pub fn ensure(tls: &crate::config::Tls) -> Result<()> {
+    if !tls.cert.exists() || !tls.key.exists() {
+        if !tls.self_signed_if_missing {
+            bail!(
+                "TLS certificate {} or key {} is missing (set tls.self_signed_if_missing = true for a dev certificate)",
+                tls.cert.display(),
+                tls.key.display()
+            );
+        }
+        write_dev_cert(&tls.cert, &tls.key)?;
+        tracing::warn!(cert = %tls.cert.display(), "generated a self-signed dev certificate; never use it in production");
+    }
+    check_pair(&tls.cert, &tls.key)
+}

@@ -1,0 +1,385 @@
+//! The validated configuration of one gateway process: listeners, TLS, guard, limits.
+//! Routes, policies and trust are reloadable and live in [`crate::snapshot`].
+
+pub mod diag;
+pub mod file;
+pub mod source;
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use source::SourceFile;
+
+use file::ConfigFile;
+
+/// Static settings: what needs a restart to change.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file itself, and the directory relative paths are resolved against.
+    pub path: PathBuf,
+    pub base_dir: PathBuf,
+    pub listen: Listen,
+    pub runtime: Runtime,
+    pub tls: Option<Tls>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub guard: Guard,
+    pub routing: Routing,
+    pub limits: Limits,
+    pub issuer: Option<IssuerSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Listen {
+    pub public: SocketAddr,
+    pub http_redirect: Option<SocketAddr>,
+    pub internal: Option<SocketAddr>,
+    pub management: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub worker_threads: usize,
+    pub shutdown_drain: Duration,
+    pub audit_log: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub self_signed_if_missing: bool,
+    /// true when only TLS 1.3 is allowed (`min_version = "1.3"`).
+    pub tls13_only: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Guard {
+    /// Ports no route may reach: `internal_ports` plus the management and internal listeners'.
+    pub guarded_ports: BTreeSet<u16>,
+    pub blocked_prefixes: Vec<String>,
+    pub allow_non_loopback_management: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Routing {
+    pub routes: PathBuf,
+    pub policies: PathBuf,
+    pub watch: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_header_bytes: usize,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub keepalive_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct IssuerSettings {
+    pub frontend_url: Option<String>,
+    pub database: String,
+    pub import: Vec<PathBuf>,
+    pub login_event_retention_days: u32,
+}
+
+pub const DEFAULT_MANAGEMENT: &str = "127.0.0.1:9000";
+pub const DEFAULT_INTERNAL: &str = "127.0.0.1:8081";
+
+/// The parsed file and its source, kept for the reloadable parts (`[[trust]]`).
+pub struct Loaded {
+    pub config: Config,
+    pub source: SourceFile,
+    pub file: ConfigFile,
+}
+
+impl Config {
+    /// Reads and validates `portcullis.toml`; every problem is collected in `diags`.
+    pub fn load(path: &Path, diags: &mut Diagnostics) -> Option<Loaded> {
+        // Absolute (not canonical) paths: the file watcher compares them with event paths.
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let source = SourceFile::read(&path, diags)?;
+        let file: ConfigFile = source.parse_toml(diags)?;
+        let config = validate(&source, &file, diags)?;
+        Some(Loaded {
+            config,
+            source,
+            file,
+        })
+    }
+
+    /// A path from the config, relative to the config file's directory.
+    pub fn resolve(&self, p: &str) -> PathBuf {
+        resolve(&self.base_dir, p)
+    }
+}
+
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+fn parse_addr(
+    src: &SourceFile,
+    v: &toml::Spanned<String>,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<SocketAddr> {
+    match v.get_ref().parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            diags.push(
+                src.error(
+                    v.span(),
+                    format!("{what}: \"{}\" is not an address", v.get_ref()),
+                )
+                .with_hint("write IP:PORT, e.g. \"127.0.0.1:9000\" or \"[::]:8443\""),
+            );
+            None
+        }
+    }
+}
+
+fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option<Config> {
+    let errors_before = diags.errors().count();
+    let base_dir = src
+        .path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+
+    let public = parse_addr(src, &f.listen.public, "listen.public", diags);
+    let http_redirect = f
+        .listen
+        .http_redirect
+        .as_ref()
+        .and_then(|a| parse_addr(src, a, "listen.http_redirect", diags));
+    let issuer_enabled = f.issuer.as_ref().is_some_and(|i| i.enabled.unwrap_or(true));
+    let internal = match &f.listen.internal {
+        Some(a) => parse_addr(src, a, "listen.internal", diags),
+        None if issuer_enabled => DEFAULT_INTERNAL.parse().ok(),
+        None => None,
+    };
+    let management = match &f.listen.management {
+        Some(a) => parse_addr(src, a, "listen.management", diags),
+        None => DEFAULT_MANAGEMENT.parse().ok(),
+    };
+    let allow_non_loopback_management = f.guard.allow_non_loopback_management.unwrap_or(false);
+
+    if let (Some(m), false) = (management, allow_non_loopback_management) {
+        if !m.ip().is_loopback() {
+            let span = f.listen.management.as_ref().map_or(0..0, |s| s.span());
+            diags.push(
+                src.error(
+                    span,
+                    format!("listen.management = \"{m}\" is not a loopback address; the management listener exposes reload and admin endpoints"),
+                )
+                .with_hint("bind 127.0.0.1 or [::1], or set guard.allow_non_loopback_management = true where a network policy protects it"),
+            );
+        }
+    }
+    if let Some(i) = internal {
+        if !i.ip().is_loopback() && !allow_non_loopback_management {
+            let span = f.listen.internal.as_ref().map_or(0..0, |s| s.span());
+            diags.push(
+                src.error(span, format!("listen.internal = \"{i}\" is not a loopback address; the issuer backchannel is never public"))
+                    .with_hint("bind 127.0.0.1, or set guard.allow_non_loopback_management = true where a network policy protects it"),
+            );
+        }
+    }
+    // Two listeners on one port would fail at bind time with a less helpful message.
+    let mut seen: Vec<(SocketAddr, &str)> = Vec::new();
+    for (addr, name, span) in [
+        (public, "public", Some(f.listen.public.span())),
+        (
+            http_redirect,
+            "http_redirect",
+            f.listen.http_redirect.as_ref().map(|s| s.span()),
+        ),
+        (
+            internal,
+            "internal",
+            f.listen.internal.as_ref().map(|s| s.span()),
+        ),
+        (
+            management,
+            "management",
+            f.listen.management.as_ref().map(|s| s.span()),
+        ),
+    ] {
+        let Some(addr) = addr else { continue };
+        if addr.port() != 0 {
+            if let Some((_, other)) = seen.iter().find(|(a, _)| {
+                a.port() == addr.port()
+                    && (a.ip() == addr.ip()
+                        || a.ip().is_unspecified()
+                        || addr.ip().is_unspecified())
+            }) {
+                diags.push(src.error(
+                    span.unwrap_or(0..0),
+                    format!("listen.{name} uses the same address as listen.{other}"),
+                ));
+            }
+        }
+        seen.push((addr, name));
+    }
+
+    let tls = f.tls.as_ref().map(|t| {
+        let tls13_only = match t.min_version.as_ref().map(|v| v.get_ref().as_str()) {
+            None | Some("1.2") => false,
+            Some("1.3") => true,
+            Some(other) => {
+                let span = t.min_version.as_ref().map_or(0..0, |s| s.span());
+                diags.push(
+                    src.error(
+                        span,
+                        format!("tls.min_version = \"{other}\" is not supported"),
+                    )
+                    .with_hint("use \"1.2\" or \"1.3\""),
+                );
+                false
+            }
+        };
+        Tls {
+            cert: resolve(
+                &base_dir,
+                t.cert.as_ref().map_or("certs/gateway.crt", |c| c.get_ref()),
+            ),
+            key: resolve(
+                &base_dir,
+                t.key.as_ref().map_or("certs/gateway.key", |c| c.get_ref()),
+            ),
+            self_signed_if_missing: t.self_signed_if_missing.unwrap_or(true),
+            tls13_only,
+        }
+    });
+
+    let mut trusted_proxies = Vec::new();
+    for p in &f.forwarded.trusted_proxies {
+        let s = p.get_ref();
+        let parsed = s
+            .parse::<IpNet>()
+            .or_else(|_| s.parse::<IpAddr>().map(IpNet::from));
+        match parsed {
+            Ok(net) => trusted_proxies.push(net),
+            Err(_) => diags.push(
+                src.error(
+                    p.span(),
+                    format!("forwarded.trusted_proxies: \"{s}\" is not a CIDR or IP address"),
+                )
+                .with_hint("e.g. \"10.0.0.0/8\" or \"192.168.1.10\""),
+            ),
+        }
+    }
+
+    let mut guarded_ports: BTreeSet<u16> = f
+        .guard
+        .internal_ports
+        .as_ref()
+        .map(|v| v.iter().map(|p| *p.get_ref()).collect())
+        .unwrap_or_else(|| [9000, 8081].into_iter().collect());
+    guarded_ports.extend(management.map(|m| m.port()));
+    guarded_ports.extend(internal.map(|m| m.port()));
+    guarded_ports.remove(&0);
+
+    let mut blocked_prefixes = Vec::new();
+    let blocked_in = f
+        .guard
+        .blocked_prefixes
+        .clone()
+        .unwrap_or_else(|| vec![toml::Spanned::new(0..0, "/auth/admin".to_string())]);
+    for b in blocked_in {
+        let s = b.get_ref();
+        if !s.starts_with('/') {
+            diags.push(src.error(
+                b.span(),
+                format!("guard.blocked_prefixes: \"{s}\" must start with '/'"),
+            ));
+            continue;
+        }
+        blocked_prefixes.push(crate::proxy::route::canonical_prefix(s));
+    }
+
+    let limits = Limits {
+        max_header_bytes: f
+            .limits
+            .max_header_bytes
+            .unwrap_or(64 * 1024)
+            .clamp(1024, 1024 * 1024),
+        header_read_timeout: Duration::from_secs(
+            f.limits.header_read_timeout_seconds.unwrap_or(10).max(1),
+        ),
+        body_read_timeout: Duration::from_secs(
+            f.limits.body_read_timeout_seconds.unwrap_or(30).max(1),
+        ),
+        keepalive_timeout: Duration::from_secs(
+            f.limits.keepalive_timeout_seconds.unwrap_or(60).max(1),
+        ),
+    };
+
+    let issuer = f
+        .issuer
+        .as_ref()
+        .filter(|_| issuer_enabled)
+        .map(|i| IssuerSettings {
+            frontend_url: i
+                .frontend_url
+                .as_ref()
+                .map(|u| u.get_ref().trim_end_matches('/').to_string()),
+            database: i.database.as_ref().map_or_else(
+                || "sqlite://data/portcullis.db".to_string(),
+                |d| d.get_ref().clone(),
+            ),
+            import: i
+                .import
+                .iter()
+                .map(|p| resolve(&base_dir, p.get_ref()))
+                .collect(),
+            login_event_retention_days: i.login_event_retention_days.unwrap_or(30),
+        });
+
+    if diags.errors().count() > errors_before {
+        return None;
+    }
+    Some(Config {
+        path: src.path.clone(),
+        listen: Listen {
+            public: public?,
+            http_redirect,
+            internal,
+            management: management?,
+        },
+        runtime: Runtime {
+            worker_threads: f.runtime.worker_threads.unwrap_or(0),
+            shutdown_drain: Duration::from_secs(f.runtime.shutdown_drain_seconds.unwrap_or(10)),
+            audit_log: f.runtime.audit_log.unwrap_or(true),
+        },
+        tls,
+        trusted_proxies,
+        guard: Guard {
+            guarded_ports,
+            blocked_prefixes,
+            allow_non_loopback_management,
+        },
+        routing: Routing {
+            routes: resolve(&base_dir, f.routing.routes.as_deref().unwrap_or("routes")),
+            policies: resolve(
+                &base_dir,
+                f.routing.policies.as_deref().unwrap_or("policies"),
+            ),
+            watch: f.routing.watch.unwrap_or(true),
+        },
+        limits,
+        issuer,
+        base_dir,
+    })
+}

@@ -1,0 +1,142 @@
+//! The file schema of `portcullis.toml`: serde structs with spans, exactly as written by people.
+//! Validation turns these into the runtime types of `config.rs`.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub listen: ListenFile,
+    #[serde(default)]
+    pub runtime: RuntimeFile,
+    pub tls: Option<TlsFile>,
+    #[serde(default)]
+    pub forwarded: ForwardedFile,
+    #[serde(default)]
+    pub guard: GuardFile,
+    #[serde(default)]
+    pub routing: RoutingFile,
+    #[serde(default)]
+    pub limits: LimitsFile,
+    #[serde(default)]
+    pub trust: Vec<TrustFile>,
+    pub issuer: Option<IssuerFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenFile {
+    pub public: Spanned<String>,
+    pub http_redirect: Option<Spanned<String>>,
+    pub internal: Option<Spanned<String>>,
+    pub management: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeFile {
+    /// 0 = one per core.
+    pub worker_threads: Option<usize>,
+    /// Upper bound of the SIGTERM drain; the process exits as soon as nothing is in flight.
+    pub shutdown_drain_seconds: Option<u64>,
+    /// Write the one-line-per-request audit log to stdout.
+    pub audit_log: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    pub cert: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
+    pub self_signed_if_missing: Option<bool>,
+    pub min_version: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardedFile {
+    #[serde(default)]
+    pub trusted_proxies: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GuardFile {
+    pub internal_ports: Option<Vec<Spanned<u16>>>,
+    pub blocked_prefixes: Option<Vec<Spanned<String>>>,
+    pub allow_non_loopback_management: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingFile {
+    pub routes: Option<String>,
+    pub policies: Option<String>,
+    pub watch: Option<bool>,
+}
+
+/// Request limits of the public listener (extension of the contract; defaults are safe).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    /// Largest request header block; larger gets 431.
+    pub max_header_bytes: Option<usize>,
+    /// Time a client may take to send its request header.
+    pub header_read_timeout_seconds: Option<u64>,
+    /// Longest pause between two reads of a request body.
+    pub body_read_timeout_seconds: Option<u64>,
+    /// Idle time of a downstream keep-alive connection.
+    pub keepalive_timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct TrustFile {
+    pub issuer: Spanned<String>,
+    pub jwks_uri: Spanned<String>,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    #[serde(default)]
+    pub authorized_parties: Vec<String>,
+    pub algorithms: Option<Vec<Spanned<String>>>,
+    pub leeway_seconds: Option<u64>,
+    pub groups_claim: Option<String>,
+    pub roles_claims: Option<Vec<String>>,
+    /// Shared secret for HS256/384/512; only then are HS algorithms accepted.
+    pub hs_secret: Option<String>,
+    /// Largest accepted token in bytes (default 16 KiB).
+    pub max_token_bytes: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerFile {
+    pub enabled: Option<bool>,
+    pub frontend_url: Option<Spanned<String>>,
+    pub database: Option<Spanned<String>>,
+    #[serde(default)]
+    pub import: Vec<Spanned<String>>,
+    /// Days login events are kept.
+    pub login_event_retention_days: Option<u32>,
+}
+
+/// One route as written in `routes/*.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteFile {
+    pub name: Spanned<String>,
+    pub prefix: Spanned<String>,
+    pub host: Option<Spanned<String>>,
+    pub upstreams: Spanned<Vec<Spanned<String>>>,
+    pub auth: Option<Spanned<String>>,
+    pub strip_prefix: Option<bool>,
+    pub timeout_seconds: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutesFile {
+    #[serde(default)]
+    pub route: Vec<RouteFile>,
+}

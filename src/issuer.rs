@@ -1,0 +1,1 @@
+//! The embedded OpenID Connect issuer (Keycloak-compatible URLs and realm files).

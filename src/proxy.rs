@@ -1,0 +1,321 @@
+//! The public listener's request path. Each phase only wires work done in the submodules:
+//! guard (normalize, refuse), route, authenticate, authorize, then forward with the
+//! gateway's own forwarded and identity headers.
+
+pub mod forwarded;
+pub mod guard;
+pub mod normalize;
+pub mod respond;
+pub mod route;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::modules::http::HttpModules;
+use pingora::prelude::*;
+use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorType};
+
+use crate::metrics::{method_label, metrics};
+use crate::reload::Live;
+use crate::snapshot::Snapshot;
+use guard::Refusal;
+use route::{Route, Upstream};
+
+/// The public listener's `ProxyHttp`.
+pub struct PublicProxy {
+    pub live: Arc<Live>,
+    /// "https" when the public listener terminates TLS.
+    pub proto: &'static str,
+    pub audit: bool,
+}
+
+/// Per-request state, carried through the phases.
+pub struct Ctx {
+    start: Instant,
+    pub request_id: String,
+    snapshot: Option<Arc<Snapshot>>,
+    route: Option<Arc<Route>>,
+    /// Path + query to send upstream, when it differs from what the client sent.
+    forward_target: Option<String>,
+    upstream: Option<Arc<Upstream>>,
+    tried: u64,
+    /// Decision and reason for the audit line.
+    decision: &'static str,
+    reason: &'static str,
+    _in_flight: InFlight,
+}
+
+/// Counts a request as in flight until its context is dropped (drain on SIGTERM waits on it).
+struct InFlight;
+
+impl InFlight {
+    fn new() -> Self {
+        metrics().in_flight.inc();
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics().in_flight.dec();
+    }
+}
+
+fn client_ip(session: &Session) -> Option<std::net::IpAddr> {
+    match session.client_addr() {
+        Some(PSocketAddr::Inet(a)) => Some(a.ip()),
+        _ => None,
+    }
+}
+
+fn server_port(session: &Session) -> u16 {
+    match session.server_addr() {
+        Some(PSocketAddr::Inet(a)) => a.port(),
+        _ => 0,
+    }
+}
+
+/// The request's host: `:authority` (HTTP/2, absolute-form) or the Host header.
+fn request_host(req: &RequestHeader) -> Option<&str> {
+    req.uri.authority().map(|a| a.as_str()).or_else(|| {
+        req.headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+    })
+}
+
+impl PublicProxy {
+    /// Everything that may refuse a request before an upstream is chosen.
+    async fn admit(&self, session: &mut Session, ctx: &mut Ctx) -> Result<(), Refusal> {
+        let limits = &self.live.config.limits;
+        guard::check_framing(session, limits.max_header_bytes)?;
+        // Bound the wait for the body and for the next request on this connection.
+        session.set_read_timeout(Some(limits.body_read_timeout));
+        session.set_keepalive(Some(limits.keepalive_timeout.as_secs()));
+
+        let snap = self.live.snapshot();
+        let is_h2 = session.as_downstream().is_http2();
+        let req = session.req_header();
+        let (path, changed) = guard::normalized_target(req, is_h2)?;
+        if snap
+            .blocked_prefixes
+            .iter()
+            .any(|p| normalize::under_prefix(&path, p))
+        {
+            return Err(Refusal::blocked());
+        }
+        let Some(route) = snap.routes.find(request_host(req), &path) else {
+            return Err(Refusal::no_route());
+        };
+        let route = Arc::clone(route);
+        let query = req.uri.query();
+        let upstream_path = route.upstream_path(&path);
+        if changed || route.strip_prefix || upstream_path.len() != path.len() {
+            let mut t =
+                String::with_capacity(upstream_path.len() + query.map_or(0, |q| q.len() + 1));
+            t.push_str(upstream_path);
+            if let Some(q) = query {
+                t.push('?');
+                t.push_str(q);
+            }
+            ctx.forward_target = Some(t);
+        }
+        ctx.route = Some(route);
+        ctx.snapshot = Some(snap);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for PublicProxy {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            start: Instant::now(),
+            request_id: String::new(),
+            snapshot: None,
+            route: None,
+            forward_target: None,
+            upstream: None,
+            tried: 0,
+            decision: "allow",
+            reason: "",
+            _in_flight: InFlight::new(),
+        }
+    }
+
+    // No compression module: the gateway passes bodies through untouched.
+    fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        ctx.request_id = guard::request_id(session, &self.live);
+        match self.admit(session, ctx).await {
+            Ok(()) => Ok(false),
+            Err(refusal) => {
+                ctx.decision = "deny";
+                ctx.reason = refusal.reason;
+                if let Some(label) = refusal.guard_label {
+                    metrics().guard_refusals.with_label_values(&[label]).inc();
+                }
+                respond::refusal(session, &refusal, &ctx.request_id).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let route = ctx
+            .route
+            .as_ref()
+            .ok_or_else(|| Error::explain(ErrorType::HTTPStatus(404), "no route"))?;
+        let Some((i, up)) = route.pick(ctx.tried) else {
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(502),
+                "no upstream left to try",
+            ));
+        };
+        ctx.tried |= 1u64 << (i as u32 % 64);
+        let mut peer = HttpPeer::new(up.addr, up.tls, up.sni.clone());
+        peer.options.connection_timeout = Some(route.timeout.min(route::CONNECT_TIMEOUT));
+        peer.options.read_timeout = Some(route.timeout);
+        peer.options.write_timeout = Some(route.timeout);
+        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        ctx.upstream = Some(Arc::clone(up));
+        Ok(Box::new(peer))
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        if let (Some(up), Some(route)) = (&ctx.upstream, &ctx.route) {
+            up.mark_down();
+            metrics()
+                .upstream_failures
+                .with_label_values(&[&route.name, "connect"])
+                .inc();
+            tracing::warn!(route.name = %route.name, upstream = %up.url, "upstream connect failed: {e}");
+            // Another upstream may answer: let Pingora call upstream_peer again.
+            if route.pick_would_have_more(ctx.tried) {
+                e.set_retry(true);
+            }
+        }
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        up: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(t) = ctx.forward_target.as_deref() {
+            let uri = t
+                .parse::<http::Uri>()
+                .map_err(|_| Error::explain(ErrorType::HTTPStatus(400), "bad target"))?;
+            up.set_uri(uri);
+        }
+        let snap = ctx.snapshot.as_ref();
+        let ip = client_ip(session);
+        let trusted = snap.is_some_and(|s| forwarded::is_trusted(&s.trusted_proxies, ip));
+        forwarded::strip_hop_by_hop(up, session.is_upgrade_req());
+        let host = request_host(session.req_header()).map(str::to_owned);
+        let d = forwarded::Downstream {
+            client_ip: ip,
+            trusted,
+            proto: self.proto,
+            host: host.as_deref(),
+            port: server_port(session),
+        };
+        let prefix = ctx
+            .route
+            .as_ref()
+            .filter(|r| r.strip_prefix && r.prefix != "/")
+            .map(|r| r.prefix.as_str());
+        forwarded::apply(up, &d, prefix);
+        guard::strip_identity_headers(up);
+        up.insert_header(forwarded::X_REQUEST_ID, ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        resp.insert_header(forwarded::X_REQUEST_ID, ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let refusal = guard::refusal_for_error(e);
+        if refusal.status == 0 {
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
+        if let (Some(route), true) = (&ctx.route, refusal.status >= 500) {
+            let kind = if refusal.status == 504 {
+                "timeout"
+            } else {
+                "error"
+            };
+            metrics()
+                .upstream_failures
+                .with_label_values(&[&route.name, kind])
+                .inc();
+        }
+        ctx.reason = refusal.reason;
+        let _ = respond::refusal(session, &refusal, &ctx.request_id).await;
+        FailToProxy {
+            error_code: refusal.status,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        let status = session.response_written().map_or_else(
+            || e.map_or(0, |e| guard::refusal_for_error(e).status),
+            |r| r.status.as_u16(),
+        );
+        let route = ctx.route.as_ref().map_or("none", |r| &*r.name);
+        let m = metrics();
+        let method = method_label(&session.req_header().method);
+        m.http_requests
+            .with_label_values(&[route, method, respond::status_label(status)])
+            .inc();
+        let elapsed = ctx.start.elapsed();
+        m.http_duration
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+        if self.audit {
+            crate::audit::request(&crate::audit::RequestRecord {
+                request_id: &ctx.request_id,
+                listener: "public",
+                client_ip: client_ip(session),
+                method: session.req_header().method.as_str(),
+                // The path as the client sent it, without the query (queries carry codes and tokens).
+                path: session.req_header().uri.path(),
+                route,
+                status,
+                decision: ctx.decision,
+                reason: ctx.reason,
+                sub: None,
+                user: None,
+                groups: None,
+                upstream: ctx.upstream.as_ref().map(|u| u.url.as_str()),
+                duration: elapsed,
+            });
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! The guard: what is refused before routing (framing, oversized headers, non-origin targets,
+//! dangerous paths, blocked prefixes) and the refusal each error turns into.
+
+use std::borrow::Cow;
+
+use http::header::{CONTENT_LENGTH, HeaderName, TRANSFER_ENCODING};
+use pingora::http::RequestHeader;
+use pingora::proxy::Session;
+use pingora::{Error, ErrorSource, ErrorType};
+
+use super::forwarded::{self, X_REQUEST_ID};
+use super::normalize::{PathError, normalize_path};
+use crate::reload::Live;
+
+/// Identity headers only the gateway may set; client copies are removed in any letter case.
+pub const IDENTITY_HEADERS: [HeaderName; 4] = [
+    HeaderName::from_static("x-auth-request-user"),
+    HeaderName::from_static("x-auth-request-email"),
+    HeaderName::from_static("x-auth-request-groups"),
+    HeaderName::from_static("x-auth-request-roles"),
+];
+
+/// A response the gateway gives instead of proxying.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub status: u16,
+    /// The JSON `error` code.
+    pub error: &'static str,
+    pub description: Cow<'static, str>,
+    /// Reason for the audit line.
+    pub reason: &'static str,
+    /// Label for `portcullis_guard_refusals_total`, when the guard refused.
+    pub guard_label: Option<&'static str>,
+    /// `WWW-Authenticate` value for 401/403.
+    pub www_authenticate: Option<String>,
+}
+
+impl Refusal {
+    fn guard(
+        status: u16,
+        error: &'static str,
+        reason: &'static str,
+        description: &'static str,
+    ) -> Self {
+        Refusal {
+            status,
+            error,
+            description: Cow::Borrowed(description),
+            reason,
+            guard_label: Some(reason),
+            www_authenticate: None,
+        }
+    }
+
+    pub fn bad_path(e: PathError) -> Self {
+        Self::guard(400, "bad_request", e.reason(), e.description())
+    }
+
+    pub fn blocked() -> Self {
+        Self::guard(404, "not_found", "blocked_prefix", "no route for this path")
+    }
+
+    pub fn no_route() -> Self {
+        Refusal {
+            guard_label: None,
+            ..Self::guard(404, "not_found", "no_route", "no route for this path")
+        }
+    }
+
+    pub fn upstream(status: u16, reason: &'static str, description: &'static str) -> Self {
+        Refusal {
+            status,
+            error: match status {
+                504 => "upstream_timeout",
+                400 => "bad_request",
+                408 => "request_timeout",
+                413 => "payload_too_large",
+                _ => "bad_gateway",
+            },
+            description: Cow::Borrowed(description),
+            reason,
+            guard_label: None,
+            www_authenticate: None,
+        }
+    }
+}
+
+/// Refuses requests whose framing a back end could read differently than the gateway:
+/// CONNECT, both Content-Length and Transfer-Encoding, and header blocks over the limit.
+/// (Pingora itself answers 400 to an invalid Content-Length and to a header block over 1 MiB.)
+pub fn check_framing(session: &Session, max_header_bytes: usize) -> Result<(), Refusal> {
+    let req = session.req_header();
+    if req.method == http::Method::CONNECT {
+        return Err(Refusal::guard(
+            400,
+            "bad_request",
+            "connect",
+            "CONNECT is not supported",
+        ));
+    }
+    if let Some(h1) = session.as_downstream().as_http1() {
+        let raw = h1.get_headers_raw_bytes();
+        if raw.len() > max_header_bytes {
+            return Err(Refusal::guard(
+                431,
+                "request_header_fields_too_large",
+                "header_too_large",
+                "request header block is too large",
+            ));
+        }
+        // Pingora drops Content-Length when Transfer-Encoding is present; the raw bytes still
+        // show the smuggling attempt, which is refused rather than repaired.
+        if req.headers.contains_key(TRANSFER_ENCODING)
+            && raw_has_header(&raw, CONTENT_LENGTH.as_str())
+        {
+            return Err(Refusal::guard(
+                400,
+                "bad_request",
+                "cl_and_te",
+                "both Content-Length and Transfer-Encoding",
+            ));
+        }
+    } else {
+        let size: usize = req
+            .headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>()
+            + req.uri.path().len();
+        if size > max_header_bytes {
+            return Err(Refusal::guard(
+                431,
+                "request_header_fields_too_large",
+                "header_too_large",
+                "request header block is too large",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// True when a raw HTTP/1 header block has a line starting with `name:` (any case).
+fn raw_has_header(raw: &[u8], name: &str) -> bool {
+    raw.split(|&b| b == b'\n').skip(1).any(|line| {
+        line.len() > name.len()
+            && line[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+            && matches!(line[name.len()], b':' | b' ' | b'\t')
+    })
+}
+
+/// The normalized path of an origin-form target, and whether it differs from what was sent.
+pub fn normalized_target(
+    req: &RequestHeader,
+    is_h2: bool,
+) -> Result<(Cow<'_, str>, bool), Refusal> {
+    // HTTP/2 always carries :scheme and :authority; in HTTP/1 they mean absolute-form.
+    if !is_h2 && (req.uri.scheme().is_some() || req.uri.authority().is_some()) {
+        return Err(Refusal::guard(
+            400,
+            "bad_request",
+            "absolute_form",
+            "absolute-form request targets are not accepted",
+        ));
+    }
+    let path = req.uri.path();
+    // The http crate turns "*" or an empty path into "/"; the raw target tells the truth.
+    let raw = req.raw_path();
+    if raw.first() != Some(&b'/') {
+        return Err(Refusal::bad_path(PathError::NotOriginForm));
+    }
+    let n = normalize_path(path).map_err(Refusal::bad_path)?;
+    let changed = matches!(n, Cow::Owned(_));
+    Ok((n, changed))
+}
+
+/// Removes client-sent identity headers.
+pub fn strip_identity_headers(req: &mut RequestHeader) {
+    for h in &IDENTITY_HEADERS {
+        req.remove_header(h);
+    }
+}
+
+/// The request id: a trusted proxy's `X-Request-Id` is kept, otherwise a new random one.
+pub fn request_id(session: &Session, live: &Live) -> String {
+    let req = session.req_header();
+    if let Some(v) = req.headers.get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()) {
+        let ip = match session.client_addr() {
+            Some(pingora::protocols::l4::socket::SocketAddr::Inet(a)) => Some(a.ip()),
+            _ => None,
+        };
+        let ok = !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic());
+        if ok && forwarded::is_trusted(&live.snapshot().trusted_proxies, ip) {
+            return v.to_string();
+        }
+    }
+    new_request_id()
+}
+
+pub fn new_request_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// The status and body for an error Pingora raised while proxying.
+pub fn refusal_for_error(e: &Error) -> Refusal {
+    match e.etype() {
+        ErrorType::HTTPStatus(code) => match *code {
+            404 => Refusal::no_route(),
+            502 => Refusal::upstream(502, "no_upstream", "no upstream answered"),
+            c => Refusal::upstream(c, "error", "request failed"),
+        },
+        ErrorType::ConnectTimedout
+        | ErrorType::ReadTimedout
+        | ErrorType::WriteTimedout
+        | ErrorType::TLSHandshakeTimedout
+            if e.esource() == &ErrorSource::Upstream =>
+        {
+            Refusal::upstream(504, "upstream_timeout", "upstream did not answer in time")
+        }
+        _ => match e.esource() {
+            ErrorSource::Upstream => {
+                Refusal::upstream(502, "upstream_error", "no upstream answered")
+            }
+            ErrorSource::Downstream => match e.etype() {
+                ErrorType::ReadTimedout => {
+                    Refusal::upstream(408, "client_timeout", "request body not received in time")
+                }
+                ErrorType::WriteError
+                | ErrorType::ReadError
+                | ErrorType::ConnectionClosed
+                | ErrorType::WriteTimedout => Refusal {
+                    status: 0,
+                    ..Refusal::upstream(400, "client_gone", "connection closed")
+                },
+                _ => Refusal::upstream(400, "bad_request", "malformed request"),
+            },
+            _ => Refusal::upstream(502, "internal_error", "request failed"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_header_scan_finds_content_length_in_any_case() {
+        let raw = b"POST / HTTP/1.1\r\nHost: a\r\ncOnTeNt-LeNgTh: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert!(raw_has_header(raw, "content-length"));
+        let raw = b"POST /content-length: HTTP/1.1\r\nX-Content-Length: 5\r\n\r\n";
+        assert!(!raw_has_header(raw, "content-length"));
+    }
+}

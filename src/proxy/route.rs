@@ -1,0 +1,526 @@
+//! Route table: longest path prefix on segment boundaries, virtual-host first, round-robin
+//! upstreams with passive health. Built once per snapshot, read lock-free per request.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::config::file::{RouteFile, RoutesFile};
+use crate::config::{Diagnostics, Guard, SourceFile, source};
+
+/// How a route authenticates its callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    Public,
+    Jwt,
+    Session,
+}
+
+impl AuthMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Public => "public",
+            AuthMode::Jwt => "jwt",
+            AuthMode::Session => "session",
+        }
+    }
+}
+
+/// How long a failed upstream is skipped by round robin.
+pub const DOWN_FOR: Duration = Duration::from_secs(5);
+/// Connect timeout to an upstream (capped by the route's own timeout).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One upstream server of a route, resolved at load time.
+#[derive(Debug)]
+pub struct Upstream {
+    /// As written in the route file, for logs and `explain`.
+    pub url: String,
+    pub addr: SocketAddr,
+    pub tls: bool,
+    /// Host name for SNI and certificate verification of https upstreams.
+    pub sni: String,
+    /// Unix milliseconds until which this upstream is skipped after a failed connect.
+    down_until_ms: AtomicU64,
+}
+
+impl Upstream {
+    pub fn mark_down(&self) {
+        self.down_until_ms
+            .store(now_ms() + DOWN_FOR.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    pub fn is_down(&self, now_ms: u64) -> bool {
+        self.down_until_ms.load(Ordering::Relaxed) > now_ms
+    }
+}
+
+/// Where a route's requests go.
+#[derive(Debug)]
+pub enum Target {
+    /// Real upstream servers, round robin.
+    Servers(Vec<Arc<Upstream>>),
+    /// The embedded OpenID Connect issuer, served in-process.
+    EmbeddedIssuer,
+}
+
+#[derive(Debug)]
+pub struct Route {
+    pub name: Arc<str>,
+    /// Canonical prefix: starts with '/', no trailing '/' (except the root route "/").
+    pub prefix: String,
+    /// Lower-case host without port, when the route is host-specific.
+    pub host: Option<String>,
+    pub target: Target,
+    pub auth: AuthMode,
+    pub strip_prefix: bool,
+    pub timeout: Duration,
+    /// `file:line` of the route's definition, for `explain`.
+    pub defined_at: String,
+    next: AtomicUsize,
+}
+
+impl Route {
+    /// The next upstream to try: round robin, skipping ones already tried (bitmask) and ones
+    /// marked down, unless every untried one is down (then a down one is better than none).
+    pub fn pick(&self, tried: u64) -> Option<(usize, &Arc<Upstream>)> {
+        let Target::Servers(ups) = &self.target else {
+            return None;
+        };
+        let n = ups.len();
+        if n == 0 {
+            return None;
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let now = now_ms();
+        let mut fallback = None;
+        for k in 0..n {
+            let i = (start + k) % n;
+            if i < 64 && tried & (1u64 << i) != 0 {
+                continue;
+            }
+            if ups[i].is_down(now) {
+                fallback.get_or_insert(i);
+                continue;
+            }
+            return Some((i, &ups[i]));
+        }
+        fallback.map(|i| (i, &ups[i]))
+    }
+
+    /// True when `pick` could still offer an upstream not yet tried.
+    pub fn pick_would_have_more(&self, tried: u64) -> bool {
+        match &self.target {
+            Target::Servers(ups) => (0..ups.len().min(64)).any(|i| tried & (1u64 << i) == 0),
+            Target::EmbeddedIssuer => false,
+        }
+    }
+
+    /// The path sent upstream: the prefix removed when `strip_prefix` (never empty).
+    pub fn upstream_path<'a>(&self, path: &'a str) -> &'a str {
+        if !self.strip_prefix || self.prefix == "/" {
+            return path;
+        }
+        match path.get(self.prefix.len()..) {
+            Some("") | None => "/",
+            Some(rest) => rest,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    any_host: Option<u32>,
+    hosts: Vec<(String, u32)>,
+}
+
+/// All routes of one snapshot, indexed by prefix.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    routes: Vec<Arc<Route>>,
+    by_prefix: HashMap<String, Entry>,
+    has_host_routes: bool,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// `/api/orders/` → `/api/orders`; `/` stays `/`.
+pub fn canonical_prefix(p: &str) -> String {
+    let t = p.trim_end_matches('/');
+    if t.is_empty() {
+        "/".to_string()
+    } else {
+        t.to_string()
+    }
+}
+
+fn host_without_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        // [v6]:port
+        return host
+            .split_once(']')
+            .map_or(host, |(h, _)| h)
+            .trim_start_matches('[');
+    }
+    host.rsplit_once(':')
+        .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(h, _)| h)
+}
+
+impl RouteTable {
+    pub fn routes(&self) -> &[Arc<Route>] {
+        &self.routes
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Route>> {
+        self.routes.iter().find(|r| &*r.name == name)
+    }
+
+    /// The route for a normalized path and the request's host (may carry a port).
+    /// Host-specific routes are tried first (a virtual host), then routes without a host;
+    /// within each, the longest prefix that ends on a segment boundary wins.
+    pub fn find(&self, host: Option<&str>, path: &str) -> Option<&Arc<Route>> {
+        if self.has_host_routes {
+            if let Some(host) = host.map(host_without_port) {
+                let hit = self.find_by(path, |e| {
+                    e.hosts
+                        .iter()
+                        .find(|(h, _)| h.eq_ignore_ascii_case(host))
+                        .map(|(_, i)| *i)
+                });
+                if hit.is_some() {
+                    return hit;
+                }
+            }
+        }
+        self.find_by(path, |e| e.any_host)
+    }
+
+    fn find_by(&self, path: &str, pick: impl Fn(&Entry) -> Option<u32>) -> Option<&Arc<Route>> {
+        let mut cand = path.trim_end_matches('/');
+        loop {
+            let key = if cand.is_empty() { "/" } else { cand };
+            if let Some(i) = self.by_prefix.get(key).and_then(&pick) {
+                return self.routes.get(i as usize);
+            }
+            if cand.is_empty() {
+                return None;
+            }
+            cand = match cand.rfind('/') {
+                Some(i) => &cand[..i],
+                None => "",
+            };
+        }
+    }
+
+    /// Loads every route file under `path` (file or directory), collecting every error.
+    pub fn load(path: &Path, guard: &Guard, diags: &mut Diagnostics) -> Option<RouteTable> {
+        let errors_before = diags.errors().count();
+        let mut table = RouteTable::default();
+        let mut names: HashMap<String, String> = HashMap::new();
+        let files = source::files_in(path, "toml", diags);
+        for file in files {
+            let Some(src) = SourceFile::read(&file, diags) else {
+                continue;
+            };
+            let Some(parsed) = src.parse_toml::<RoutesFile>(diags) else {
+                continue;
+            };
+            for rf in parsed.route {
+                if let Some(route) = build_route(&src, rf, guard, diags) {
+                    if let Some(first) = names.get(&*route.name) {
+                        diags.push(src.error(
+                            span_of_def(&src, &route),
+                            format!(
+                                "duplicate route name \"{}\" (first defined at {first})",
+                                route.name
+                            ),
+                        ));
+                        continue;
+                    }
+                    let entry = table.by_prefix.entry(route.prefix.clone()).or_default();
+                    let idx = table.routes.len() as u32;
+                    let clash = match &route.host {
+                        None => entry.any_host.replace(idx).is_some(),
+                        Some(h) => {
+                            let clash = entry.hosts.iter().any(|(x, _)| x == h);
+                            entry.hosts.push((h.clone(), idx));
+                            table.has_host_routes = true;
+                            clash
+                        }
+                    };
+                    if clash {
+                        diags.push(
+                            src.error(span_of_def(&src, &route), format!("duplicate route prefix \"{}\"{}", route.prefix, route.host.as_ref().map(|h| format!(" for host \"{h}\"")).unwrap_or_default()))
+                                .with_hint("two routes can't share a prefix (and host); merge them or change one"),
+                        );
+                        continue;
+                    }
+                    names.insert(route.name.to_string(), route.defined_at.clone());
+                    table.routes.push(Arc::new(route));
+                }
+            }
+        }
+        (diags.errors().count() == errors_before).then_some(table)
+    }
+}
+
+fn span_of_def(src: &SourceFile, route: &Route) -> std::ops::Range<usize> {
+    // defined_at is "file:line"; find the line's byte offset for the diagnostic.
+    let line: usize = route
+        .defined_at
+        .rsplit(':')
+        .next()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(1);
+    let off = src
+        .text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum::<usize>();
+    off..off
+}
+
+fn build_route(
+    src: &SourceFile,
+    rf: RouteFile,
+    guard: &Guard,
+    diags: &mut Diagnostics,
+) -> Option<Route> {
+    let errors_before = diags.errors().count();
+    let name = rf.name.get_ref().trim().to_string();
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        diags.push(
+            src.error(
+                rf.name.span(),
+                format!("route name \"{name}\" is not valid"),
+            )
+            .with_hint("use letters, digits, '-', '_' or '.'"),
+        );
+    }
+    let prefix_raw = rf.prefix.get_ref();
+    if !prefix_raw.starts_with('/')
+        || prefix_raw.contains("//")
+        || prefix_raw.contains('?')
+        || prefix_raw.contains('#')
+        || prefix_raw.contains('%')
+        || prefix_raw.split('/').any(|s| s == "." || s == "..")
+    {
+        diags.push(
+            src.error(
+                rf.prefix.span(),
+                format!("route prefix \"{prefix_raw}\" is not a normalized path"),
+            )
+            .with_hint("start with '/', no '//', no '.' or '..' segments, no '%', '?' or '#'"),
+        );
+    }
+    let prefix = canonical_prefix(prefix_raw);
+
+    let host = rf
+        .host
+        .as_ref()
+        .map(|h| h.get_ref().trim().to_ascii_lowercase());
+    if let (Some(h), Some(span)) = (&host, rf.host.as_ref().map(|h| h.span())) {
+        if h.is_empty() || h.contains('/') || h.contains(':') && !h.starts_with('[') {
+            diags.push(
+                src.error(span, format!("route host \"{h}\" is not a host name"))
+                    .with_hint(
+                        "write the bare host, e.g. \"api.example.com\" (no scheme, no port)",
+                    ),
+            );
+        }
+    }
+
+    let auth = match rf.auth.as_ref().map(|a| a.get_ref().as_str()) {
+        None | Some("public") => AuthMode::Public,
+        Some("jwt") => AuthMode::Jwt,
+        Some("session") => AuthMode::Session,
+        Some(other) => {
+            let span = rf.auth.as_ref().map_or(0..0, |a| a.span());
+            diags.push(
+                src.error(span, format!("unknown auth mode \"{other}\""))
+                    .with_hint("use \"public\", \"jwt\" or \"session\""),
+            );
+            AuthMode::Public
+        }
+    };
+    if auth == AuthMode::Session {
+        let span = rf.auth.as_ref().map_or(0..0, |a| a.span());
+        diags.push(
+            src.error(span, "auth = \"session\" is not supported yet")
+                .with_hint("use \"jwt\" (bearer tokens) or \"public\""),
+        );
+    }
+
+    let timeout = match rf.timeout_seconds.as_ref() {
+        None => Duration::from_secs(30),
+        Some(t) if *t.get_ref() == 0 || *t.get_ref() > 3600 => {
+            diags.push(src.error(t.span(), "timeout_seconds must be between 1 and 3600"));
+            Duration::from_secs(30)
+        }
+        Some(t) => Duration::from_secs(*t.get_ref()),
+    };
+
+    let ups = rf.upstreams.get_ref();
+    let target = if ups.is_empty() {
+        diags.push(
+            src.error(
+                rf.upstreams.span(),
+                format!("route \"{name}\" has no upstreams"),
+            )
+            .with_hint("list at least one, e.g. upstreams = [\"http://127.0.0.1:18001\"]"),
+        );
+        Target::Servers(Vec::new())
+    } else if ups.iter().any(|u| u.get_ref().starts_with("embedded:")) {
+        for u in ups {
+            if u.get_ref() != "embedded:issuer" {
+                diags.push(
+                    src.error(u.span(), format!("unknown upstream \"{}\"", u.get_ref()))
+                        .with_hint("the only embedded upstream is \"embedded:issuer\", and it stands alone"),
+                );
+            }
+        }
+        if ups.len() > 1 {
+            diags.push(src.error(
+                rf.upstreams.span(),
+                "\"embedded:issuer\" can't be mixed with other upstreams",
+            ));
+        }
+        Target::EmbeddedIssuer
+    } else {
+        let mut servers = Vec::new();
+        for u in ups {
+            if let Some(up) = parse_upstream(src, u, guard, diags) {
+                servers.push(Arc::new(up));
+            }
+        }
+        if servers.len() > 64 {
+            diags.push(src.error(rf.upstreams.span(), "a route can have at most 64 upstreams"));
+        }
+        Target::Servers(servers)
+    };
+
+    let (line, _) = crate::config::diag::line_col(&src.text, rf.name.span().start);
+    if diags.errors().count() > errors_before {
+        return None;
+    }
+    Some(Route {
+        name: Arc::from(name),
+        prefix,
+        host,
+        target,
+        auth,
+        strip_prefix: rf.strip_prefix.unwrap_or(false),
+        timeout,
+        defined_at: format!("{}:{line}", src.path.display()),
+        next: AtomicUsize::new(0),
+    })
+}
+
+fn parse_upstream(
+    src: &SourceFile,
+    u: &toml::Spanned<String>,
+    guard: &Guard,
+    diags: &mut Diagnostics,
+) -> Option<Upstream> {
+    let raw = u.get_ref();
+    let url = match url::Url::parse(raw) {
+        Ok(url) => url,
+        Err(e) => {
+            diags.push(
+                src.error(u.span(), format!("upstream \"{raw}\" is not a URL: {e}"))
+                    .with_hint(
+                        "write e.g. \"http://127.0.0.1:18001\" or \"https://orders.internal:8443\"",
+                    ),
+            );
+            return None;
+        }
+    };
+    let tls = match url.scheme() {
+        "http" => false,
+        "https" => true,
+        other => {
+            diags.push(
+                src.error(
+                    u.span(),
+                    format!("upstream scheme \"{other}\" is not supported"),
+                )
+                .with_hint("use http:// or https://"),
+            );
+            return None;
+        }
+    };
+    if url.path() != "/" || url.query().is_some() || !url.username().is_empty() {
+        diags.push(
+            src.error(
+                u.span(),
+                format!("upstream \"{raw}\" must be scheme://host[:port] only"),
+            )
+            .with_hint("use strip_prefix on the route to change the path sent upstream"),
+        );
+        return None;
+    }
+    let Some(host) = url.host_str() else {
+        diags.push(src.error(u.span(), format!("upstream \"{raw}\" has no host")));
+        return None;
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = url.port_or_known_default().unwrap_or(80);
+    if guard.guarded_ports.contains(&port) {
+        diags.push(
+            src.error(u.span(), format!("upstream \"{raw}\" targets guarded port {port} (management, internal or guard.internal_ports)"))
+                .with_hint("internal and management ports can never be a route's upstream"),
+        );
+        return None;
+    }
+    let addrs: Vec<SocketAddr> = match (host.as_str(), port).to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(e) => {
+            diags.push(src.error(
+                u.span(),
+                format!("upstream host \"{host}\" does not resolve: {e}"),
+            ));
+            return None;
+        }
+    };
+    if let Some(bad) = addrs
+        .iter()
+        .find(|a| guard.guarded_ports.contains(&a.port()))
+    {
+        diags.push(src.error(
+            u.span(),
+            format!("upstream \"{raw}\" resolves to {bad}, a guarded port"),
+        ));
+        return None;
+    }
+    let Some(addr) = addrs.into_iter().next() else {
+        diags.push(src.error(u.span(), format!("upstream host \"{host}\" has no address")));
+        return None;
+    };
+    Some(Upstream {
+        url: raw.clone(),
+        addr,
+        tls,
+        sni: host,
+        down_until_ms: AtomicU64::new(0),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1 @@
+//! Persistent state of the embedded issuer behind one trait: SQLite and PostgreSQL.

@@ -1,0 +1,343 @@
+//! Test harness: starts real upstreams and the real gateway binary, and real TLS clients.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+
+/// A port that was free a moment ago (the gateway binds it by number).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real HTTP upstream (the gateway's own `echo` app) that counts what reached it.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicUsize>,
+    pub paths: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    pub async fn start() -> Upstream {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let paths = Arc::new(Mutex::new(Vec::new()));
+        let (h, p) = (hits.clone(), paths.clone());
+        let app = portcullis::echo::router().layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let (h, p) = (h.clone(), p.clone());
+                async move {
+                    h.fetch_add(1, Ordering::SeqCst);
+                    p.lock().unwrap().push(req.uri().to_string());
+                    next.run(req).await
+                }
+            },
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Upstream {
+            addr,
+            hits,
+            paths,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// How to start a gateway.
+pub struct Opts {
+    pub routes: String,
+    /// Extra TOML appended to portcullis.toml (sections after [listen]).
+    pub extra: String,
+    pub tls: bool,
+    pub redirect: bool,
+    pub policies: String,
+}
+
+impl Opts {
+    pub fn new(routes: impl Into<String>) -> Opts {
+        Opts {
+            routes: routes.into(),
+            extra: String::new(),
+            tls: true,
+            redirect: false,
+            policies: String::new(),
+        }
+    }
+
+    pub fn extra(mut self, s: &str) -> Opts {
+        self.extra.push_str(s);
+        self.extra.push('\n');
+        self
+    }
+}
+
+/// A running gateway process in its own temp directory.
+pub struct Gateway {
+    pub dir: tempfile::TempDir,
+    pub child: Child,
+    pub public: u16,
+    pub mgmt: u16,
+    pub redirect: Option<u16>,
+    pub tls: bool,
+}
+
+pub fn route(name: &str, prefix: &str, upstreams: &[String], extra: &str) -> String {
+    let ups: Vec<String> = upstreams.iter().map(|u| format!("\"{u}\"")).collect();
+    format!(
+        "[[route]]\nname = \"{name}\"\nprefix = \"{prefix}\"\nupstreams = [{}]\n{extra}\n",
+        ups.join(", ")
+    )
+}
+
+impl Gateway {
+    pub fn write_config(dir: &Path, o: &Opts, public: u16, mgmt: u16, redirect: Option<u16>) {
+        let mut cfg = format!(
+            "[listen]\npublic = \"127.0.0.1:{public}\"\nmanagement = \"127.0.0.1:{mgmt}\"\n"
+        );
+        if let Some(r) = redirect {
+            cfg.push_str(&format!("http_redirect = \"127.0.0.1:{r}\"\n"));
+        }
+        cfg.push_str("[runtime]\nworker_threads = 2\nshutdown_drain_seconds = 5\n");
+        if o.tls {
+            cfg.push_str("[tls]\ncert = \"certs/gateway.crt\"\nkey = \"certs/gateway.key\"\nself_signed_if_missing = true\n");
+        }
+        cfg.push_str("[routing]\nroutes = \"routes\"\npolicies = \"policies\"\nwatch = true\n");
+        cfg.push_str(&o.extra);
+        std::fs::create_dir_all(dir.join("routes")).unwrap();
+        std::fs::create_dir_all(dir.join("policies")).unwrap();
+        std::fs::write(dir.join("portcullis.toml"), cfg).unwrap();
+        std::fs::write(dir.join("routes/routes.toml"), &o.routes).unwrap();
+        if !o.policies.is_empty() {
+            std::fs::write(dir.join("policies/policies.toml"), &o.policies).unwrap();
+        }
+    }
+
+    pub async fn start(o: Opts) -> Gateway {
+        portcullis::app::install_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let (public, mgmt) = (free_port(), free_port());
+        let redirect = o.redirect.then(free_port);
+        Self::write_config(dir.path(), &o, public, mgmt, redirect);
+        let child = Command::new(BIN)
+            .args(["run", "--config", "portcullis.toml"])
+            .current_dir(dir.path())
+            .env("RUST_LOG", portcullis::audit::DEFAULT_FILTER)
+            .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
+            .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut gw = Gateway {
+            dir,
+            child,
+            public,
+            mgmt,
+            redirect,
+            tls: o.tls,
+        };
+        gw.wait_ready().await;
+        gw
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = format!("http://127.0.0.1:{}/health/ready", self.mgmt);
+        let c = reqwest::Client::new();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("gateway exited with {status}: {}", self.stderr());
+            }
+            if let Ok(r) = c.get(&url).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gateway not ready in 30 s: {}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.path("stderr.log")).unwrap_or_default()
+    }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.path("stdout.log")).unwrap_or_default()
+    }
+
+    pub fn cert_pem(&self) -> Vec<u8> {
+        std::fs::read(self.path("certs/gateway.crt")).unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if self.tls {
+            format!("https://localhost:{}{path}", self.public)
+        } else {
+            format!("http://127.0.0.1:{}{path}", self.public)
+        }
+    }
+
+    pub fn mgmt_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.mgmt)
+    }
+
+    /// A reqwest client trusting only this gateway's certificate (ALPN offers h2 and h1).
+    pub fn client(&self) -> reqwest::Client {
+        let mut b = reqwest::Client::builder().timeout(Duration::from_secs(20));
+        if self.tls {
+            let cert = reqwest::Certificate::from_pem(&self.cert_pem()).unwrap();
+            b = b.tls_certs_only([cert]);
+        }
+        b.build().unwrap()
+    }
+
+    pub fn client_h1(&self) -> reqwest::Client {
+        let mut b = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .http1_only();
+        if self.tls {
+            let cert = reqwest::Certificate::from_pem(&self.cert_pem()).unwrap();
+            b = b.tls_certs_only([cert]);
+        }
+        b.build().unwrap()
+    }
+
+    /// Sends raw bytes over TLS and returns everything read until the server closes or 5 s pass.
+    pub async fn raw(&self, request: &[u8]) -> String {
+        let mut s = self.raw_conn().await;
+        s.write_all(request).await.unwrap();
+        read_some(&mut s, Duration::from_secs(5)).await
+    }
+
+    pub async fn raw_conn(&self) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pemfile_certs(&self.cert_pem()) {
+            roots.add(c).unwrap();
+        }
+        let cfg = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let conn = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.public))
+            .await
+            .unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        conn.connect(name, tcp).await.unwrap()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .map(|c| c.unwrap())
+        .collect()
+}
+
+pub async fn read_some<S: AsyncReadExt + Unpin>(s: &mut S, max: Duration) -> String {
+    let mut out = Vec::new();
+    let deadline = Instant::now() + max;
+    let mut buf = [0u8; 16384];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match tokio::time::timeout(left, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => {
+                out.extend_from_slice(&buf[..n]);
+                // A complete response with Content-Length: stop early.
+                if let Some(text) = complete_response(&out) {
+                    return text;
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn complete_response(buf: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(buf);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let len: usize = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse().ok())?
+    })?;
+    (body.len() >= len).then(|| text.into_owned())
+}
+
+/// The status code of a raw HTTP/1 response.
+pub fn status_of(resp: &str) -> u16 {
+    resp.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Polls `f` until it returns true or the deadline passes.
+pub async fn eventually<F, Fut>(what: &str, max: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + max;
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests: the real `portcullis` binary on free loopback ports, real TLS clients,
+//! real upstream HTTP servers. One test binary (link time dominates).
+
+mod cli;
+mod dataplane;
+mod harness;
+mod lifecycle;
