@@ -175,26 +175,27 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
     };
     let allow_non_loopback_management = f.guard.allow_non_loopback_management.unwrap_or(false);
 
-    if let (Some(m), false) = (management, allow_non_loopback_management) {
-        if !m.ip().is_loopback() {
-            let span = f.listen.management.as_ref().map_or(0..0, |s| s.span());
-            diags.push(
+    if let (Some(m), false) = (management, allow_non_loopback_management)
+        && !m.ip().is_loopback()
+    {
+        let span = f.listen.management.as_ref().map_or(0..0, |s| s.span());
+        diags.push(
                 src.error(
                     span,
                     format!("listen.management = \"{m}\" is not a loopback address; the management listener exposes reload and admin endpoints"),
                 )
                 .with_hint("bind 127.0.0.1 or [::1], or set guard.allow_non_loopback_management = true where a network policy protects it"),
             );
-        }
     }
-    if let Some(i) = internal {
-        if !i.ip().is_loopback() && !allow_non_loopback_management {
-            let span = f.listen.internal.as_ref().map_or(0..0, |s| s.span());
-            diags.push(
+    if let Some(i) = internal
+        && !i.ip().is_loopback()
+        && !allow_non_loopback_management
+    {
+        let span = f.listen.internal.as_ref().map_or(0..0, |s| s.span());
+        diags.push(
                 src.error(span, format!("listen.internal = \"{i}\" is not a loopback address; the issuer backchannel is never public"))
                     .with_hint("bind 127.0.0.1, or set guard.allow_non_loopback_management = true where a network policy protects it"),
             );
-        }
     }
     // Two listeners on one port would fail at bind time with a less helpful message.
     let mut seen: Vec<(SocketAddr, &str)> = Vec::new();
@@ -217,18 +218,18 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
         ),
     ] {
         let Some(addr) = addr else { continue };
-        if addr.port() != 0 {
-            if let Some((_, other)) = seen.iter().find(|(a, _)| {
+        if addr.port() != 0
+            && let Some((_, other)) = seen.iter().find(|(a, _)| {
                 a.port() == addr.port()
                     && (a.ip() == addr.ip()
                         || a.ip().is_unspecified()
                         || addr.ip().is_unspecified())
-            }) {
-                diags.push(src.error(
-                    span.unwrap_or(0..0),
-                    format!("listen.{name} uses the same address as listen.{other}"),
-                ));
-            }
+            })
+        {
+            diags.push(src.error(
+                span.unwrap_or(0..0),
+                format!("listen.{name} uses the same address as listen.{other}"),
+            ));
         }
         seen.push((addr, name));
     }

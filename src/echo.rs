@@ -17,16 +17,16 @@ use serde_json::json;
 
 async fn handle(req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
-    if parts.headers.contains_key(http::header::UPGRADE) {
-        if let Ok(ws) = WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-            return ws.on_upgrade(|mut socket| async move {
-                while let Some(Ok(msg)) = socket.recv().await {
-                    if socket.send(msg).await.is_err() {
-                        break;
-                    }
+    if parts.headers.contains_key(http::header::UPGRADE)
+        && let Ok(ws) = WebSocketUpgrade::from_request_parts(&mut parts, &()).await
+    {
+        return ws.on_upgrade(|mut socket| async move {
+            while let Some(Ok(msg)) = socket.recv().await {
+                if socket.send(msg).await.is_err() {
+                    break;
                 }
-            });
-        }
+            }
+        });
     }
     let query: BTreeMap<String, String> = parts
         .uri

@@ -147,10 +147,11 @@ impl BackgroundService for Watcher {
         };
         let mut watcher =
             match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-                if let Ok(ev) = res {
-                    if !ev.kind.is_access() && ev.paths.iter().any(|p| relevant(p)) {
-                        let _ = tx.send(());
-                    }
+                if let Ok(ev) = res
+                    && !ev.kind.is_access()
+                    && ev.paths.iter().any(|p| relevant(p))
+                {
+                    let _ = tx.send(());
                 }
             }) {
                 Ok(w) => w,

@@ -188,17 +188,17 @@ impl RouteTable {
     /// Host-specific routes are tried first (a virtual host), then routes without a host;
     /// within each, the longest prefix that ends on a segment boundary wins.
     pub fn find(&self, host: Option<&str>, path: &str) -> Option<&Arc<Route>> {
-        if self.has_host_routes {
-            if let Some(host) = host.map(host_without_port) {
-                let hit = self.find_by(path, |e| {
-                    e.hosts
-                        .iter()
-                        .find(|(h, _)| h.eq_ignore_ascii_case(host))
-                        .map(|(_, i)| *i)
-                });
-                if hit.is_some() {
-                    return hit;
-                }
+        if self.has_host_routes
+            && let Some(host) = host.map(host_without_port)
+        {
+            let hit = self.find_by(path, |e| {
+                e.hosts
+                    .iter()
+                    .find(|(h, _)| h.eq_ignore_ascii_case(host))
+                    .map(|(_, i)| *i)
+            });
+            if hit.is_some() {
+                return hit;
             }
         }
         self.find_by(path, |e| e.any_host)
@@ -333,15 +333,13 @@ fn build_route(
         .host
         .as_ref()
         .map(|h| h.get_ref().trim().to_ascii_lowercase());
-    if let (Some(h), Some(span)) = (&host, rf.host.as_ref().map(|h| h.span())) {
-        if h.is_empty() || h.contains('/') || h.contains(':') && !h.starts_with('[') {
-            diags.push(
-                src.error(span, format!("route host \"{h}\" is not a host name"))
-                    .with_hint(
-                        "write the bare host, e.g. \"api.example.com\" (no scheme, no port)",
-                    ),
-            );
-        }
+    if let (Some(h), Some(span)) = (&host, rf.host.as_ref().map(|h| h.span()))
+        && (h.is_empty() || h.contains('/') || h.contains(':') && !h.starts_with('['))
+    {
+        diags.push(
+            src.error(span, format!("route host \"{h}\" is not a host name"))
+                .with_hint("write the bare host, e.g. \"api.example.com\" (no scheme, no port)"),
+        );
     }
 
     let auth = match rf.auth.as_ref().map(|a| a.get_ref().as_str()) {

@@ -229,7 +229,7 @@ async fn http2_over_tls_and_streaming_bodies() {
 async fn dead_upstream_gives_502_and_the_next_upstream_is_used() {
     let up = Upstream::start().await;
     let dead = format!("http://127.0.0.1:{}", crate::harness::free_port());
-    let routes = route("only-dead", "/dead", &[dead.clone()], "")
+    let routes = route("only-dead", "/dead", std::slice::from_ref(&dead), "")
         + &route("mixed", "/mixed", &[dead, up.url()], "");
     let gw = Gateway::start(Opts::new(routes)).await;
     let c = gw.client();

@@ -177,10 +177,10 @@ impl Gateway {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("gateway exited with {status}: {}", self.stderr());
             }
-            if let Ok(r) = c.get(&url).send().await {
-                if r.status() == 200 {
-                    return;
-                }
+            if let Ok(r) = c.get(&url).send().await
+                && r.status() == 200
+            {
+                return;
             }
             assert!(
                 Instant::now() < deadline,
