@@ -93,20 +93,24 @@ fn guarded_ports_and_bad_routes_are_refused_with_locations() {
     let err = load(
         "[[route]]\nname = \"m\"\nprefix = \"/m\"\nupstreams = [\"http://127.0.0.1:9000\"]\n\
          [[route]]\nname = \"h\"\nprefix = \"/h\"\nupstreams = [\"http://localhost:8081\"]\n\
-         [[route]]\nname = \"m\"\nprefix = \"/x\"\nupstreams = [\"http://127.0.0.1:1\"]\n\
+         [[route]]\nname = \"ok\"\nprefix = \"/x\"\nupstreams = [\"http://127.0.0.1:1\"]\n\
+         [[route]]\nname = \"ok\"\nprefix = \"/y\"\nupstreams = [\"http://127.0.0.1:1\"]\n\
          [[route]]\nname = \"p\"\nprefix = \"/h\"\nupstreams = [\"ftp://127.0.0.1:1\"]\n",
     )
     .unwrap_err();
     let text = err.to_string();
     assert!(
-        text.contains("r.toml:4:15: upstream \"http://127.0.0.1:9000\" targets guarded port 9000"),
+        text.contains("r.toml:4:14: upstream \"http://127.0.0.1:9000\" targets guarded port 9000"),
         "{text}"
     );
     assert!(
-        text.contains("r.toml:8:15: upstream \"http://localhost:8081\" targets guarded port 8081"),
+        text.contains("r.toml:8:14: upstream \"http://localhost:8081\" targets guarded port 8081"),
         "{text}"
     );
-    assert!(text.contains("duplicate route name \"m\""), "{text}");
+    assert!(
+        text.contains("r.toml:14:1: duplicate route name \"ok\""),
+        "{text}"
+    );
     assert!(
         text.contains("upstream scheme \"ftp\" is not supported"),
         "{text}"
