@@ -15,8 +15,10 @@ use pingora::server::configuration::ServerConf;
 use pingora::services::listening::Service;
 
 use crate::audit::LogGuard;
+use crate::authn::{AuthnEnv, JwksRegistry};
 use crate::config::{Config, Diagnostics};
-use crate::lifecycle::{Drain, ReadinessProbe, SighupReload, Watcher};
+use crate::embed::EmbeddedIssuer;
+use crate::lifecycle::{Drain, PrefetchKeys, ReadinessProbe, SighupReload, StoreProbe, Watcher};
 use crate::mgmt::{HttpsRedirect, Management, Readiness};
 use crate::proxy::PublicProxy;
 use crate::reload::Live;
@@ -28,18 +30,94 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
-/// Loads config + first snapshot; every error is returned, nothing is started.
-pub fn load(path: &std::path::Path) -> Result<(Config, Snapshot), Diagnostics> {
+/// The authentication environment shared by every generation of the config.
+pub fn authn_env() -> AuthnEnv {
+    let clock = crate::clock::system();
+    AuthnEnv {
+        jwks: JwksRegistry::new(clock.clone()),
+        clock,
+        embedded: None,
+    }
+}
+
+/// Keys for validating `jwks_uri = "embedded"` without opening the issuer's database
+/// (`portcullis check`, `explain`): an empty set.
+struct NoKeys;
+
+impl crate::authn::EmbeddedKeys for NoKeys {
+    fn key_set(&self) -> Arc<jsonwebtoken::jwk::JwkSet> {
+        Arc::new(jsonwebtoken::jwk::JwkSet { keys: Vec::new() })
+    }
+    fn version(&self) -> u64 {
+        0
+    }
+}
+
+/// What a command needs: the static config, the authn environment, the first snapshot and,
+/// for `run`, the started issuer.
+pub struct Loaded {
+    pub config: Config,
+    pub env: AuthnEnv,
+    pub snapshot: Snapshot,
+    pub issuer: Option<Arc<EmbeddedIssuer>>,
+}
+
+/// Why loading failed: located config errors, or an issuer that would not start.
+pub enum LoadError {
+    Config(Diagnostics),
+    Start(anyhow::Error),
+}
+
+/// Loads the config (and realm templates) and builds the first snapshot. With `start_issuer`,
+/// the embedded issuer is started (database opened, realms imported) so `embedded` trust gets
+/// its live keys; without, realm files are only checked.
+pub fn load(path: &std::path::Path, start_issuer: bool) -> Result<Loaded, LoadError> {
     let mut diags = Diagnostics::default();
     let Some(loaded) = Config::load(path, &mut diags) else {
-        return Err(diags);
+        return Err(LoadError::Config(diags));
     };
-    let snapshot = Snapshot::load(&loaded.config, 1)?;
-    Ok((loaded.config, snapshot))
+    let config = loaded.config;
+    let mut env = authn_env();
+    let mut issuer = None;
+    if let Some(settings) = &config.issuer {
+        for file in &settings.import {
+            if let Err(e) = crate::issuer::realm_check(file) {
+                diags.push(crate::config::Diagnostic::file_error(
+                    file,
+                    e.trim_start_matches(&format!("{}: ", file.display()))
+                        .to_string(),
+                ));
+            }
+        }
+        if diags.has_errors() {
+            return Err(LoadError::Config(diags));
+        }
+        if start_issuer {
+            let started = EmbeddedIssuer::start(settings, &config.base_dir, env.clock.clone())
+                .map_err(LoadError::Start)?;
+            env.embedded = Some(started.issuer.embedded_keys());
+            issuer = Some(started);
+        } else {
+            env.embedded = Some(Arc::new(NoKeys));
+        }
+    }
+    let snapshot = Snapshot::load(&config, &env, 1).map_err(LoadError::Config)?;
+    Ok(Loaded {
+        config,
+        env,
+        snapshot,
+        issuer,
+    })
 }
 
 /// Runs the gateway until SIGTERM/SIGINT. Never returns normally.
-pub fn run(config: Config, first: Snapshot, log_guard: LogGuard) -> Result<()> {
+pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
+    let Loaded {
+        config,
+        env,
+        snapshot: first,
+        issuer,
+    } = loaded;
     install_crypto_provider();
     let public = config.listen.public;
     if let Some(tls) = &config.tls {
@@ -74,10 +152,14 @@ pub fn run(config: Config, first: Snapshot, log_guard: LogGuard) -> Result<()> {
     server.bootstrap();
     let conf = server.configuration.clone();
 
-    let live = Live::new(config.clone(), first);
+    let live = Live::new(config.clone(), env, first);
     let ready = Arc::new(Readiness::default());
-    // No issuer store yet: nothing else to wait for.
-    ready.store_reachable.store(true, Ordering::Release);
+    if let (Some(issuer), Some(addr)) = (&issuer, config.listen.internal) {
+        issuer.serve_internal(addr)?;
+    }
+    if issuer.is_none() {
+        ready.store_reachable.store(true, Ordering::Release);
+    }
 
     let proxy = PublicProxy {
         live: Arc::clone(&live),
@@ -87,6 +169,7 @@ pub fn run(config: Config, first: Snapshot, log_guard: LogGuard) -> Result<()> {
             "http"
         },
         audit: config.runtime.audit_log,
+        issuer: issuer.clone(),
     };
     let mut opts = HttpServerOptions::default();
     // CONNECT reaches our guard, which answers 400 (Pingora's own answer would be 405).
@@ -131,6 +214,7 @@ pub fn run(config: Config, first: Snapshot, log_guard: LogGuard) -> Result<()> {
         HttpServer::new_app(Management {
             live: Arc::clone(&live),
             ready: Arc::clone(&ready),
+            issuer: issuer.clone(),
         }),
     );
     mgmt.add_tcp(&config.listen.management.to_string());
@@ -153,6 +237,23 @@ pub fn run(config: Config, first: Snapshot, log_guard: LogGuard) -> Result<()> {
                     g.take();
                 }
             }),
+        },
+    ));
+    if let Some(issuer) = &issuer {
+        server.add_service(background_service(
+            "store",
+            StoreProbe {
+                issuer: Arc::clone(issuer),
+                ready: Arc::clone(&ready),
+            },
+        ));
+    }
+    server.add_service(background_service(
+        "jwks",
+        PrefetchKeys {
+            live: Arc::clone(&live),
+            ready: Arc::clone(&ready),
+            timeout: std::time::Duration::from_secs(10),
         },
     ));
     server.add_service(background_service(

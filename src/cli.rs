@@ -29,6 +29,49 @@ pub enum Command {
         #[arg(long, default_value = "portcullis.toml", env = "PORTCULLIS_CONFIG")]
         config: PathBuf,
     },
+    /// Explain the decision for one request: route, token checks, roles, rule; exit 0 allow, 3 deny.
+    Explain {
+        #[arg(long)]
+        method: String,
+        #[arg(long)]
+        path: String,
+        #[arg(long)]
+        host: Option<String>,
+        /// The bearer token, or "-" to read it from stdin (keeps it out of shell history).
+        #[arg(long)]
+        token: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "portcullis.toml", env = "PORTCULLIS_CONFIG")]
+        config: PathBuf,
+    },
+    /// One workload's gateway: one implicit jwt route named `sidecar` to one upstream, no issuer.
+    Sidecar(SidecarArgs),
+    /// Realm templates of the embedded issuer.
+    Realm {
+        #[command(subcommand)]
+        command: RealmCommand,
+        #[arg(
+            long,
+            default_value = "portcullis.toml",
+            env = "PORTCULLIS_CONFIG",
+            global = true
+        )]
+        config: PathBuf,
+    },
+    /// Signing keys of the embedded issuer.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+        #[arg(
+            long,
+            default_value = "portcullis.toml",
+            env = "PORTCULLIS_CONFIG",
+            global = true
+        )]
+        config: PathBuf,
+    },
     /// TLS material.
     Certs {
         #[command(subcommand)]
@@ -38,6 +81,56 @@ pub enum Command {
     Echo {
         #[arg(long, default_value = "127.0.0.1:18080")]
         listen: SocketAddr,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SidecarArgs {
+    /// Where the sidecar listens (plain HTTP: TLS is the mesh's or the load balancer's).
+    #[arg(long, env = "PORTCULLIS_LISTEN")]
+    pub listen: SocketAddr,
+    /// The workload, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "PORTCULLIS_UPSTREAM")]
+    pub upstream: String,
+    /// The trusted token issuer (`iss`).
+    #[arg(long, env = "PORTCULLIS_ISSUER")]
+    pub issuer: String,
+    #[arg(long, env = "PORTCULLIS_JWKS_URI")]
+    pub jwks_uri: String,
+    #[arg(long, env = "PORTCULLIS_AUDIENCE")]
+    pub audience: String,
+    /// RBAC policies; rules name the route `sidecar`.
+    #[arg(long, env = "PORTCULLIS_POLICIES")]
+    pub policies: PathBuf,
+    #[arg(long, env = "PORTCULLIS_MANAGEMENT", default_value = "127.0.0.1:9000")]
+    pub management: SocketAddr,
+    #[arg(long, env = "PORTCULLIS_ALLOW_NON_LOOPBACK_MANAGEMENT")]
+    pub allow_non_loopback_management: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RealmCommand {
+    /// Create the realm if missing; with --sync apply the template's users, groups, roles and
+    /// clients to an existing realm, keeping sessions and refresh tokens.
+    Import {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        sync: bool,
+    },
+    /// Print the realm as a template (no password hashes, no secrets).
+    Export {
+        #[arg(long)]
+        realm: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Make a new active signing key; old public keys stay in the JWKS for a grace period.
+    Rotate {
+        #[arg(long)]
+        realm: String,
     },
 }
 
@@ -57,6 +150,23 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run { config } => run(&config),
         Command::Check { config } => check(&config),
+        Command::Realm { command, config } => issuer_command(&config, IssuerCmd::Realm(command)),
+        Command::Keys { command, config } => issuer_command(&config, IssuerCmd::Keys(command)),
+        Command::Sidecar(args) => match crate::sidecar::write_config(&args) {
+            Ok(path) => run(&path),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Explain {
+            method,
+            path,
+            host,
+            token,
+            json,
+            config,
+        } => explain(&config, method, path, host, token, json),
         Command::Certs {
             command: CertsCommand::Dev { cert, key },
         } => match crate::certs::write_dev_cert(&cert, &key) {
@@ -93,9 +203,14 @@ pub fn main() -> ExitCode {
 }
 
 fn run(config: &std::path::Path) -> ExitCode {
-    let (cfg, snapshot) = match crate::app::load(config) {
+    crate::app::install_crypto_provider();
+    // Logs first (the issuer logs its imports), with the audit stream if the file asks for it.
+    let audit = crate::config::Config::load(config, &mut crate::config::Diagnostics::default())
+        .is_none_or(|l| l.config.runtime.audit_log);
+    let guard = crate::audit::init(audit);
+    let loaded = match crate::app::load(config, true) {
         Ok(v) => v,
-        Err(diags) => {
+        Err(crate::app::LoadError::Config(diags)) => {
             eprint!("{diags}");
             eprintln!(
                 "error: configuration refused ({} errors)",
@@ -103,10 +218,16 @@ fn run(config: &std::path::Path) -> ExitCode {
             );
             return ExitCode::FAILURE;
         }
+        Err(crate::app::LoadError::Start(e)) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
     };
-    let guard = crate::audit::init(cfg.runtime.audit_log);
-    tracing::info!("config loaded: {}", crate::snapshot::summary(&snapshot));
-    match crate::app::run(cfg, snapshot, guard) {
+    tracing::info!(
+        "config loaded: {}",
+        crate::snapshot::summary(&loaded.snapshot)
+    );
+    match crate::app::run(loaded, guard) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -116,8 +237,16 @@ fn run(config: &std::path::Path) -> ExitCode {
 }
 
 fn check(config: &std::path::Path) -> ExitCode {
-    match crate::app::load(config) {
-        Ok((cfg, snap)) => {
+    crate::app::install_crypto_provider();
+    match crate::app::load(config, false) {
+        Ok(crate::app::Loaded {
+            config: cfg,
+            snapshot: snap,
+            ..
+        }) => {
+            for w in &snap.warnings {
+                eprintln!("{w}");
+            }
             println!("{}: OK", cfg.path.display());
             println!("  {}", crate::snapshot::summary(&snap));
             println!(
@@ -132,9 +261,132 @@ fn check(config: &std::path::Path) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(diags) => {
+        Err(crate::app::LoadError::Config(diags)) => {
             eprint!("{diags}");
             eprintln!("{} error(s)", diags.errors().count());
+            ExitCode::FAILURE
+        }
+        Err(crate::app::LoadError::Start(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn explain(
+    config: &std::path::Path,
+    method: String,
+    path: String,
+    host: Option<String>,
+    token: Option<String>,
+    json: bool,
+) -> ExitCode {
+    crate::app::install_crypto_provider();
+    let token = match token.as_deref() {
+        Some("-") => {
+            let mut t = String::new();
+            if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut t) {
+                eprintln!("error: reading the token from stdin: {e}");
+                return ExitCode::FAILURE;
+            }
+            Some(t.trim().to_string())
+        }
+        other => other.map(str::to_string),
+    };
+    // The issuer is started (read-only use of its keys) so embedded tokens can be checked.
+    let snap = match crate::app::load(config, true) {
+        Ok(v) => v.snapshot,
+        Err(crate::app::LoadError::Config(diags)) => {
+            eprint!("{diags}");
+            return ExitCode::FAILURE;
+        }
+        Err(crate::app::LoadError::Start(e)) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Remote issuers' keys are needed to check a signature; fetch them (bounded).
+    rt.block_on(snap.authn.prefetch(std::time::Duration::from_secs(5)));
+    let q = crate::explain::Query {
+        method,
+        path,
+        host,
+        token,
+    };
+    let e = crate::explain::explain(&snap, &q);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
+    } else {
+        print!("{e}");
+    }
+    if e.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    }
+}
+
+enum IssuerCmd {
+    Realm(RealmCommand),
+    Keys(KeysCommand),
+}
+
+fn issuer_command(config: &std::path::Path, cmd: IssuerCmd) -> ExitCode {
+    let _guard = crate::audit::init(false);
+    let mut diags = crate::config::Diagnostics::default();
+    let Some(loaded) = crate::config::Config::load(config, &mut diags) else {
+        eprint!("{diags}");
+        return ExitCode::FAILURE;
+    };
+    let cfg = loaded.config;
+    let Some(settings) = &cfg.issuer else {
+        eprintln!("error: {}: [issuer] is not enabled", cfg.path.display());
+        return ExitCode::FAILURE;
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let base = cfg.base_dir.clone();
+    let result = rt.block_on(async {
+        match cmd {
+            IssuerCmd::Realm(RealmCommand::Import { file, sync }) => {
+                let outcome = crate::issuer::realm_import(settings, &base, &file, sync).await?;
+                println!("{}: {outcome:?}", file.display());
+                Ok(())
+            }
+            IssuerCmd::Realm(RealmCommand::Export { realm }) => {
+                let v = crate::issuer::realm_export(settings, &base, &realm).await?;
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                Ok(())
+            }
+            IssuerCmd::Keys(KeysCommand::Rotate { realm }) => {
+                let kid = crate::issuer::keys_rotate(settings, &base, &realm).await?;
+                println!("realm {realm}: new active signing key {kid}");
+                Ok::<(), anyhow::Error>(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -187,3 +187,41 @@ impl BackgroundService for Watcher {
         }
     }
 }
+
+/// Fetches the remote issuers' keys at startup, bounded, so the first requests don't pay for
+/// it; readiness waits for this first attempt only, never for a down issuer.
+pub struct PrefetchKeys {
+    pub live: Arc<Live>,
+    pub ready: Arc<Readiness>,
+    pub timeout: Duration,
+}
+
+#[async_trait]
+impl BackgroundService for PrefetchKeys {
+    async fn start(&self, _shutdown: ShutdownWatch) {
+        self.live.snapshot().authn.prefetch(self.timeout).await;
+        self.ready.keys_attempted.store(true, Ordering::Release);
+    }
+}
+
+/// Keeps the readiness latch in step with the issuer's store (SQLite file or PostgreSQL).
+pub struct StoreProbe {
+    pub issuer: Arc<crate::embed::EmbeddedIssuer>,
+    pub ready: Arc<Readiness>,
+}
+
+#[async_trait]
+impl BackgroundService for StoreProbe {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        loop {
+            let ok = self.issuer.ready().await;
+            if self.ready.store_reachable.swap(ok, Ordering::AcqRel) != ok && !ok {
+                tracing::error!("issuer store unreachable: not ready");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(if ok { 5 } else { 1 })) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}

@@ -18,17 +18,24 @@ use crate::reload::Live;
 pub struct Readiness {
     pub listeners_bound: AtomicBool,
     pub store_reachable: AtomicBool,
+    /// Remote JWKS fetched once (or the bounded first attempt gave up: tokens of an issuer
+    /// that is down are refused either way, and the keys are refetched on demand).
+    pub keys_attempted: AtomicBool,
 }
 
 impl Readiness {
     pub fn is_ready(&self) -> bool {
-        self.listeners_bound.load(Ordering::Acquire) && self.store_reachable.load(Ordering::Acquire)
+        self.listeners_bound.load(Ordering::Acquire)
+            && self.store_reachable.load(Ordering::Acquire)
+            && self.keys_attempted.load(Ordering::Acquire)
     }
 }
 
 pub struct Management {
     pub live: Arc<Live>,
     pub ready: Arc<Readiness>,
+    /// Serves the issuer's admin API (`/admin/realms/...`) here, never publicly.
+    pub issuer: Option<Arc<crate::embed::EmbeddedIssuer>>,
 }
 
 fn json_response(status: StatusCode, v: &serde_json::Value) -> Response<Vec<u8>> {
@@ -61,6 +68,7 @@ impl ServeHttp for Management {
                             "status": "not_ready",
                             "listeners_bound": self.ready.listeners_bound.load(Ordering::Acquire),
                             "store_reachable": self.ready.store_reachable.load(Ordering::Acquire),
+                            "keys_attempted": self.ready.keys_attempted.load(Ordering::Acquire),
                         }),
                     )
                 }
@@ -109,14 +117,107 @@ impl ServeHttp for Management {
                     }),
                 ),
             },
+            ("POST", "/admin/explain") => self.explain(s).await,
+            (_, p) if p.starts_with("/admin/realms/") && self.issuer.is_some() => {
+                self.issuer_admin(s).await
+            }
             (
                 _,
-                "/health/live" | "/health/ready" | "/metrics" | "/admin/config" | "/admin/reload",
+                "/health/live" | "/health/ready" | "/metrics" | "/admin/config" | "/admin/reload"
+                | "/admin/explain",
             ) => json_response(
                 StatusCode::METHOD_NOT_ALLOWED,
                 &json!({"error": "method_not_allowed"}),
             ),
             _ => json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found"})),
+        }
+    }
+}
+
+impl Management {
+    async fn issuer_admin(&self, s: &mut ServerSession) -> Response<Vec<u8>> {
+        let Some(issuer) = &self.issuer else {
+            return json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found"}));
+        };
+        let body = match read_body(s, 256 * 1024).await {
+            Ok(b) => b,
+            Err(msg) => {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"error": "bad_request", "error_description": msg}),
+                );
+            }
+        };
+        let req = http::Request::from_parts(
+            s.req_header().as_owned_parts(),
+            axum::body::Body::from(body),
+        );
+        match issuer
+            .call(req, crate::issuer::Listener::Internal, None, true)
+            .await
+        {
+            Ok(resp) => {
+                let (parts, body) = resp.into_parts();
+                let mut out = Response::from_parts(parts, body.to_vec());
+                out.headers_mut()
+                    .insert(header::CONTENT_LENGTH, body.len().into());
+                out
+            }
+            Err(e) => {
+                tracing::error!("issuer admin API: {e:#}");
+                json_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &json!({"error": "internal_error"}),
+                )
+            }
+        }
+    }
+
+    async fn explain(&self, s: &mut ServerSession) -> Response<Vec<u8>> {
+        let body = match read_body(s, 64 * 1024).await {
+            Ok(b) => b,
+            Err(msg) => {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"error": "bad_request", "error_description": msg}),
+                );
+            }
+        };
+        let q: crate::explain::Query = match serde_json::from_slice(&body) {
+            Ok(q) => q,
+            Err(e) => {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({
+                        "error": "bad_request",
+                        "error_description": format!("expected {{\"method\", \"path\", \"host\"?, \"token\"?}}: {e}"),
+                    }),
+                );
+            }
+        };
+        let snap = self.live.snapshot();
+        snap.authn.prefetch(std::time::Duration::from_secs(2)).await;
+        let e = crate::explain::explain(&snap, &q);
+        json_response(
+            StatusCode::OK,
+            &serde_json::to_value(&e).unwrap_or_default(),
+        )
+    }
+}
+
+/// Reads a request body up to `max` bytes.
+async fn read_body(s: &mut ServerSession, max: usize) -> Result<Vec<u8>, &'static str> {
+    let mut body = Vec::new();
+    loop {
+        match s.read_request_body().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > max {
+                    return Err("body too large");
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(_) => return Err("cannot read body"),
         }
     }
 }

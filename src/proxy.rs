@@ -2,8 +2,10 @@
 //! guard (normalize, refuse), route, authenticate, authorize, then forward with the
 //! gateway's own forwarded and identity headers.
 
+pub mod embedded;
 pub mod forwarded;
 pub mod guard;
+pub mod identity;
 pub mod normalize;
 pub mod respond;
 pub mod route;
@@ -19,11 +21,12 @@ use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType};
 
+use crate::authn::Principal;
 use crate::metrics::{method_label, metrics};
 use crate::reload::Live;
 use crate::snapshot::Snapshot;
 use guard::Refusal;
-use route::{Route, Upstream};
+use route::{AuthMode, Route, Upstream};
 
 /// The public listener's `ProxyHttp`.
 pub struct PublicProxy {
@@ -31,6 +34,8 @@ pub struct PublicProxy {
     /// "https" when the public listener terminates TLS.
     pub proto: &'static str,
     pub audit: bool,
+    /// The embedded issuer, when `[issuer]` is enabled (`embedded:issuer` routes).
+    pub issuer: Option<Arc<crate::embed::EmbeddedIssuer>>,
 }
 
 /// Per-request state, carried through the phases.
@@ -42,6 +47,10 @@ pub struct Ctx {
     /// Path + query to send upstream, when it differs from what the client sent.
     forward_target: Option<String>,
     upstream: Option<Arc<Upstream>>,
+    /// For the audit line when no `Upstream` served (the embedded issuer).
+    upstream_label: Option<&'static str>,
+    /// Who the bearer token stands for, on `jwt` routes.
+    principal: Option<Arc<Principal>>,
     tried: u64,
     /// Decision and reason for the audit line.
     decision: &'static str,
@@ -124,6 +133,31 @@ impl PublicProxy {
             }
             ctx.forward_target = Some(t);
         }
+        if route.auth == AuthMode::Jwt {
+            let authz = session
+                .req_header()
+                .headers
+                .get(http::header::AUTHORIZATION)
+                .map(|v| v.as_bytes());
+            let principal = snap.authn.authenticate(authz).await.map_err(|e| {
+                metrics()
+                    .authn_failures
+                    .with_label_values(&[e.reason])
+                    .inc();
+                Refusal::unauthorized(e.reason, e.description)
+            })?;
+            let method = &session.req_header().method;
+            let decision = snap.policies.decide(&route.name, method, &principal);
+            ctx.principal = Some(Arc::clone(&principal));
+            if !decision.allowed {
+                metrics().authz_deny.with_label_values(&[&route.name]).inc();
+                return Err(Refusal::forbidden(decision.reason));
+            }
+            metrics()
+                .authz_allow
+                .with_label_values(&[&route.name])
+                .inc();
+        }
         ctx.route = Some(route);
         ctx.snapshot = Some(snap);
         Ok(())
@@ -142,6 +176,8 @@ impl ProxyHttp for PublicProxy {
             route: None,
             forward_target: None,
             upstream: None,
+            upstream_label: None,
+            principal: None,
             tried: 0,
             decision: "allow",
             reason: "",
@@ -155,7 +191,35 @@ impl ProxyHttp for PublicProxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         ctx.request_id = guard::request_id(session, &self.live);
         match self.admit(session, ctx).await {
-            Ok(()) => Ok(false),
+            Ok(()) => match (&ctx.route, &self.issuer) {
+                (Some(r), Some(issuer)) if matches!(r.target, route::Target::EmbeddedIssuer) => {
+                    let target = ctx.forward_target.clone().unwrap_or_else(|| {
+                        session
+                            .req_header()
+                            .uri
+                            .path_and_query()
+                            .map_or("/", |p| p.as_str())
+                            .to_string()
+                    });
+                    let host = request_host(session.req_header()).map(str::to_owned);
+                    let ip = client_ip(session);
+                    let trusted = ctx
+                        .snapshot
+                        .as_ref()
+                        .is_some_and(|s| forwarded::is_trusted(&s.trusted_proxies, ip));
+                    let d = forwarded::Downstream {
+                        client_ip: ip,
+                        trusted,
+                        proto: self.proto,
+                        host: host.as_deref(),
+                        port: server_port(session),
+                    };
+                    embedded::serve(session, issuer, &target, &d, &ctx.request_id).await?;
+                    ctx.upstream_label = Some("embedded:issuer");
+                    Ok(true)
+                }
+                _ => Ok(false),
+            },
             Err(refusal) => {
                 ctx.decision = "deny";
                 ctx.reason = refusal.reason;
@@ -242,6 +306,9 @@ impl ProxyHttp for PublicProxy {
             .map(|r| r.prefix.as_str());
         forwarded::apply(up, &d, prefix);
         guard::strip_identity_headers(up);
+        if let (Some(p), Some(snap)) = (&ctx.principal, snap) {
+            identity::set_headers(up, p, &snap.policies)?;
+        }
         up.insert_header(forwarded::X_REQUEST_ID, ctx.request_id.as_str())?;
         Ok(())
     }
@@ -299,6 +366,7 @@ impl ProxyHttp for PublicProxy {
             .with_label_values(&[route])
             .observe(elapsed.as_secs_f64());
         if self.audit {
+            let groups = ctx.principal.as_ref().map(|p| p.groups.join(","));
             crate::audit::request(&crate::audit::RequestRecord {
                 request_id: &ctx.request_id,
                 listener: "public",
@@ -310,10 +378,14 @@ impl ProxyHttp for PublicProxy {
                 status,
                 decision: ctx.decision,
                 reason: ctx.reason,
-                sub: None,
-                user: None,
-                groups: None,
-                upstream: ctx.upstream.as_ref().map(|u| u.url.as_str()),
+                sub: ctx.principal.as_ref().map(|p| p.sub.as_str()),
+                user: ctx.principal.as_ref().map(|p| p.user()),
+                groups: groups.as_deref(),
+                upstream: ctx
+                    .upstream
+                    .as_ref()
+                    .map(|u| u.url.as_str())
+                    .or(ctx.upstream_label),
                 duration: elapsed,
             });
         }

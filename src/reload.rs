@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
+use crate::authn::AuthnEnv;
 use crate::config::{Config, Diagnostics};
 use crate::metrics::metrics;
 use crate::snapshot::Snapshot;
@@ -25,6 +26,8 @@ pub struct ReloadStatus {
 /// The current snapshot plus the machinery to replace it.
 pub struct Live {
     pub config: Config,
+    /// Key caches and the clock, shared by every generation.
+    pub env: AuthnEnv,
     current: ArcSwap<Snapshot>,
     status: Mutex<ReloadStatus>,
     /// Serializes reloads (SIGHUP, file watch and the admin endpoint may race).
@@ -36,7 +39,7 @@ fn fmt_time(t: SystemTime) -> String {
 }
 
 impl Live {
-    pub fn new(config: Config, first: Snapshot) -> Arc<Live> {
+    pub fn new(config: Config, env: AuthnEnv, first: Snapshot) -> Arc<Live> {
         metrics().config_generation.set(first.generation as i64);
         let status = ReloadStatus {
             generation: first.generation,
@@ -51,6 +54,7 @@ impl Live {
         };
         Arc::new(Live {
             config,
+            env,
             current: ArcSwap::from_pointee(first),
             status: Mutex::new(status),
             reload_lock: tokio::sync::Mutex::new(()),
@@ -75,16 +79,17 @@ impl Live {
         let next_gen = self.current.load().generation + 1;
         let this = Arc::clone(self);
         // File reads and DNS resolution block: keep them off the async workers.
-        let built = tokio::task::spawn_blocking(move || Snapshot::load(&this.config, next_gen))
-            .await
-            .unwrap_or_else(|e| {
-                let mut d = Diagnostics::default();
-                d.push(crate::config::Diagnostic::file_error(
-                    &self.config.path,
-                    format!("reload task failed: {e}"),
-                ));
-                Err(d)
-            });
+        let built =
+            tokio::task::spawn_blocking(move || Snapshot::load(&this.config, &this.env, next_gen))
+                .await
+                .unwrap_or_else(|e| {
+                    let mut d = Diagnostics::default();
+                    d.push(crate::config::Diagnostic::file_error(
+                        &self.config.path,
+                        format!("reload task failed: {e}"),
+                    ));
+                    Err(d)
+                });
         let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
         match built {
             Ok(snap) => {
@@ -108,7 +113,14 @@ impl Live {
                     "config reloaded: {}",
                     crate::snapshot::summary(&snap)
                 );
-                self.current.store(Arc::new(snap));
+                let snap = Arc::new(snap);
+                self.current.store(Arc::clone(&snap));
+                // New issuers' keys, fetched off the reload path (bounded, best effort).
+                tokio::spawn(async move {
+                    snap.authn
+                        .prefetch(std::time::Duration::from_secs(10))
+                        .await
+                });
                 Ok(next_gen)
             }
             Err(diags) => {

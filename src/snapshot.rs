@@ -8,6 +8,8 @@ use std::time::SystemTime;
 
 use ipnet::IpNet;
 
+use crate::authn::{Authenticator, AuthnEnv};
+use crate::authz::PolicySet;
 use crate::config::{Config, Diagnostics, Guard};
 use crate::proxy::route::{AuthMode, RouteTable};
 
@@ -16,8 +18,12 @@ pub struct Snapshot {
     pub generation: u64,
     pub loaded_at: SystemTime,
     pub routes: RouteTable,
+    pub policies: PolicySet,
+    pub authn: Authenticator,
     pub blocked_prefixes: Vec<String>,
     pub trusted_proxies: Vec<IpNet>,
+    /// Load-time warnings (e.g. a jwt route without rules), printed by `check`.
+    pub warnings: Vec<crate::config::Diagnostic>,
     /// The files this snapshot was built from (for `/admin/config` and the file watcher).
     pub sources: Vec<PathBuf>,
 }
@@ -26,7 +32,11 @@ impl Snapshot {
     /// Reads portcullis.toml's reloadable parts, the routes and the policies, and validates
     /// them all. `static_cfg` is the configuration the process started with: its listeners
     /// (and so its guarded ports) stay in force whatever the file now says.
-    pub fn load(static_cfg: &Config, generation: u64) -> Result<Snapshot, Diagnostics> {
+    pub fn load(
+        static_cfg: &Config,
+        env: &AuthnEnv,
+        generation: u64,
+    ) -> Result<Snapshot, Diagnostics> {
         let mut diags = Diagnostics::default();
         let Some(loaded) = Config::load(&static_cfg.path, &mut diags) else {
             return Err(diags);
@@ -42,20 +52,40 @@ impl Snapshot {
             ..cfg.guard.clone()
         };
         let routes = RouteTable::load(&cfg.routing.routes, &guard, &mut diags);
-        if let Some(routes) = &routes {
-            for r in routes.routes() {
-                if r.auth == AuthMode::Jwt && loaded.file.trust.is_empty() {
+        let authn = Authenticator::build(&loaded.source, &loaded.file.trust, env, &mut diags);
+        let policies = match &routes {
+            Some(routes) => {
+                if static_cfg.issuer.is_none()
+                    && let Some(r) = routes
+                        .routes()
+                        .iter()
+                        .find(|r| matches!(r.target, crate::proxy::route::Target::EmbeddedIssuer))
+                {
                     diags.push(crate::config::Diagnostic::file_error(
-                        &static_cfg.path,
-                        format!("route \"{}\" ({}) uses auth = \"jwt\" but no [[trust]] issuer is configured", r.name, r.defined_at),
-                    ));
+                            &static_cfg.path,
+                            format!("route \"{}\" ({}) uses \"embedded:issuer\" but [issuer] is not enabled", r.name, r.defined_at),
+                        ).with_hint("add an [issuer] section, or point the route at a real upstream"));
+                }
+                if let Some(r) = routes.routes().iter().find(|r| r.auth == AuthMode::Jwt)
+                    && loaded.file.trust.is_empty()
+                {
+                    diags.push(crate::config::Diagnostic::file_error(
+                            &static_cfg.path,
+                            format!("route \"{}\" ({}) uses auth = \"jwt\" but no [[trust]] issuer is configured", r.name, r.defined_at),
+                        ).with_hint("add a [[trust]] block for the issuer of your tokens"));
+                }
+                if cfg.routing.policies.exists() {
+                    PolicySet::load(&cfg.routing.policies, routes, &mut diags)
+                } else {
+                    Some(PolicySet::empty())
                 }
             }
-        }
+            None => None,
+        };
         if diags.has_errors() {
             return Err(diags);
         }
-        let Some(routes) = routes else {
+        let (Some(routes), Some(authn), Some(policies)) = (routes, authn, policies) else {
             return Err(diags);
         };
         let mut sources = vec![
@@ -68,6 +98,9 @@ impl Snapshot {
             generation,
             loaded_at: SystemTime::now(),
             routes,
+            policies,
+            authn,
+            warnings: diags.warnings().cloned().collect(),
             blocked_prefixes: guard.blocked_prefixes,
             trusted_proxies: cfg.trusted_proxies,
             sources,
@@ -84,9 +117,12 @@ pub fn summary(s: &Snapshot) -> String {
         .filter(|r| r.auth == AuthMode::Jwt)
         .count();
     format!(
-        "{} routes ({} jwt), {} blocked prefixes",
+        "{} routes ({} jwt), {} roles, {} rules, {} trusted issuers, {} blocked prefixes",
         s.routes.routes().len(),
         jwt,
+        s.policies.role_count(),
+        s.policies.rule_count(),
+        s.authn.issuers().count(),
         s.blocked_prefixes.len()
     )
 }

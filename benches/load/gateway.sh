@@ -19,7 +19,8 @@ done
 "$bench/run.sh" --prepare >/dev/null
 work=${BENCH_WORK:-/tmp/proxy-bench}
 dir=$(mktemp -d)
-trap 'kill $gw 2>/dev/null || true; wait $gw 2>/dev/null || true; rm -rf "$dir"' EXIT
+gw=; jwks_pid=
+trap 'kill $gw $jwks_pid 2>/dev/null || true; wait $gw 2>/dev/null || true; rm -rf "$dir"' EXIT
 mkdir -p "$dir/routes" "$dir/policies"
 cat > "$dir/portcullis.toml" <<TOML
 [listen]
@@ -35,10 +36,32 @@ if [[ $tls == 1 ]]; then
   printf '[tls]\ncert = "%s"\nkey = "%s"\nself_signed_if_missing = false\n' "$work/tls/server.crt" "$work/tls/server.key" >> "$dir/portcullis.toml"
 fi
 if [[ $auth == 1 ]]; then
+  # The bench's RS256 public key as a JWKS, served on loopback like a real issuer's.
+  mkdir -p "$dir/jwks"
+  python3 - "$work/jwt/pub.pem" "$bench/mint_token.py" > "$dir/jwks/jwks.json" <<'PY'
+import base64, json, re, sys
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+key = load_pem_public_key(open(sys.argv[1], "rb").read()).public_numbers()
+kid = re.search(r'^KID\s*=\s*"([^"]+)"', open(sys.argv[2]).read(), re.M).group(1)
+b64 = lambda n: base64.urlsafe_b64encode(n.to_bytes((n.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
+print(json.dumps({"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid, "n": b64(key.n), "e": b64(key.e)}]}))
+PY
+  (cd "$dir/jwks" && exec python3 -m http.server 18591 --bind 127.0.0.1 >/dev/null 2>&1) &
+  jwks_pid=$!
+  cat > "$dir/policies/bench.toml" <<TOML
+[groups]
+"${BENCH_ADMIN_GROUP:-/admins}" = ["admin"]
+[roles.admin]
+permissions = ["bench:*"]
+[[allow]]
+route = "bench"
+methods = ["*"]
+permission = "bench:*"
+TOML
   cat >> "$dir/portcullis.toml" <<TOML
 [[trust]]
 issuer = "${BENCH_JWT_ISS:-https://idp.bench.local/realms/bench}"
-jwks_uri = "file://$work/jwt/jwks.json"
+jwks_uri = "http://127.0.0.1:18591/jwks.json"
 audiences = ["${BENCH_JWT_AUD:-bench-gateway}"]
 algorithms = ["RS256"]
 TOML

@@ -67,6 +67,41 @@ impl Refusal {
         }
     }
 
+    /// 401: no valid token. RFC 6750 error code plus a short, internals-free description.
+    pub fn unauthorized(reason: &'static str, description: &'static str) -> Self {
+        let www = if reason == "missing_token" {
+            // RFC 6750 §3.1: no error code when the request carried no token at all.
+            "Bearer realm=\"portcullis\"".to_string()
+        } else {
+            format!(
+                "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"{description}\""
+            )
+        };
+        Refusal {
+            status: 401,
+            error: "invalid_token",
+            description: Cow::Borrowed(description),
+            reason,
+            guard_label: None,
+            www_authenticate: Some(www),
+        }
+    }
+
+    /// 403: a valid token, but no rule allows this route and method.
+    pub fn forbidden(reason: &'static str) -> Self {
+        let description = "the token does not grant access to this resource";
+        Refusal {
+            status: 403,
+            error: "insufficient_scope",
+            description: Cow::Borrowed(description),
+            reason,
+            guard_label: None,
+            www_authenticate: Some(format!(
+                "Bearer realm=\"portcullis\", error=\"insufficient_scope\", error_description=\"{description}\""
+            )),
+        }
+    }
+
     pub fn upstream(status: u16, reason: &'static str, description: &'static str) -> Self {
         Refusal {
             status,

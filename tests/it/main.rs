@@ -1,7 +1,9 @@
 //! Integration tests: the real `portcullis` binary on free loopback ports, real TLS clients,
 //! real upstream HTTP servers. One test binary (link time dominates).
 
+mod auth;
 mod cli;
 mod dataplane;
 mod harness;
+mod idp;
 mod lifecycle;

@@ -1,0 +1,153 @@
+//! Which base URL a request sees: the configured frontend URL, else the `X-Forwarded-*` view,
+//! and on the internal listener the request's own host for backchannel endpoints.
+
+use http::HeaderMap;
+
+/// Set by the gateway as a request extension: which listener the request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Listener {
+    #[default]
+    Public,
+    Internal,
+}
+
+/// Base URLs (ending in `/auth`, no trailing slash) for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bases {
+    /// `iss` and browser-facing endpoints.
+    pub frontend: String,
+    /// Token, keys, userinfo and introspection endpoints.
+    pub backchannel: String,
+}
+
+impl Bases {
+    pub fn realm(&self, realm: &str) -> String {
+        format!("{}/realms/{realm}", self.frontend)
+    }
+
+    pub fn backchannel_realm(&self, realm: &str) -> String {
+        format!("{}/realms/{realm}", self.backchannel)
+    }
+}
+
+pub fn bases(frontend_url: Option<&str>, headers: &HeaderMap, listener: Listener) -> Bases {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            // A proxy chain appends; the first value is the client-facing one.
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let own_host = header("host")
+        .filter(|h| valid_host(h))
+        .unwrap_or("localhost");
+    let frontend = match frontend_url {
+        Some(f) => f.trim_end_matches('/').to_string(),
+        None => {
+            let proto = match header("x-forwarded-proto") {
+                Some(p) if p.eq_ignore_ascii_case("https") => "https",
+                _ => "http",
+            };
+            let host = header("x-forwarded-host")
+                .filter(|h| valid_host(h))
+                .unwrap_or(own_host);
+            let port = header("x-forwarded-port").filter(|p| p.bytes().all(|b| b.is_ascii_digit()));
+            let has_port = host.rsplit_once(':').is_some_and(|(_, p)| !p.contains(']'));
+            let default_port =
+                matches!((proto, port), ("https", Some("443")) | ("http", Some("80")));
+            match port {
+                Some(p) if !has_port && !default_port => format!("{proto}://{host}:{p}/auth"),
+                _ => format!("{proto}://{host}/auth"),
+            }
+        }
+    };
+    let backchannel = match listener {
+        // Keycloak's dynamic backchannel: services on the internal network reach the issuer
+        // at the address they used, never through the public frontend.
+        Listener::Internal => format!("http://{own_host}/auth"),
+        Listener::Public => frontend.clone(),
+    };
+    Bases {
+        frontend,
+        backchannel,
+    }
+}
+
+/// The client's address: the gateway's `ClientIp` extension, else the last `X-Forwarded-For`
+/// hop (the one the gateway itself appended), else unknown.
+pub fn client_ip(ext: Option<super::ClientIp>, headers: &HeaderMap) -> Option<String> {
+    if let Some(ip) = ext {
+        return Some(ip.0.to_string());
+    }
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| ip.to_string())
+}
+
+/// Host header values we are willing to echo into documents: `name`, `name:port`, `[v6]:port`.
+fn valid_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 255
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for (k, v) in pairs {
+            m.insert(*k, v.parse().unwrap());
+        }
+        m
+    }
+
+    #[test]
+    fn frontend_wins_and_internal_uses_own_host() {
+        let b = bases(
+            Some("https://id.example.com/auth/"),
+            &h(&[("host", "127.0.0.1:8081")]),
+            Listener::Internal,
+        );
+        assert_eq!(b.frontend, "https://id.example.com/auth");
+        assert_eq!(b.backchannel, "http://127.0.0.1:8081/auth");
+        assert_eq!(b.realm("r"), "https://id.example.com/auth/realms/r");
+    }
+
+    #[test]
+    fn forwarded_headers_when_no_frontend() {
+        let b = bases(
+            None,
+            &h(&[
+                ("host", "10.0.0.1:8443"),
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "gw.example.com"),
+                ("x-forwarded-port", "8443"),
+            ]),
+            Listener::Public,
+        );
+        assert_eq!(b.frontend, "https://gw.example.com:8443/auth");
+        assert_eq!(b.backchannel, b.frontend);
+        let b = bases(
+            None,
+            &h(&[
+                ("host", "a\"b"),
+                ("x-forwarded-port", "443"),
+                ("x-forwarded-proto", "https"),
+            ]),
+            Listener::Public,
+        );
+        assert_eq!(b.frontend, "https://localhost/auth");
+        assert_eq!(
+            bases(None, &h(&[("host", "x:1")]), Listener::Public).frontend,
+            "http://x:1/auth"
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! The `embedded:issuer` upstream: the request is handed to the issuer's router in-process
+//! (no socket hop), with the same guard, forwarded headers and request id as any upstream.
+
+use http::header;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use pingora::{Error, ErrorType, Result};
+
+use super::forwarded::{self, Downstream, X_REQUEST_ID};
+use super::guard;
+use crate::embed::EmbeddedIssuer;
+use crate::issuer::Listener;
+
+/// Largest request body the issuer accepts (forms and JSON).
+const MAX_BODY: usize = 64 * 1024;
+
+/// Serves the request from the embedded issuer; returns the status written.
+pub async fn serve(
+    session: &mut Session,
+    issuer: &EmbeddedIssuer,
+    target: &str,
+    d: &Downstream<'_>,
+    request_id: &str,
+) -> Result<u16> {
+    let mut body = Vec::new();
+    while let Some(chunk) = session.read_request_body().await? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(413),
+                "issuer request body too large",
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let mut hdr = session.req_header().clone();
+    forwarded::strip_hop_by_hop(&mut hdr, false);
+    forwarded::apply(&mut hdr, d, None);
+    guard::strip_identity_headers(&mut hdr);
+    hdr.insert_header(X_REQUEST_ID, request_id)?;
+    let uri = target
+        .parse::<http::Uri>()
+        .map_err(|_| Error::explain(ErrorType::HTTPStatus(400), "bad target"))?;
+    hdr.set_uri(uri);
+    let req = http::Request::from_parts(hdr.as_owned_parts(), axum::body::Body::from(body));
+    let resp = issuer
+        .call(req, Listener::Public, d.client_ip, false)
+        .await
+        .map_err(|e| {
+            Error::because(ErrorType::HTTPStatus(502), "embedded issuer", e.to_string())
+        })?;
+    let (parts, body) = resp.into_parts();
+    let status = parts.status.as_u16();
+    let mut out = ResponseHeader::build(parts.status, Some(parts.headers.len() + 2))?;
+    for (k, v) in &parts.headers {
+        if k != header::CONTENT_LENGTH && k != header::TRANSFER_ENCODING && k != header::CONNECTION
+        {
+            out.append_header(k.clone(), v.clone())?;
+        }
+    }
+    out.insert_header(header::CONTENT_LENGTH, body.len().to_string())?;
+    out.insert_header(X_REQUEST_ID, request_id)?;
+    let head_only = session.req_header().method == http::Method::HEAD;
+    session
+        .write_response_header(Box::new(out), head_only)
+        .await?;
+    if !head_only {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(status)
+}

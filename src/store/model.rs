@@ -1,0 +1,238 @@
+//! Rows the store reads and writes: plain data, no behaviour beyond small helpers.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A value that must never reach a log: `Debug` prints `***`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret<T>(pub T);
+
+impl<T> Secret<T> {
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Realm-wide settings, Keycloak's names and defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RealmSettings {
+    pub access_token_lifespan: i64,
+    pub access_code_lifespan: i64,
+    pub sso_session_idle_timeout: i64,
+    pub sso_session_max_lifespan: i64,
+    pub brute_force_protected: bool,
+    pub failure_factor: i64,
+    pub wait_increment_seconds: i64,
+    pub max_failure_wait_seconds: i64,
+    pub max_delta_time_seconds: i64,
+    /// `RS256`, `ES256` or `EdDSA`.
+    pub default_signature_algorithm: String,
+}
+
+impl Default for RealmSettings {
+    fn default() -> Self {
+        Self {
+            access_token_lifespan: 300,
+            access_code_lifespan: 60,
+            sso_session_idle_timeout: 1800,
+            sso_session_max_lifespan: 36000,
+            brute_force_protected: false,
+            failure_factor: 30,
+            wait_increment_seconds: 60,
+            max_failure_wait_seconds: 900,
+            max_delta_time_seconds: 43200,
+            default_signature_algorithm: "RS256".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RealmRow {
+    pub name: String,
+    pub enabled: bool,
+    pub settings: RealmSettings,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRow {
+    pub id: String,
+    pub realm: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub enabled: bool,
+    /// PHC string (argon2id); `None` = no password (or "keep" on update).
+    pub password_hash: Option<Secret<String>>,
+    /// Set for a client's service-account user.
+    pub service_account_client: Option<String>,
+}
+
+/// A realm role (`client: None`) or a client role.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RoleRef {
+    pub client: Option<String>,
+    pub name: String,
+}
+
+impl RoleRef {
+    pub fn realm(name: impl Into<String>) -> Self {
+        Self {
+            client: None,
+            name: name.into(),
+        }
+    }
+
+    pub fn client(client: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            client: Some(client.into()),
+            name: name.into(),
+        }
+    }
+
+    /// The stored form of `client`: realm roles use the empty string (NULLs defeat UNIQUE).
+    pub(crate) fn client_key(&self) -> &str {
+        self.client.as_deref().unwrap_or("")
+    }
+
+    pub(crate) fn from_key(client: String, name: String) -> Self {
+        Self {
+            client: (!client.is_empty()).then_some(client),
+            name,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupRow {
+    pub realm: String,
+    /// Full path, `/staff/support`.
+    pub path: String,
+    pub name: String,
+    pub parent: Option<String>,
+}
+
+/// The client's settings that are not identity or secret; stored as one JSON document.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientConfig {
+    pub enabled: bool,
+    pub public_client: bool,
+    pub redirect_uris: Vec<String>,
+    pub web_origins: Vec<String>,
+    pub standard_flow: bool,
+    pub direct_access_grants: bool,
+    pub service_accounts: bool,
+    /// `pkce.code.challenge.method` attribute (`S256` or `plain`), if any.
+    pub pkce_method: Option<String>,
+    /// Keycloak's `post.logout.redirect.uris` attribute (`##`-separated), split.
+    pub post_logout_redirect_uris: Vec<String>,
+    pub group_mapper: Option<GroupMapper>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupMapper {
+    pub claim: String,
+    pub full_path: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientRow {
+    pub realm: String,
+    pub client_id: String,
+    /// `salt$sha256hex` of the secret; `None` on update keeps the stored one.
+    pub secret_hash: Option<Secret<String>>,
+    pub config: ClientConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRow {
+    pub kid: String,
+    pub realm: String,
+    pub alg: String,
+    /// PKCS#8 DER of the private key.
+    pub private_der: Secret<Vec<u8>>,
+    pub created_at: i64,
+    pub active: bool,
+    pub retired_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRow {
+    /// Public id: the `sid` claim.
+    pub id: String,
+    pub realm: String,
+    pub user_id: String,
+    /// SHA-256 of the cookie value; the cookie itself is never stored.
+    pub cookie_hash: String,
+    pub created_at: i64,
+    pub last_seen: i64,
+    pub ended: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeRow {
+    pub code_hash: String,
+    pub realm: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub session_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub auth_time: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CodeUse {
+    Fresh(CodeRow),
+    Reused(CodeRow),
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FamilyRow {
+    pub id: String,
+    pub realm: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub session_id: Option<String>,
+    pub scope: String,
+    /// SHA-256 of the family's current refresh token.
+    pub current_hash: String,
+    /// The authorization code that started the family, hashed.
+    pub code_hash: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Failures {
+    pub count: i64,
+    pub last_failure: i64,
+    pub locked_until: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginEvent {
+    pub realm: String,
+    pub time: i64,
+    /// `LOGIN`, `LOGIN_ERROR`, `LOGOUT`, `CODE_TO_TOKEN`, …
+    pub kind: String,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+    pub error: Option<String>,
+}

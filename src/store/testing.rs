@@ -1,0 +1,65 @@
+//! Test helpers: run a storage test against SQLite (a temp file) and PostgreSQL (a fresh database).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+
+use super::{SharedStore, postgres::PostgresStore, sqlite::SqliteStore};
+
+const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A uniquely named PostgreSQL database, dropped by `drop_db`.
+pub(crate) struct PgTestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl PgTestDb {
+    pub async fn create() -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let mut rnd = [0u8; 4];
+        aws_lc_rs::rand::fill(&mut rnd).unwrap();
+        let name = format!(
+            "portcullis_test_{}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst),
+            u32::from_le_bytes(rnd)
+        );
+        let mut c = PgConnection::connect(PG_ADMIN).await.unwrap();
+        c.execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .await
+            .unwrap();
+        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+        Self { name, url }
+    }
+
+    pub async fn drop_db(self) {
+        let mut c = PgConnection::connect(PG_ADMIN).await.unwrap();
+        c.execute(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.name
+        )))
+        .await
+        .unwrap();
+    }
+}
+
+/// Runs `test` once with a fresh SQLite store and once with a fresh PostgreSQL store.
+pub(crate) async fn each_backend<F, Fut>(test: F)
+where
+    F: Fn(SharedStore) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&dir.path().join("data/test.db"))
+        .await
+        .unwrap();
+    test(Arc::new(sqlite)).await;
+
+    let db = PgTestDb::create().await;
+    let pg = PostgresStore::connect(&db.url).await.unwrap();
+    test(Arc::new(pg)).await;
+    db.drop_db().await;
+}

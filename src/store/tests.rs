@@ -1,0 +1,287 @@
+//! Storage tests, each run on SQLite and PostgreSQL.
+
+use super::testing::each_backend;
+use super::*;
+
+fn realm() -> RealmRow {
+    RealmRow {
+        name: "r1".into(),
+        enabled: true,
+        settings: RealmSettings::default(),
+    }
+}
+
+fn user(id: &str, name: &str) -> UserRow {
+    UserRow {
+        id: id.into(),
+        realm: "r1".into(),
+        username: name.into(),
+        email: Some(format!("{name}@example.com")),
+        first_name: None,
+        last_name: None,
+        enabled: true,
+        password_hash: Some(Secret("$argon2id$fake".into())),
+        service_account_client: None,
+    }
+}
+
+#[tokio::test]
+async fn realms_users_and_mappings_round_trip() {
+    each_backend(|s| async move {
+        assert!(s.get_realm("r1").await.unwrap().is_none());
+        s.put_realm(&realm()).await.unwrap();
+        let mut r = realm();
+        r.settings.failure_factor = 3;
+        s.put_realm(&r).await.unwrap();
+        assert_eq!(s.get_realm("r1").await.unwrap().unwrap(), r);
+        assert_eq!(s.realm_names().await.unwrap(), vec!["r1".to_string()]);
+
+        s.put_user(&user("u1", "Alice")).await.unwrap();
+        let got = s.user_by_username("r1", "ALICE").await.unwrap().unwrap();
+        assert_eq!(got.username, "alice");
+        // An update without a hash keeps the stored one.
+        let mut upd = user("ignored-id", "alice");
+        upd.password_hash = None;
+        upd.email = None;
+        s.put_user(&upd).await.unwrap();
+        let got = s.get_user("r1", "u1").await.unwrap().unwrap();
+        assert_eq!(got.email, None);
+        assert_eq!(got.password_hash.unwrap().expose(), "$argon2id$fake");
+
+        s.set_user_groups("u1", &["/staff".into(), "/admins".into()])
+            .await
+            .unwrap();
+        s.set_user_groups("u1", &["/staff".into()]).await.unwrap();
+        assert_eq!(
+            s.user_groups("u1").await.unwrap(),
+            vec!["/staff".to_string()]
+        );
+        s.set_user_roles("u1", &[RoleRef::realm("viewer"), RoleRef::client("c", "x")])
+            .await
+            .unwrap();
+        assert_eq!(
+            s.user_roles("u1").await.unwrap(),
+            vec![RoleRef::realm("viewer"), RoleRef::client("c", "x")]
+        );
+        assert_eq!(s.list_users("r1").await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn groups_roles_composites_and_clients() {
+    each_backend(|s| async move {
+        s.put_realm(&realm()).await.unwrap();
+        for (path, parent) in [("/staff", None), ("/staff/support", Some("/staff"))] {
+            s.put_group(&GroupRow {
+                realm: "r1".into(),
+                path: path.into(),
+                name: path.rsplit('/').next().unwrap().into(),
+                parent: parent.map(Into::into),
+            })
+            .await
+            .unwrap();
+        }
+        assert_eq!(
+            s.list_groups("r1").await.unwrap()[1].parent.as_deref(),
+            Some("/staff")
+        );
+        s.put_role("r1", &RoleRef::realm("viewer")).await.unwrap();
+        s.put_role("r1", &RoleRef::realm("viewer")).await.unwrap();
+        s.put_role("r1", &RoleRef::realm("editor")).await.unwrap();
+        s.set_role_composites("r1", &RoleRef::realm("editor"), &[RoleRef::realm("viewer")])
+            .await
+            .unwrap();
+        assert_eq!(s.list_roles("r1").await.unwrap().len(), 2);
+        assert_eq!(
+            s.list_composites("r1").await.unwrap(),
+            vec![(RoleRef::realm("editor"), RoleRef::realm("viewer"))]
+        );
+        s.set_group_roles("r1", "/staff", &[RoleRef::realm("editor")])
+            .await
+            .unwrap();
+        assert_eq!(
+            s.list_group_roles("r1").await.unwrap(),
+            vec![("/staff".to_string(), RoleRef::realm("editor"))]
+        );
+
+        let mut c = ClientRow {
+            realm: "r1".into(),
+            client_id: "app".into(),
+            secret_hash: Some(Secret("h1".into())),
+            config: ClientConfig {
+                redirect_uris: vec!["http://x/cb".into()],
+                ..Default::default()
+            },
+        };
+        s.put_client(&c).await.unwrap();
+        c.secret_hash = None;
+        c.config.public_client = true;
+        s.put_client(&c).await.unwrap();
+        let got = s.list_clients("r1").await.unwrap().remove(0);
+        assert!(got.config.public_client);
+        assert_eq!(got.secret_hash.unwrap().expose(), "h1");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn keys_rotate_and_retire() {
+    each_backend(|s| async move {
+        s.put_realm(&realm()).await.unwrap();
+        let key = |kid: &str, at| KeyRow {
+            kid: kid.into(),
+            realm: "r1".into(),
+            alg: "RS256".into(),
+            private_der: Secret(vec![1, 2, 3]),
+            created_at: at,
+            active: true,
+            retired_at: None,
+        };
+        s.add_active_key(&key("k1", 10)).await.unwrap();
+        s.add_active_key(&key("k2", 20)).await.unwrap();
+        let keys = s.list_keys("r1").await.unwrap();
+        assert_eq!(keys.len(), 2);
+        assert!(!keys[0].active && keys[0].retired_at == Some(20));
+        assert!(keys[1].active && keys[1].private_der.expose() == &vec![1, 2, 3]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn codes_are_single_use() {
+    each_backend(|s| async move {
+        let code = CodeRow {
+            code_hash: "c1".into(),
+            realm: "r1".into(),
+            client_id: "app".into(),
+            user_id: "u1".into(),
+            session_id: "s1".into(),
+            redirect_uri: "http://x/cb".into(),
+            scope: "openid".into(),
+            nonce: Some("n".into()),
+            code_challenge: None,
+            code_challenge_method: None,
+            auth_time: 5,
+            expires_at: 65,
+        };
+        s.put_code(&code).await.unwrap();
+        assert_eq!(
+            s.consume_code("c1", 10).await.unwrap(),
+            CodeUse::Fresh(code.clone())
+        );
+        assert_eq!(
+            s.consume_code("c1", 11).await.unwrap(),
+            CodeUse::Reused(code)
+        );
+        assert_eq!(s.consume_code("nope", 11).await.unwrap(), CodeUse::Unknown);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sessions_and_refresh_families() {
+    each_backend(|s| async move {
+        let sess = SessionRow {
+            id: "s1".into(),
+            realm: "r1".into(),
+            user_id: "u1".into(),
+            cookie_hash: "ch".into(),
+            created_at: 1,
+            last_seen: 1,
+            ended: false,
+        };
+        s.create_session(&sess).await.unwrap();
+        s.touch_session("s1", 7).await.unwrap();
+        assert_eq!(
+            s.session_by_cookie("ch").await.unwrap().unwrap().last_seen,
+            7
+        );
+        let fam = FamilyRow {
+            id: "f1".into(),
+            realm: "r1".into(),
+            client_id: "app".into(),
+            user_id: "u1".into(),
+            session_id: Some("s1".into()),
+            scope: "openid".into(),
+            current_hash: "h1".into(),
+            code_hash: Some("c1".into()),
+            created_at: 1,
+            updated_at: 1,
+            revoked: false,
+        };
+        s.create_family(&fam).await.unwrap();
+        assert!(s.rotate_family("f1", "h1", "h2", 2).await.unwrap());
+        assert!(
+            !s.rotate_family("f1", "h1", "h3", 3).await.unwrap(),
+            "old hash"
+        );
+        assert_eq!(
+            s.get_family("f1").await.unwrap().unwrap().current_hash,
+            "h2"
+        );
+        s.end_session("s1").await.unwrap();
+        assert!(s.session_by_id("s1").await.unwrap().unwrap().ended);
+        assert!(s.get_family("f1").await.unwrap().unwrap().revoked);
+        assert!(
+            !s.rotate_family("f1", "h2", "h3", 3).await.unwrap(),
+            "revoked"
+        );
+
+        let mut fam2 = fam.clone();
+        fam2.id = "f2".into();
+        fam2.session_id = None;
+        s.create_family(&fam2).await.unwrap();
+        s.revoke_families_from_code("c1").await.unwrap();
+        assert!(s.get_family("f2").await.unwrap().unwrap().revoked);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn failures_events_revocations_and_purge() {
+    each_backend(|s| async move {
+        assert_eq!(s.get_failures("r1", "user:u1").await.unwrap(), None);
+        let f = Failures {
+            count: 2,
+            last_failure: 9,
+            locked_until: 70,
+        };
+        s.put_failures("r1", "user:u1", &f).await.unwrap();
+        assert_eq!(s.get_failures("r1", "user:u1").await.unwrap(), Some(f));
+        s.clear_failures("r1", "user:u1").await.unwrap();
+        assert_eq!(s.get_failures("r1", "user:u1").await.unwrap(), None);
+
+        for t in [10, 100] {
+            s.add_event(&LoginEvent {
+                realm: "r1".into(),
+                time: t,
+                kind: "LOGIN".into(),
+                user_id: Some("u1".into()),
+                client_id: None,
+                ip: Some("127.0.0.1".into()),
+                error: None,
+            })
+            .await
+            .unwrap();
+        }
+        s.revoke_jti("j1", 50).await.unwrap();
+        assert!(s.is_jti_revoked("j1").await.unwrap());
+        assert_eq!(s.purge(50, 60).await.unwrap(), 2);
+        assert_eq!(s.list_events("r1").await.unwrap()[0].time, 100);
+        assert!(!s.is_jti_revoked("j1").await.unwrap());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_file_and_directories_are_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open("sqlite://data/nested/p.db", dir.path()).await.unwrap();
+    store.ping().await.unwrap();
+    assert!(dir.path().join("data/nested/p.db").exists());
+    // Reopening runs the migrations again as a no-op.
+    drop(store);
+    open("sqlite://data/nested/p.db", dir.path()).await.unwrap();
+    assert!(open("mysql://x", dir.path()).await.is_err());
+}
