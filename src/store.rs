@@ -117,7 +117,8 @@ pub trait Store: Send + Sync + 'static {
     // Login events.
     async fn add_event(&self, event: &LoginEvent) -> anyhow::Result<()>;
     async fn list_events(&self, realm: &str) -> anyhow::Result<Vec<LoginEvent>>;
-    /// Drops login events older than `before`, and codes and revocations expired at `now`.
+    /// Drops login events, sessions, refresh families and brute-force counters untouched since
+    /// `before`, and codes and revocations expired at `now`.
     async fn purge(&self, before: i64, now: i64) -> anyhow::Result<u64>;
 }
 

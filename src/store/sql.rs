@@ -654,6 +654,19 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await?
                     .rows_affected();
+                // Runtime rows idle for the whole retention period are long dead: realms'
+                // session lifespans are hours, retention is days.
+                for sql in [
+                    "DELETE FROM sso_sessions WHERE last_seen < $1",
+                    "DELETE FROM refresh_families WHERE updated_at < $1",
+                    "DELETE FROM brute_force WHERE last_failure < $1",
+                ] {
+                    n += sqlx::query(sql)
+                        .bind(before)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                }
                 n += sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
                     .bind(now)
                     .execute(&self.pool)

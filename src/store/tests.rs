@@ -267,7 +267,19 @@ async fn failures_events_revocations_and_purge() {
         }
         s.revoke_jti("j1", 50).await.unwrap();
         assert!(s.is_jti_revoked("j1").await.unwrap());
-        assert_eq!(s.purge(50, 60).await.unwrap(), 2);
+        s.create_session(&SessionRow {
+            id: "old".into(),
+            realm: "r1".into(),
+            user_id: "u1".into(),
+            cookie_hash: "c-old".into(),
+            created_at: 1,
+            last_seen: 2,
+            ended: false,
+        })
+        .await
+        .unwrap();
+        assert_eq!(s.purge(50, 60).await.unwrap(), 3);
+        assert!(s.session_by_id("old").await.unwrap().is_none());
         assert_eq!(s.list_events("r1").await.unwrap()[0].time, 100);
         assert!(!s.is_jti_revoked("j1").await.unwrap());
     })

@@ -81,6 +81,8 @@ pub struct Opts {
     pub tls: bool,
     pub redirect: bool,
     pub policies: String,
+    /// A fixed public port (when the config must name it, e.g. the issuer's frontend URL).
+    pub public_port: Option<u16>,
 }
 
 impl Opts {
@@ -91,6 +93,7 @@ impl Opts {
             tls: true,
             redirect: false,
             policies: String::new(),
+            public_port: None,
         }
     }
 
@@ -127,6 +130,9 @@ impl Gateway {
         if let Some(r) = redirect {
             cfg.push_str(&format!("http_redirect = \"127.0.0.1:{r}\"\n"));
         }
+        if o.extra.contains("[issuer]") {
+            cfg.push_str(&format!("internal = \"127.0.0.1:{}\"\n", free_port()));
+        }
         cfg.push_str("[runtime]\nworker_threads = 2\nshutdown_drain_seconds = 5\n");
         if o.tls {
             cfg.push_str("[tls]\ncert = \"certs/gateway.crt\"\nkey = \"certs/gateway.key\"\nself_signed_if_missing = true\n");
@@ -145,7 +151,7 @@ impl Gateway {
     pub async fn start(o: Opts) -> Gateway {
         portcullis::app::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
-        let (public, mgmt) = (free_port(), free_port());
+        let (public, mgmt) = (o.public_port.unwrap_or_else(free_port), free_port());
         let redirect = o.redirect.then(free_port);
         Self::write_config(dir.path(), &o, public, mgmt, redirect);
         let child = Command::new(BIN)

@@ -6,4 +6,5 @@ mod cli;
 mod dataplane;
 mod harness;
 mod idp;
+mod issuer;
 mod lifecycle;

@@ -520,12 +520,23 @@ async fn cors_for_registered_web_origins_only() {
     };
     let r = h.send(req("http://localhost:5173", "OPTIONS")).await;
     assert_eq!(r.status(), 204);
-    assert_eq!(r.headers()["access-control-allow-origin"], "http://localhost:5173");
-    assert!(r.headers()["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    assert!(
+        r.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
     let r = h.send(req("http://evil.example", "OPTIONS")).await;
     assert!(r.headers().get("access-control-allow-origin").is_none());
     let r = h.send(req("http://localhost:8000", "POST")).await;
-    assert_eq!(r.headers()["access-control-allow-origin"], "http://localhost:8000");
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:8000"
+    );
 }
 
 #[tokio::test]
@@ -534,25 +545,42 @@ async fn prompt_login_max_age_and_login_hint() {
     let ch = challenge(VERIFIER);
     let params = std_params("myclient", CB, &ch);
     let r = h.login(&params, "bob", "password").await;
-    let sso = format!("PORTCULLIS_SESSION={}", set_cookie(&r, "PORTCULLIS_SESSION").unwrap());
+    let sso = format!(
+        "PORTCULLIS_SESSION={}",
+        set_cookie(&r, "PORTCULLIS_SESSION").unwrap()
+    );
 
     let mut login = params.clone();
     login.push(("prompt", "login"));
     login.push(("login_hint", "bob<x>"));
     let r = h.get_with_cookie(&auth_url(&login), &sso).await;
-    assert_eq!(r.status(), 200, "prompt=login shows the form despite the session");
+    assert_eq!(
+        r.status(),
+        200,
+        "prompt=login shows the form despite the session"
+    );
     let html = String::from_utf8(body_bytes(r).await).unwrap();
     assert!(html.contains("value=\"bob&lt;x&gt;\""));
 
     h.clock.advance(120);
     let mut aged = params.clone();
     aged.push(("max_age", "60"));
-    assert_eq!(h.get_with_cookie(&auth_url(&aged), &sso).await.status(), 200, "session older than max_age");
+    assert_eq!(
+        h.get_with_cookie(&auth_url(&aged), &sso).await.status(),
+        200,
+        "session older than max_age"
+    );
     aged.pop();
     aged.push(("max_age", "600"));
-    assert_eq!(h.get_with_cookie(&auth_url(&aged), &sso).await.status(), 302);
+    assert_eq!(
+        h.get_with_cookie(&auth_url(&aged), &sso).await.status(),
+        302
+    );
 
     // Past the realm's idle timeout the session is gone.
     h.clock.advance(1801);
-    assert_eq!(h.get_with_cookie(&auth_url(&params), &sso).await.status(), 200);
+    assert_eq!(
+        h.get_with_cookie(&auth_url(&params), &sso).await.status(),
+        200
+    );
 }

@@ -1,0 +1,269 @@
+//! The embedded issuer through the gateway over TLS: the authorization-code + PKCE flow driven
+//! with a real HTTP client (login form, cookies, redirect), then a jwt route with the token.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+use sha2::Digest;
+
+use crate::harness::{Gateway, Opts, Upstream, free_port, route};
+
+pub const REALM_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/realms/myrealm-realm.json");
+
+/// A gateway with the issuer enabled (SQLite in its temp dir), the dev realm, the `/auth`
+/// route, a jwt route to `up`, and the demo policy.
+pub async fn issuer_gateway(up: &Upstream) -> Gateway {
+    let public = free_port();
+    let routes = route("auth", "/auth", &["embedded:issuer".into()], "")
+        + &route("orders", "/api/orders", &[up.url()], "auth = \"jwt\"");
+    let base = format!("https://localhost:{public}/auth");
+    let mut o = Opts::new(routes).extra(&format!(
+        "[[trust]]\nissuer = \"{base}/realms/myrealm\"\njwks_uri = \"embedded\"\n\
+         audiences = [\"myclient\", \"spa\", \"svc-reports\"]\n\
+         [issuer]\nfrontend_url = \"{base}\"\ndatabase = \"sqlite://data/portcullis.db\"\n\
+         import = [\"{REALM_FILE}\"]\n"
+    ));
+    o.policies = crate::auth::POLICY.to_string();
+    o.public_port = Some(public);
+    Gateway::start(o).await
+}
+
+fn html_unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// `(action, [(name, value)])` of the login page's form: its hidden inputs.
+fn parse_form(html: &str) -> (String, Vec<(String, String)>) {
+    let action = html
+        .split("action=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .map(html_unescape)
+        .unwrap();
+    let mut fields = Vec::new();
+    for input in html.split("<input type=\"hidden\" ").skip(1) {
+        let name = input
+            .split("name=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap();
+        let value = input
+            .split("value=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap();
+        fields.push((html_unescape(name), html_unescape(value)));
+    }
+    (action, fields)
+}
+
+fn cookies(r: &reqwest::Response) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_string))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Drives the login page like a browser (fresh cookies) and returns the code from the redirect.
+async fn login_for_code(
+    c: &reqwest::Client,
+    gw: &Gateway,
+    auth_url: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> String {
+    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let auth_url = url::Url::parse_with_params(
+        auth_url,
+        &[
+            ("client_id", "spa"),
+            ("redirect_uri", redirect_uri),
+            ("response_type", "code"),
+            ("scope", "openid profile"),
+            ("state", "st-123"),
+            ("nonce", "n-456"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap();
+    let r = c.get(auth_url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let jar = cookies(&r);
+    let (action, mut fields) = parse_form(&r.text().await.unwrap());
+    fields.push(("username".into(), "dev-admin".into()));
+    fields.push(("password".into(), "admin".into()));
+    let action = if action.starts_with("http") {
+        action
+    } else {
+        gw.url(&action)
+    };
+    let r = c
+        .post(&action)
+        .header("Cookie", &jar)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "{}", r.text().await.unwrap_or_default());
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(redirect_uri), "{location}");
+    let loc = url::Url::parse(&location).unwrap();
+    let q: std::collections::HashMap<_, _> = loc.query_pairs().into_owned().collect();
+    assert_eq!(q["state"], "st-123");
+    q["code"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authorization_code_with_pkce_through_the_gateway_then_a_jwt_route() {
+    let up = Upstream::start().await;
+    let gw = issuer_gateway(&up).await;
+    let c = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&gw.cert_pem()).unwrap()])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = gw.url("/auth/realms/myrealm");
+    let disco: Value = c
+        .get(format!("{base}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        disco["issuer"],
+        format!("https://localhost:{}/auth/realms/myrealm", gw.public)
+    );
+    let verifier = "a-very-long-pkce-code-verifier-0123456789-abcdefghijk";
+    let redirect_uri = "http://localhost:5173/callback";
+    let auth_url = disco["authorization_endpoint"].as_str().unwrap();
+    let code = login_for_code(&c, &gw, auth_url, redirect_uri, verifier).await;
+    let token_url = disco["token_endpoint"].as_str().unwrap();
+    let exchange = |verifier: &'static str, code: String| {
+        c.post(token_url).form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect_uri),
+            ("client_id", "spa"),
+            ("code_verifier", verifier),
+        ])
+    };
+    let r = exchange(
+        "the-wrong-verifier-0123456789-0123456789-abcdefg",
+        code.clone(),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400, "a wrong verifier is refused");
+    let r = exchange(verifier, code).send().await.unwrap();
+    assert_eq!(r.status(), 400, "and the code it was tried with is spent");
+    let code = login_for_code(&c, &gw, auth_url, redirect_uri, verifier).await;
+    let tokens: Value = exchange(verifier, code.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{tokens}"))
+        .to_string();
+    assert!(tokens["id_token"].is_string());
+    let r = exchange(verifier, code).send().await.unwrap();
+    assert_eq!(r.status(), 400, "a code is single-use");
+
+    // dev-admin is in /admins: admin ⊃ editor ⊃ viewer.
+    let r = c
+        .delete(gw.url("/api/orders/9"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.json::<Value>().await.unwrap()["headers"].clone();
+    assert_eq!(h["x-auth-request-user"], serde_json::json!(["dev-admin"]));
+    assert_eq!(h["x-auth-request-groups"], serde_json::json!(["/admins"]));
+    // The admin API is never public.
+    let r = c
+        .get(gw.url("/auth/admin/realms/myrealm/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn password_and_client_credentials_grants_through_the_gateway() {
+    let up = Upstream::start().await;
+    let gw = issuer_gateway(&up).await;
+    let c = gw.client();
+    let token_url = gw.url("/auth/realms/myrealm/protocol/openid-connect/token");
+    let t: Value = c
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", "myclient"),
+            ("client_secret", "my-client-secret"),
+            ("username", "bob"),
+            ("password", "password"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bob = t["access_token"].as_str().unwrap();
+    // bob has no groups: authenticated, but deny by default.
+    assert_eq!(
+        c.get(gw.url("/api/orders"))
+            .bearer_auth(bob)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let r = c
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", "myclient"),
+            ("client_secret", "wrong"),
+            ("username", "bob"),
+            ("password", "password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
+    let t: Value = c
+        .post(&token_url)
+        .basic_auth("svc-reports", Some("svc-secret"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(t["access_token"].is_string(), "{t}");
+    let m = reqwest::get(gw.mgmt_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("portcullis_issuer_tokens_issued_total{grant_type=\"client_credentials\",realm=\"myrealm\"} 1"), "{m}");
+}
