@@ -6,22 +6,48 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-/// Writes a self-signed certificate for localhost, 127.0.0.1 and ::1 (dev use only).
-/// The key file is created readable by its owner only.
+/// The dev CA's file name, beside the certificate: trust it (curl --cacert, browsers, Python)
+/// instead of disabling verification.
+pub const DEV_CA_FILE: &str = "dev-ca.crt";
+
+/// Writes a dev certificate for localhost, 127.0.0.1 and ::1, signed by a fresh dev CA written
+/// beside it (`dev-ca.crt`). The key file is created readable by its owner only.
 pub fn write_dev_cert(cert: &Path, key: &Path) -> Result<()> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let mut ca_params =
+        CertificateParams::new(Vec::<String>::new()).context("dev CA parameters")?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "portcullis dev CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().context("dev CA key")?)
+        .context("signing the dev CA")?;
     let names = vec![
         "localhost".to_string(),
         "127.0.0.1".to_string(),
         "::1".to_string(),
     ];
-    let ck = rcgen::generate_simple_self_signed(names).context("generating dev certificate")?;
+    let mut leaf_params = CertificateParams::new(names).context("dev certificate parameters")?;
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    let leaf_key = KeyPair::generate().context("dev certificate key")?;
+    let leaf = leaf_params
+        .signed_by(&leaf_key, &ca)
+        .context("signing the dev certificate")?;
     for p in [cert, key] {
         if let Some(dir) = p.parent() {
             fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
     }
-    fs::write(cert, ck.cert.pem()).with_context(|| format!("writing {}", cert.display()))?;
-    write_private(key, ck.signing_key.serialize_pem().as_bytes())
+    let ca_path = cert.parent().unwrap_or(Path::new(".")).join(DEV_CA_FILE);
+    fs::write(&ca_path, ca.pem()).with_context(|| format!("writing {}", ca_path.display()))?;
+    fs::write(cert, leaf.pem()).with_context(|| format!("writing {}", cert.display()))?;
+    write_private(key, leaf_key.serialize_pem().as_bytes())
         .with_context(|| format!("writing {}", key.display()))?;
     Ok(())
 }

@@ -136,7 +136,7 @@ pub enum KeysCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum CertsCommand {
-    /// Write a self-signed dev certificate (localhost, 127.0.0.1, ::1).
+    /// Write a dev certificate (localhost, 127.0.0.1, ::1) and the dev CA that signed it.
     Dev {
         #[arg(long, default_value = "certs/gateway.crt")]
         cert: PathBuf,
@@ -171,7 +171,15 @@ pub fn main() -> ExitCode {
             command: CertsCommand::Dev { cert, key },
         } => match crate::certs::write_dev_cert(&cert, &key) {
             Ok(()) => {
-                println!("wrote {} and {}", cert.display(), key.display());
+                println!(
+                    "wrote {}, {} and the dev CA {}",
+                    cert.display(),
+                    key.display(),
+                    cert.parent()
+                        .unwrap_or(std::path::Path::new("."))
+                        .join(crate::certs::DEV_CA_FILE)
+                        .display()
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -210,7 +210,7 @@ impl Gateway {
     }
 
     pub fn cert_pem(&self) -> Vec<u8> {
-        std::fs::read(self.path("certs/gateway.crt")).unwrap()
+        std::fs::read(self.path("certs/dev-ca.crt")).unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -267,3 +267,64 @@ async fn password_and_client_credentials_grants_through_the_gateway() {
         .unwrap();
     assert!(m.contains("portcullis_issuer_tokens_issued_total{grant_type=\"client_credentials\",realm=\"myrealm\"} 1"), "{m}");
 }
+
+/// A Python venv with Authlib, made once and kept outside the clone.
+fn authlib_python() -> std::path::PathBuf {
+    let venv =
+        std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/portcullis-venv");
+    let py = venv.join("bin/python");
+    let has = |py: &std::path::Path| {
+        std::process::Command::new(py)
+            .args(["-c", "import authlib, requests"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !has(&py) {
+        let ok = std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .unwrap()
+            .success()
+            && std::process::Command::new(venv.join("bin/pip"))
+                .args(["install", "-q", "authlib==1.*", "requests"])
+                .status()
+                .unwrap()
+                .success();
+        assert!(
+            ok && has(&py),
+            "could not set up the Authlib venv at {}",
+            venv.display()
+        );
+    }
+    py
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authlib_relying_party_interoperates() {
+    let py = authlib_python();
+    let up = Upstream::start().await;
+    let gw = issuer_gateway(&up).await;
+    let out = tokio::process::Command::new(py)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/interop/authlib_rp.py"
+        ))
+        .arg(gw.url("/auth/realms/myrealm"))
+        .arg(gw.path("certs/dev-ca.crt"))
+        .arg(gw.url("/api/orders"))
+        // requests lets these override a session's own CA file.
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .env_remove("CURL_CA_BUNDLE")
+        .output()
+        .await
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{text}\n--- gateway:\n{}",
+        gw.stderr()
+    );
+    assert!(text.contains("authlib interop OK"), "{text}");
+}
