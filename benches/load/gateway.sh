@@ -1,44 +1,39 @@
 #!/usr/bin/env bash
 # Load-test the gateway beside nginx and HAProxy with ../shared/bench/run.sh (loopback only,
-# time-bounded). Builds the release binary, starts it pinned to the bench's server CPU with one
-# worker thread, runs the harness, stops the gateway.
+# time-bounded). Starts one release gateway pinned to the bench's server CPU with one worker
+# thread and two routes, both measured in the same run as the peers:
+#   portcullis[-tls]      public route (guard + forwarded headers + audit log), no token check
+#   portcullis-jwt[-tls]  jwt route: RS256 bearer token (the haproxy-jwt token) + RBAC (/admins)
 #
-# usage: benches/load/gateway.sh [--tls] [--auth] [run.sh options...]
+# usage: benches/load/gateway.sh [--tls] [run.sh options...]
+#   PORTCULLIS_BIN=path   use this binary instead of building target/release
+#   PORTCULLIS_BENCH_AUDIT=false   turn the audit log off
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 bench=${BENCH_DIR:-$repo/../shared/bench}
 [[ -x $bench/run.sh ]] || { echo "bench harness not found at $bench (set BENCH_DIR)"; exit 1; }
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/portcullis-target}
-bin=$CARGO_TARGET_DIR/release/portcullis
-tls=0; auth=0; args=()
+tls=0; args=()
 for a in "$@"; do
-  case $a in --tls) tls=1 ;; --auth) auth=1 ;; *) args+=("$a") ;; esac
+  case $a in --tls) tls=1 ;; *) args+=("$a") ;; esac
 done
-(cd "$repo" && cargo build --release --bin portcullis)
+if [[ -z ${PORTCULLIS_BIN:-} ]]; then
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/portcullis-release}
+  (cd "$repo" && cargo build --release --bin portcullis)
+  PORTCULLIS_BIN=$CARGO_TARGET_DIR/release/portcullis
+fi
 "$bench/run.sh" --prepare >/dev/null
 work=${BENCH_WORK:-/tmp/proxy-bench}
 dir=$(mktemp -d)
 gw=; jwks_pid=
 trap 'kill $gw $jwks_pid 2>/dev/null || true; wait $gw 2>/dev/null || true; rm -rf "$dir"' EXIT
-mkdir -p "$dir/routes" "$dir/policies"
-cat > "$dir/portcullis.toml" <<TOML
-[listen]
-public = "127.0.0.1:$([[ $tls == 1 ]] && echo 18543 || echo 18500)"
-management = "127.0.0.1:18590"
-[runtime]
-worker_threads = 1
-audit_log = ${PORTCULLIS_BENCH_AUDIT:-true}
-[routing]
-watch = false
-TOML
-if [[ $tls == 1 ]]; then
-  printf '[tls]\ncert = "%s"\nkey = "%s"\nself_signed_if_missing = false\n' "$work/tls/server.crt" "$work/tls/server.key" >> "$dir/portcullis.toml"
-fi
-if [[ $auth == 1 ]]; then
-  # The bench's RS256 public key as a JWKS, served on loopback like a real issuer's.
-  mkdir -p "$dir/jwks"
-  python3 - "$work/jwt/pub.pem" "$bench/mint_token.py" > "$dir/jwks/jwks.json" <<'PY'
+mkdir -p "$dir/routes" "$dir/policies" "$dir/jwks"
+port=$([[ $tls == 1 ]] && echo 18543 || echo 18500)
+scheme=$([[ $tls == 1 ]] && echo https || echo http)
+sfx=$([[ $tls == 1 ]] && echo -tls || true)
+
+# The bench's RS256 public key as a JWKS, served on loopback like a real issuer's.
+python3 - "$work/jwt/pub.pem" "$bench/mint_token.py" > "$dir/jwks/jwks.json" <<'PY'
 import base64, json, re, sys
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 key = load_pem_public_key(open(sys.argv[1], "rb").read()).public_numbers()
@@ -46,39 +41,58 @@ kid = re.search(r'^KID\s*=\s*"([^"]+)"', open(sys.argv[2]).read(), re.M).group(1
 b64 = lambda n: base64.urlsafe_b64encode(n.to_bytes((n.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
 print(json.dumps({"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid, "n": b64(key.n), "e": b64(key.e)}]}))
 PY
-  (cd "$dir/jwks" && exec python3 -m http.server 18591 --bind 127.0.0.1 >/dev/null 2>&1) &
-  jwks_pid=$!
-  cat > "$dir/policies/bench.toml" <<TOML
-[groups]
-"${BENCH_ADMIN_GROUP:-/admins}" = ["admin"]
-[roles.admin]
-permissions = ["bench:*"]
-[[allow]]
-route = "bench"
-methods = ["*"]
-permission = "bench:*"
-TOML
-  cat >> "$dir/portcullis.toml" <<TOML
+(cd "$dir/jwks" && exec python3 -m http.server 18591 --bind 127.0.0.1 >/dev/null 2>&1) &
+jwks_pid=$!
+
+cat > "$dir/portcullis.toml" <<TOML
+[listen]
+public = "127.0.0.1:$port"
+management = "127.0.0.1:18590"
+[runtime]
+worker_threads = 1
+audit_log = ${PORTCULLIS_BENCH_AUDIT:-true}
+[routing]
+watch = false
 [[trust]]
 issuer = "${BENCH_JWT_ISS:-https://idp.bench.local/realms/bench}"
 jwks_uri = "http://127.0.0.1:18591/jwks.json"
 audiences = ["${BENCH_JWT_AUD:-bench-gateway}"]
 algorithms = ["RS256"]
 TOML
+if [[ $tls == 1 ]]; then
+  printf '[tls]\ncert = "%s"\nkey = "%s"\nself_signed_if_missing = false\n' \
+    "$work/tls/server.crt" "$work/tls/server.key" >> "$dir/portcullis.toml"
 fi
 cat > "$dir/routes/bench.toml" <<TOML
 [[route]]
-name = "bench"
+name = "bench-jwt"
 prefix = "/api"
 upstreams = ["http://127.0.0.1:18000"]
-auth = "$([[ $auth == 1 ]] && echo jwt || echo public)"
+auth = "jwt"
+[[route]]
+name = "bench-public"
+prefix = "/public"
+strip_prefix = true
+upstreams = ["http://127.0.0.1:18000"]
 TOML
+cat > "$dir/policies/bench.toml" <<TOML
+[groups]
+"${BENCH_ADMIN_GROUP:-/admins}" = ["admin"]
+[roles.admin]
+permissions = ["bench:*"]
+[[allow]]
+route = "bench-jwt"
+methods = ["*"]
+permission = "bench:*"
+TOML
+
 cpu=$(( $(nproc) - 1 ))
-(cd "$dir" && exec taskset -c "$cpu" "$bin" run --config portcullis.toml >/dev/null 2>"$dir/stderr.log") &
+for _ in $(seq 50); do curl -sf http://127.0.0.1:18591/jwks.json >/dev/null && break; sleep 0.1; done
+(cd "$dir" && exec taskset -c "$cpu" "$PORTCULLIS_BIN" run --config portcullis.toml >/dev/null 2>"$dir/stderr.log") &
 gw=$!
 for _ in $(seq 100); do curl -sf http://127.0.0.1:18590/health/ready >/dev/null && break; sleep 0.1; done
-name=portcullis$([[ $auth == 1 ]] && echo -jwt)$([[ $tls == 1 ]] && echo -tls)
-scheme=$([[ $tls == 1 ]] && echo https || echo http)
-port=$([[ $tls == 1 ]] && echo 18543 || echo 18500)
-flag=$([[ $auth == 1 ]] && echo --extra || echo --extra-noauth)
-"$bench/run.sh" "$flag" "$name=$scheme://127.0.0.1:$port/api/admin/ping" --extra-pid "$name=$gw" "${args[@]}"
+curl -sf http://127.0.0.1:18590/health/ready >/dev/null || { cat "$dir/stderr.log"; exit 1; }
+"$bench/run.sh" \
+  --extra-noauth "portcullis$sfx=$scheme://127.0.0.1:$port/public/api/admin/ping" --extra-pid "portcullis$sfx=$gw" \
+  --extra "portcullis-jwt$sfx=$scheme://127.0.0.1:$port/api/admin/ping" --extra-pid "portcullis-jwt$sfx=$gw" \
+  "${args[@]}"

@@ -1,67 +1,83 @@
 #!/usr/bin/env bash
-# Load-test the embedded issuer on loopback: client_credentials, password grants, discovery and
-# JWKS, each for a fixed time with wrk, against the internal (backchannel) listener so the
-# numbers are the issuer's own. The gateway runs pinned to one CPU with one worker thread.
+# The embedded issuer side by side with an OpenID Certified peer (panva's oidc-provider, in
+# ../shared/bench/oidc-provider) on the same Keycloak realm template (its realm.json), loaded by
+# ../shared/bench/issuer_bench.py: client_credentials, rotating refresh and password grants,
+# ops/s and the issuer's CPU µs per operation. Both issuers are pinned to the last CPU; the
+# gateway runs with one worker thread and serves the issuer at /auth on its public listener.
 #
-# usage: benches/load/issuer.sh [seconds]   (default 15; needs wrk and curl)
-# Record results in benches/README.md.
+# usage: benches/load/issuer.sh [--duration S] [--warmup S] [--concurrency N] [--only portcullis|anchor]
+#   PORTCULLIS_BIN=path   use this binary instead of building target/release
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-secs=${1:-15}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/portcullis-target}
-bin=$CARGO_TARGET_DIR/release/portcullis
-command -v wrk >/dev/null || { echo "wrk is required"; exit 1; }
-(cd "$repo" && cargo build --release --bin portcullis)
+bench=${BENCH_DIR:-$repo/../shared/bench}
+duration=15; warmup=10; conc=8; only=
+while (($#)); do
+  case $1 in
+    --duration) duration=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
+    --concurrency) conc=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
+    *) echo "unknown argument $1"; exit 2 ;;
+  esac
+done
+if [[ -z ${PORTCULLIS_BIN:-} ]]; then
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/portcullis-release}
+  (cd "$repo" && cargo build --release --bin portcullis)
+  PORTCULLIS_BIN=$CARGO_TARGET_DIR/release/portcullis
+fi
+realm_json=$bench/oidc-provider/realm.json
+cpu=$(( $(nproc) - 1 ))
 dir=$(mktemp -d)
-trap 'kill $gw 2>/dev/null || true; wait $gw 2>/dev/null || true; rm -rf "$dir"' EXIT
-mkdir -p "$dir/routes" "$dir/policies"
-cp "$repo/realms/myrealm-realm.json" "$dir/realm.json"
-cat > "$dir/portcullis.toml" <<TOML
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$dir"' EXIT
+# Read the template's clients and first user for the loader (no secrets are hard-coded here).
+read -r cc_client cc_secret pw_client pw_secret user < <(python3 - "$realm_json" <<'PY'
+import json, os, re, sys
+# ${VAR} / ${VAR:default} as the importers resolve them.
+sub = lambda s: re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}", lambda m: os.environ.get(m[1], m[2] if m[2] is not None else m[0]), s)
+r = json.loads(sub(open(sys.argv[1]).read()))
+cs = r["clients"]
+cc = next(c for c in cs if c.get("serviceAccountsEnabled"))
+pw = next(c for c in cs if c.get("directAccessGrantsEnabled") and not c.get("publicClient"))
+u = r["users"][0]
+pwd = next(c["value"] for c in u["credentials"] if c["type"] == "password")
+print(cc["clientId"], cc.get("secret", ""), pw["clientId"], pw.get("secret", ""), f'{u["username"]}:{pwd}')
+PY
+)
+realm=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["realm"])' "$realm_json")
+load() {  # load NAME TOKEN_URL PID
+  echo "== $1"
+  python3 "$bench/issuer_bench.py" --token-url "$2" --pid "$3" \
+    --cc-client "$cc_client" --cc-secret "$cc_secret" --pw-client "$pw_client" --pw-secret "$pw_secret" \
+    --user "$user" --warmup "$warmup" --duration "$duration" --concurrency "$conc"
+}
+if [[ -z $only || $only == portcullis ]]; then
+  mkdir -p "$dir/routes"
+  cat > "$dir/portcullis.toml" <<TOML
 [listen]
-public = "127.0.0.1:18600"
-internal = "127.0.0.1:18681"
-management = "127.0.0.1:18690"
+public = "127.0.0.1:18700"
+internal = "127.0.0.1:18781"
+management = "127.0.0.1:18790"
 [runtime]
 worker_threads = 1
 audit_log = false
 [routing]
 watch = false
 [issuer]
-enabled = true
-frontend_url = "http://127.0.0.1:18600/auth"
-database = "sqlite://data/bench.db"
-import = ["realm.json"]
+database = "sqlite://$dir/portcullis.db"
+import = ["$realm_json"]
 TOML
-cat > "$dir/routes/auth.toml" <<TOML
-[[route]]
-name = "auth"
-prefix = "/auth"
-upstreams = ["embedded:issuer"]
-auth = "public"
-TOML
-cpu=$(( $(nproc) - 1 ))
-(cd "$dir" && exec taskset -c "$cpu" "$bin" run --config portcullis.toml >/dev/null 2>"$dir/stderr.log") &
-gw=$!
-base=http://127.0.0.1:18681/auth/realms/myrealm
-for _ in $(seq 300); do curl -sf "$base/.well-known/openid-configuration" >/dev/null && break; sleep 0.1; done
-curl -sf "$base/.well-known/openid-configuration" >/dev/null || { cat "$dir/stderr.log"; exit 1; }
-
-post() { # name body [basic]
-  cat > "$dir/$1.lua" <<LUA
-wrk.method = "POST"
-wrk.body = "$2"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-LUA
-}
-post cc "grant_type=client_credentials&client_id=svc-reports&client_secret=svc-secret"
-post pw "grant_type=password&client_id=myclient&client_secret=my-client-secret&username=bob&password=password"
-run() { # label script url connections
-  echo "== $1"
-  wrk -t1 -c"$4" -d"${secs}s" ${2:+-s "$2"} "$3" | grep -E "Requests/sec|Latency|Non-2xx"
-}
-run "client_credentials (RS256)" "$dir/cc.lua" "$base/protocol/openid-connect/token" 8
-run "password (argon2id m=7168,t=5,p=1)" "$dir/pw.lua" "$base/protocol/openid-connect/token" 4
-run "discovery" "" "$base/.well-known/openid-configuration" 16
-run "jwks" "" "$base/protocol/openid-connect/certs" 16
-echo "RSS after load: $(ps -o rss= -p "$gw") KiB"
+  printf '[[route]]\nname = "auth"\nprefix = "/auth"\nupstreams = ["embedded:issuer"]\n' > "$dir/routes/auth.toml"
+  (cd "$dir" && exec taskset -c "$cpu" "$PORTCULLIS_BIN" run --config portcullis.toml >/dev/null 2>"$dir/gw.log") &
+  gw=$!; pids+=("$gw")
+  for _ in $(seq 100); do curl -sf http://127.0.0.1:18790/health/ready >/dev/null && break; sleep 0.1; done
+  echo "portcullis idle RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$gw/status)"
+  load portcullis "http://127.0.0.1:18700/auth/realms/$realm/protocol/openid-connect/token" "$gw"
+  kill "$gw"
+fi
+if [[ -z $only || $only == anchor ]]; then
+  anchor=$("$bench/oidc-provider/start.sh" --pin --port 18600 | head -1); pids+=("$anchor")
+  echo "oidc-provider idle RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$anchor/status)"
+  load oidc-provider "http://127.0.0.1:18600/auth/realms/$realm/protocol/openid-connect/token" "$anchor"
+fi

@@ -133,7 +133,7 @@ fn build_one(
         ));
     }
 
-    let hs_secret = b.hs_secret.as_deref();
+    let hs_secret = b.hs_secret.as_ref().map(|s| s.expose());
     let mut algorithms = Vec::new();
     match &b.algorithms {
         Some(list) if list.is_empty() => diags.push(

@@ -1,8 +1,27 @@
 //! The file schema of `portcullis.toml`: serde structs with spans, exactly as written by people.
 //! Validation turns these into the runtime types of `config.rs`.
 
+use std::fmt;
+
 use serde::Deserialize;
 use toml::Spanned;
+
+/// A secret from the config file: usable, never printed (`Debug` shows `***`).
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -104,7 +123,7 @@ pub struct TrustFile {
     pub groups_claim: Option<String>,
     pub roles_claims: Option<Vec<String>>,
     /// Shared secret for HS256/384/512; only then are HS algorithms accepted.
-    pub hs_secret: Option<String>,
+    pub hs_secret: Option<SecretString>,
     /// Largest accepted token in bytes (default 16 KiB).
     pub max_token_bytes: Option<usize>,
 }
@@ -139,4 +158,22 @@ pub struct RouteFile {
 pub struct RoutesFile {
     #[serde(default)]
     pub route: Vec<RouteFile>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let t: TrustFile = toml::from_str(
+            "issuer = \"https://i\"\njwks_uri = \"embedded\"\nhs_secret = \"hunter2hunter2hunter2hunter2hunter2\"\n",
+        )
+        .unwrap();
+        assert!(!format!("{t:?}").contains("hunter2"));
+        assert_eq!(
+            t.hs_secret.unwrap().expose(),
+            "hunter2hunter2hunter2hunter2hunter2"
+        );
+    }
 }

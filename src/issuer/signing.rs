@@ -214,19 +214,4 @@ mod tests {
         }
         assert!(generate("HS256").is_err());
     }
-
-    /// Rough cost of one signature per algorithm:
-    /// `cargo test --lib sign_cost -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn sign_cost() {
-        for alg in ALGORITHMS {
-            let s = Signer::from_pkcs8(alg, &generate(alg).unwrap()).unwrap();
-            let start = std::time::Instant::now();
-            for _ in 0..200 {
-                s.sign("JWT", &json!({"sub": "x"})).unwrap();
-            }
-            println!("{alg} sign: {:?}", start.elapsed() / 200);
-        }
-    }
 }

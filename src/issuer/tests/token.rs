@@ -286,28 +286,3 @@ async fn sync_keeps_existing_refresh_tokens_valid() {
         .await;
     assert_eq!(c["email"], "bob@new.example.com");
 }
-
-/// Rough throughput probe (not a benchmark: debug build of this crate). Run with
-/// `cargo test --lib issuer::tests::token::probe -- --ignored --nocapture`.
-#[tokio::test]
-#[ignore]
-async fn probe_client_credentials_rate() {
-    let h = harness().await;
-    let n = 500;
-    let start = std::time::Instant::now();
-    for _ in 0..n {
-        let r = h
-            .post_form(
-                &format!("{P}/token"),
-                &[("grant_type", "client_credentials")],
-                Some(("svc-reports", "svc-secret")),
-            )
-            .await;
-        assert_eq!(r.status(), 200);
-    }
-    let per = start.elapsed() / n;
-    println!(
-        "client_credentials: {per:?} per grant, {:.0}/s",
-        1.0 / per.as_secs_f64()
-    );
-}
