@@ -4,9 +4,12 @@
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
+use serde::Serialize;
 use tracing_subscriber::filter::{EnvFilter, filter_fn};
-use tracing_subscriber::fmt;
+use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
+use tracing_subscriber::fmt::{self, FmtContext};
 use tracing_subscriber::prelude::*;
+use tracing_subscriber::registry::LookupSpan;
 
 /// One request as the audit line records it. Holds no token and no secret.
 pub struct RequestRecord<'a> {
@@ -26,25 +29,85 @@ pub struct RequestRecord<'a> {
     pub duration: Duration,
 }
 
+#[derive(Serialize)]
+struct Line<'a> {
+    time: String,
+    request_id: &'a str,
+    listener: &'a str,
+    client_ip: Option<IpAddr>,
+    method: &'a str,
+    path: &'a str,
+    route: &'a str,
+    status: u16,
+    decision: &'a str,
+    reason: &'a str,
+    sub: Option<&'a str>,
+    user: Option<&'a str>,
+    groups: Option<&'a str>,
+    upstream: Option<&'a str>,
+    duration_ms: f64,
+}
+
+/// Emits the audit line. It is serialized here, once, and travels through `tracing` (target
+/// `audit`) as a single field that the audit layer writes verbatim: tracing's own JSON
+/// formatter cost ~10 µs per request in the load bench.
 pub fn request(r: &RequestRecord<'_>) {
-    tracing::info!(
-        target: "audit",
-        time = %humantime::format_rfc3339_millis(SystemTime::now()),
-        request_id = r.request_id,
-        listener = r.listener,
-        client_ip = r.client_ip.map(tracing::field::display),
-        method = r.method,
-        path = r.path,
-        route = r.route,
-        status = r.status,
-        decision = r.decision,
-        reason = r.reason,
-        sub = r.sub,
-        user = r.user,
-        groups = r.groups,
-        upstream = r.upstream,
-        duration_ms = r.duration.as_secs_f64() * 1000.0,
-    );
+    let line = Line {
+        time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        request_id: r.request_id,
+        listener: r.listener,
+        client_ip: r.client_ip,
+        method: r.method,
+        path: r.path,
+        route: r.route,
+        status: r.status,
+        decision: r.decision,
+        reason: r.reason,
+        sub: r.sub,
+        user: r.user,
+        groups: r.groups,
+        upstream: r.upstream,
+        duration_ms: (r.duration.as_secs_f64() * 1_000_000.0).round() / 1000.0,
+    };
+    if let Ok(json) = serde_json::to_string(&line) {
+        tracing::info!(target: "audit", line = json.as_str());
+    }
+}
+
+/// Writes an audit event's `line` field as is, one per line.
+struct RawLine;
+
+impl<S, N> FormatEvent<S, N> for RawLine
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        struct Visitor<'w, 'a> {
+            out: &'a mut Writer<'w>,
+            result: std::fmt::Result,
+        }
+        impl tracing::field::Visit for Visitor<'_, '_> {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                if field.name() == "line" {
+                    self.result = self.out.write_str(value);
+                }
+            }
+            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+        }
+        let mut v = Visitor {
+            out: &mut writer,
+            result: Ok(()),
+        };
+        event.record(&mut v);
+        v.result?;
+        writeln!(writer)
+    }
 }
 
 /// Keeps the audit writer's background thread alive; drop it last to flush.
@@ -73,11 +136,7 @@ pub fn init(audit: bool) -> LogGuard {
                 std::io::stdout(),
             ));
         let layer = fmt::layer()
-            .json()
-            .flatten_event(true)
-            .without_time()
-            .with_level(false)
-            .with_target(false)
+            .event_format(RawLine)
             .with_writer(writer)
             .with_filter(filter_fn(|m| m.target() == "audit"));
         (Some(layer), Some(guard))
