@@ -75,7 +75,7 @@ impl PolicySet {
 
 fn at(src: &SourceFile, span: &Range<usize>) -> String {
     let (line, _) = line_col(&src.text, span.start);
-    format!("{}:{line}", src.path.display())
+    format!("{}:{line}", crate::config::diag::display_path(&src.path))
 }
 
 fn build(

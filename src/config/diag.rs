@@ -71,13 +71,10 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "",
             Severity::Warning => "warning: ",
         };
-        // Paths under the working directory print relative, as the user wrote them.
-        let cwd = std::env::current_dir().unwrap_or_default();
-        let file = self.file.strip_prefix(&cwd).unwrap_or(&self.file);
         write!(
             f,
             "{}:{}:{}: {kind}{}",
-            file.display(),
+            display_path(&self.file),
             self.line,
             self.col,
             self.message
@@ -131,6 +128,12 @@ impl fmt::Display for Diagnostics {
         }
         Ok(())
     }
+}
+
+/// A path for messages: relative when it lies under the working directory, as users wrote it.
+pub fn display_path(p: &Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    p.strip_prefix(&cwd).unwrap_or(p).display().to_string()
 }
 
 /// 1-based line and column (in characters) of a byte offset.

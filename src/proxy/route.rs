@@ -423,7 +423,7 @@ fn build_route(
         auth,
         strip_prefix: rf.strip_prefix.unwrap_or(false),
         timeout,
-        defined_at: format!("{}:{line}", src.path.display()),
+        defined_at: format!("{}:{line}", crate::config::diag::display_path(&src.path)),
         next: AtomicUsize::new(0),
     })
 }
