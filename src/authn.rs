@@ -138,6 +138,7 @@ impl Authenticator {
             }
             self.cache.remove(key);
         }
+        jwt::check_charset(token)?;
         let parsed = jwt::parse(token)?;
         let (index, trust) = self.trust_for(&parsed)?;
         trust.precheck(token, &parsed)?;

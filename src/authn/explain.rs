@@ -120,7 +120,8 @@ fn run(
     } else {
         format!("Bearer {token}")
     };
-    let token = jwt::bearer_token(Some(header_value.as_bytes()), auth.max_token_bytes);
+    let token = jwt::bearer_token(Some(header_value.as_bytes()), auth.max_token_bytes)
+        .and_then(|t| jwt::check_charset(t).map(|()| t));
     let size_detail = format!(
         "{} bytes, at most {}",
         header_value.len(),
