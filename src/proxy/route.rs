@@ -143,7 +143,8 @@ struct Entry {
 pub struct RouteTable {
     routes: Vec<Arc<Route>>,
     by_prefix: HashMap<String, Entry>,
-    has_host_routes: bool,
+    /// Hosts that have routes of their own: any other host skips the virtual-host pass.
+    hosts: std::collections::HashSet<String>,
 }
 
 fn now_ms() -> u64 {
@@ -188,8 +189,8 @@ impl RouteTable {
     /// Host-specific routes are tried first (a virtual host), then routes without a host;
     /// within each, the longest prefix that ends on a segment boundary wins.
     pub fn find(&self, host: Option<&str>, path: &str) -> Option<&Arc<Route>> {
-        if self.has_host_routes
-            && let Some(host) = host.map(host_without_port)
+        if let Some(host) = host.map(host_without_port)
+            && self.has_routes_for(host)
         {
             let hit = self.find_by(path, |e| {
                 e.hosts
@@ -202,6 +203,19 @@ impl RouteTable {
             }
         }
         self.find_by(path, |e| e.any_host)
+    }
+
+    /// Whether `host` (any case) has routes of its own; most requests' hosts don't, and skip
+    /// the virtual-host pass.
+    fn has_routes_for(&self, host: &str) -> bool {
+        if self.hosts.is_empty() {
+            return false;
+        }
+        if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.hosts.contains(&host.to_ascii_lowercase())
+        } else {
+            self.hosts.contains(host)
+        }
     }
 
     fn find_by(&self, path: &str, pick: impl Fn(&Entry) -> Option<u32>) -> Option<&Arc<Route>> {
@@ -253,7 +267,7 @@ impl RouteTable {
                         Some(h) => {
                             let clash = entry.hosts.iter().any(|(x, _)| x == h);
                             entry.hosts.push((h.clone(), idx));
-                            table.has_host_routes = true;
+                            table.hosts.insert(h.clone());
                             clash
                         }
                     };
