@@ -189,15 +189,8 @@ pub fn main() -> ExitCode {
         },
         Command::Echo { listen } => {
             let _guard = crate::audit::init(false);
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::FAILURE;
-                }
+            let Some(rt) = runtime() else {
+                return ExitCode::FAILURE;
             };
             match rt.block_on(crate::echo::serve(listen)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -313,15 +306,8 @@ fn explain(
             return ExitCode::FAILURE;
         }
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = runtime() else {
+        return ExitCode::FAILURE;
     };
     // Remote issuers' keys are needed to check a signature; fetch them (bounded).
     rt.block_on(snap.authn.prefetch(std::time::Duration::from_secs(5)));
@@ -361,15 +347,8 @@ fn issuer_command(config: &std::path::Path, cmd: IssuerCmd) -> ExitCode {
         eprintln!("error: {}: [issuer] is not enabled", cfg.path.display());
         return ExitCode::FAILURE;
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = runtime() else {
+        return ExitCode::FAILURE;
     };
     let base = cfg.base_dir.clone();
     let result = rt.block_on(async {
@@ -396,6 +375,20 @@ fn issuer_command(config: &std::path::Path, cmd: IssuerCmd) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// A tokio runtime for the commands that are not the gateway (Pingora runs its own).
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("error: cannot start a tokio runtime: {e}");
+            None
         }
     }
 }
