@@ -49,6 +49,9 @@ pub struct Ctx {
     upstream: Option<Arc<Upstream>>,
     /// For the audit line when no `Upstream` served (the embedded issuer).
     upstream_label: Option<&'static str>,
+    /// The peer's address, and whether it is a trusted proxy (computed once per request).
+    client_ip: Option<std::net::IpAddr>,
+    trusted_peer: bool,
     /// Who the bearer token stands for, on `jwt` routes.
     principal: Option<Arc<Principal>>,
     tried: u64,
@@ -99,14 +102,18 @@ fn request_host(req: &RequestHeader) -> Option<&str> {
 
 impl PublicProxy {
     /// Everything that may refuse a request before an upstream is chosen.
-    async fn admit(&self, session: &mut Session, ctx: &mut Ctx) -> Result<(), Refusal> {
+    async fn admit(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        snap: &Snapshot,
+    ) -> Result<(), Refusal> {
         let limits = &self.live.config.limits;
         guard::check_framing(session, limits.max_header_bytes)?;
         // Bound the wait for the body and for the next request on this connection.
         session.set_read_timeout(Some(limits.body_read_timeout));
         session.set_keepalive(Some(limits.keepalive_timeout.as_secs()));
 
-        let snap = self.live.snapshot();
         let is_h2 = session.as_downstream().is_http2();
         let req = session.req_header();
         let (path, changed) = guard::normalized_target(req, is_h2)?;
@@ -159,8 +166,23 @@ impl PublicProxy {
                 .inc();
         }
         ctx.route = Some(route);
-        ctx.snapshot = Some(snap);
         Ok(())
+    }
+
+    /// What the forwarded headers say about the downstream connection.
+    fn downstream<'a>(
+        &self,
+        session: &Session,
+        ctx: &Ctx,
+        host: Option<&'a str>,
+    ) -> forwarded::Downstream<'a> {
+        forwarded::Downstream {
+            client_ip: ctx.client_ip,
+            trusted: ctx.trusted_peer,
+            proto: self.proto,
+            host,
+            port: server_port(session),
+        }
     }
 }
 
@@ -177,6 +199,8 @@ impl ProxyHttp for PublicProxy {
             forward_target: None,
             upstream: None,
             upstream_label: None,
+            client_ip: None,
+            trusted_peer: false,
             principal: None,
             tried: 0,
             decision: "allow",
@@ -189,8 +213,13 @@ impl ProxyHttp for PublicProxy {
     fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        ctx.request_id = guard::request_id(session, &self.live);
-        match self.admit(session, ctx).await {
+        let snap = self.live.snapshot();
+        ctx.client_ip = client_ip(session);
+        ctx.trusted_peer = forwarded::is_trusted(&snap.trusted_proxies, ctx.client_ip);
+        ctx.request_id = guard::request_id(session, ctx.trusted_peer);
+        let admitted = self.admit(session, ctx, &snap).await;
+        ctx.snapshot = Some(snap);
+        match admitted {
             Ok(()) => match (&ctx.route, &self.issuer) {
                 (Some(r), Some(issuer)) if matches!(r.target, route::Target::EmbeddedIssuer) => {
                     let target = ctx.forward_target.clone().unwrap_or_else(|| {
@@ -202,18 +231,7 @@ impl ProxyHttp for PublicProxy {
                             .to_string()
                     });
                     let host = request_host(session.req_header()).map(str::to_owned);
-                    let ip = client_ip(session);
-                    let trusted = ctx
-                        .snapshot
-                        .as_ref()
-                        .is_some_and(|s| forwarded::is_trusted(&s.trusted_proxies, ip));
-                    let d = forwarded::Downstream {
-                        client_ip: ip,
-                        trusted,
-                        proto: self.proto,
-                        host: host.as_deref(),
-                        port: server_port(session),
-                    };
+                    let d = self.downstream(session, ctx, host.as_deref());
                     embedded::serve(session, issuer, &target, &d, &ctx.request_id).await?;
                     ctx.upstream_label = Some("embedded:issuer");
                     Ok(true)
@@ -288,17 +306,8 @@ impl ProxyHttp for PublicProxy {
             up.set_uri(uri);
         }
         let snap = ctx.snapshot.as_ref();
-        let ip = client_ip(session);
-        let trusted = snap.is_some_and(|s| forwarded::is_trusted(&s.trusted_proxies, ip));
         forwarded::strip_hop_by_hop(up, session.is_upgrade_req());
-        let host = request_host(session.req_header()).map(str::to_owned);
-        let d = forwarded::Downstream {
-            client_ip: ip,
-            trusted,
-            proto: self.proto,
-            host: host.as_deref(),
-            port: server_port(session),
-        };
+        let d = self.downstream(session, ctx, request_host(session.req_header()));
         let prefix = ctx
             .route
             .as_ref()
@@ -370,7 +379,7 @@ impl ProxyHttp for PublicProxy {
             crate::audit::request(&crate::audit::RequestRecord {
                 request_id: &ctx.request_id,
                 listener: "public",
-                client_ip: client_ip(session),
+                client_ip: ctx.client_ip,
                 method: session.req_header().method.as_str(),
                 // The path as the client sent it, without the query (queries carry codes and tokens).
                 path: session.req_header().uri.path(),

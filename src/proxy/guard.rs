@@ -8,9 +8,8 @@ use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use pingora::{Error, ErrorSource, ErrorType};
 
-use super::forwarded::{self, X_REQUEST_ID};
+use super::forwarded::X_REQUEST_ID;
 use super::normalize::{PathError, normalize_path};
-use crate::reload::Live;
 
 /// Identity headers only the gateway may set; client copies are removed in any letter case.
 pub const IDENTITY_HEADERS: [HeaderName; 4] = [
@@ -216,17 +215,18 @@ pub fn strip_identity_headers(req: &mut RequestHeader) {
 }
 
 /// The request id: a trusted proxy's `X-Request-Id` is kept, otherwise a new random one.
-pub fn request_id(session: &Session, live: &Live) -> String {
-    let req = session.req_header();
-    if let Some(v) = req.headers.get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()) {
-        let ip = match session.client_addr() {
-            Some(pingora::protocols::l4::socket::SocketAddr::Inet(a)) => Some(a.ip()),
-            _ => None,
-        };
-        let ok = !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic());
-        if ok && forwarded::is_trusted(&live.snapshot().trusted_proxies, ip) {
-            return v.to_string();
-        }
+pub fn request_id(session: &Session, from_trusted_proxy: bool) -> String {
+    if from_trusted_proxy
+        && let Some(v) = session
+            .req_header()
+            .headers
+            .get(&X_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+        && !v.is_empty()
+        && v.len() <= 128
+        && v.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return v.to_string();
     }
     new_request_id()
 }
