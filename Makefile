@@ -38,7 +38,7 @@ run: build
 
 lint: deps
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --features bench-baseline -- -D warnings
 
 test: deps lint
 	$(CARGO) test --all-targets --no-fail-fast

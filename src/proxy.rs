@@ -5,6 +5,7 @@
 pub mod embedded;
 pub mod forwarded;
 pub mod guard;
+pub mod headers;
 pub mod identity;
 pub mod normalize;
 pub mod respond;
@@ -250,7 +251,7 @@ impl ProxyHttp for PublicProxy {
         }
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let route = ctx
             .route
             .as_ref()
@@ -265,7 +266,11 @@ impl ProxyHttp for PublicProxy {
         let mut peer = HttpPeer::new(up.addr, up.tls, up.sni.clone());
         peer.options.connection_timeout = Some(route.timeout.min(route::CONNECT_TIMEOUT));
         peer.options.read_timeout = Some(route.timeout);
-        peer.options.write_timeout = Some(route.timeout);
+        // Without a body the only write is the request head, which the socket buffer takes
+        // at once: a write timer per request would cost more than it could ever catch.
+        if session.is_upgrade_req() || !session.is_body_empty() {
+            peer.options.write_timeout = Some(route.timeout);
+        }
         peer.options.idle_timeout = Some(Duration::from_secs(60));
         ctx.upstream = Some(Arc::clone(up));
         Ok(Box::new(peer))
@@ -299,27 +304,32 @@ impl ProxyHttp for PublicProxy {
         up: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        if let Some(t) = ctx.forward_target.as_deref() {
-            let uri = t
-                .parse::<http::Uri>()
-                .map_err(|_| Error::explain(ErrorType::HTTPStatus(400), "bad target"))?;
-            up.set_uri(uri);
-        }
-        let snap = ctx.snapshot.as_ref();
-        forwarded::strip_hop_by_hop(up, session.is_upgrade_req());
+        let uri = match ctx.forward_target.as_deref() {
+            Some(t) => Some(
+                t.parse::<http::Uri>()
+                    .map_err(|_| Error::explain(ErrorType::HTTPStatus(400), "bad target"))?,
+            ),
+            None => None,
+        };
+        let request_id = http::HeaderValue::from_str(&ctx.request_id)
+            .map_err(|_| Error::explain(ErrorType::HTTPStatus(400), "bad request id"))?;
+        let is_upgrade = session.is_upgrade_req();
         let d = self.downstream(session, ctx, request_host(session.req_header()));
         let prefix = ctx
             .route
             .as_ref()
             .filter(|r| r.strip_prefix && r.prefix != "/")
             .map(|r| r.prefix.as_str());
-        forwarded::apply(up, &d, prefix);
-        guard::strip_identity_headers(up);
-        if let (Some(p), Some(snap)) = (&ctx.principal, snap) {
-            identity::set_headers(up, p, &snap.policies)?;
-        }
-        up.insert_header(forwarded::X_REQUEST_ID, ctx.request_id.as_str())?;
-        Ok(())
+        let principal = ctx.principal.as_deref().zip(ctx.snapshot.as_deref());
+        headers::edit_request(up, uri, |h| {
+            forwarded::strip_hop_by_hop(h, is_upgrade);
+            forwarded::apply(h, &d, prefix);
+            guard::strip_identity_headers(h);
+            if let Some((p, snap)) = principal {
+                identity::set_headers(h, p, &snap.policies);
+            }
+            h.insert(forwarded::X_REQUEST_ID, request_id);
+        })
     }
 
     async fn response_filter(
@@ -328,8 +338,11 @@ impl ProxyHttp for PublicProxy {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        resp.insert_header(forwarded::X_REQUEST_ID, ctx.request_id.as_str())?;
-        Ok(())
+        let id = http::HeaderValue::from_str(&ctx.request_id)
+            .map_err(|_| Error::explain(ErrorType::HTTPStatus(500), "bad request id"))?;
+        headers::edit_response(resp, |h| {
+            h.insert(forwarded::X_REQUEST_ID, id);
+        })
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {

@@ -32,16 +32,19 @@ pub async fn serve(
         }
         body.extend_from_slice(&chunk);
     }
-    let mut hdr = session.req_header().clone();
-    forwarded::strip_hop_by_hop(&mut hdr, false);
-    forwarded::apply(&mut hdr, d, None);
-    guard::strip_identity_headers(&mut hdr);
-    hdr.insert_header(X_REQUEST_ID, request_id)?;
-    let uri = target
+    let mut parts = session.req_header().as_owned_parts();
+    forwarded::strip_hop_by_hop(&mut parts.headers, false);
+    forwarded::apply(&mut parts.headers, d, None);
+    guard::strip_identity_headers(&mut parts.headers);
+    parts.headers.insert(
+        X_REQUEST_ID,
+        http::HeaderValue::from_str(request_id)
+            .map_err(|_| Error::explain(ErrorType::HTTPStatus(400), "bad request id"))?,
+    );
+    parts.uri = target
         .parse::<http::Uri>()
         .map_err(|_| Error::explain(ErrorType::HTTPStatus(400), "bad target"))?;
-    hdr.set_uri(uri);
-    let req = http::Request::from_parts(hdr.as_owned_parts(), axum::body::Body::from(body));
+    let req = http::Request::from_parts(parts, axum::body::Body::from(body));
     let resp = issuer
         .call(req, Listener::Public, d.client_ip, false)
         .await

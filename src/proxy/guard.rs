@@ -208,9 +208,9 @@ pub fn normalized_target(
 }
 
 /// Removes client-sent identity headers.
-pub fn strip_identity_headers(req: &mut RequestHeader) {
+pub fn strip_identity_headers(req: &mut http::HeaderMap) {
     for h in &IDENTITY_HEADERS {
-        req.remove_header(h);
+        req.remove(h);
     }
 }
 

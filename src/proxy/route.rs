@@ -145,6 +145,8 @@ pub struct RouteTable {
     by_prefix: HashMap<String, Entry>,
     /// Hosts that have routes of their own: any other host skips the virtual-host pass.
     hosts: std::collections::HashSet<String>,
+    /// The longest prefix: longer candidates of a path are skipped without a lookup.
+    longest: usize,
 }
 
 fn now_ms() -> u64 {
@@ -221,6 +223,18 @@ impl RouteTable {
     fn find_by(&self, path: &str, pick: impl Fn(&Entry) -> Option<u32>) -> Option<&Arc<Route>> {
         let mut cand = path.trim_end_matches('/');
         loop {
+            if cand.len() > self.longest {
+                // Bytes, not chars: a multi-byte character may straddle `longest`; the '/'
+                // found is ASCII, so the slice below stays on a char boundary.
+                cand = match cand.as_bytes()[..=self.longest]
+                    .iter()
+                    .rposition(|&b| b == b'/')
+                {
+                    Some(i) => &cand[..i],
+                    None => "",
+                };
+                continue;
+            }
             let key = if cand.is_empty() { "/" } else { cand };
             if let Some(i) = self.by_prefix.get(key).and_then(&pick) {
                 return self.routes.get(i as usize);
@@ -260,6 +274,7 @@ impl RouteTable {
                         ));
                         continue;
                     }
+                    table.longest = table.longest.max(route.prefix.len());
                     let entry = table.by_prefix.entry(route.prefix.clone()).or_default();
                     let idx = table.routes.len() as u32;
                     let clash = match &route.host {

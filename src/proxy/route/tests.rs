@@ -136,3 +136,23 @@ fn round_robin_skips_down_and_tried() {
     assert_eq!(r.pick(0b101).unwrap().0, 1);
     assert!(r.pick(0b111).is_none());
 }
+
+#[test]
+fn paths_longer_than_every_prefix_still_match_and_never_split_a_character() {
+    let t = load(ROUTES).unwrap();
+    let name = |p: &str| t.find(None, p).map(|r| r.name.to_string());
+    assert_eq!(
+        name("/api/orders/42/items/7/x/y/z").as_deref(),
+        Some("orders")
+    );
+    assert_eq!(name("/api/orderséé/1").as_deref(), Some("api"));
+    // A multi-byte character across the longest prefix's length.
+    assert_eq!(
+        name("/api/ordere\u{e9}\u{e9}\u{e9}").as_deref(),
+        Some("api")
+    );
+    assert_eq!(
+        name("/\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}").as_deref(),
+        Some("root")
+    );
+}

@@ -1,7 +1,8 @@
-//! A bare Pingora proxy built like the gateway (same allocator, same profile): the baseline
+//! A bare Pingora proxy built like the gateway (same allocator, same profile, same dependency
+//! features; `--features bench-baseline`): the baseline
 //! `benches/README.md` compares the gateway with. Every request goes to 127.0.0.1:18000 with
 //! X-Forwarded-For/-Proto set; env `BARE_TIMEOUTS=1` adds the gateway's per-request timeouts.
-//! usage: bare_proxy LISTEN_ADDR
+//! usage: bare-proxy LISTEN_ADDR [CERT KEY]   (with CERT and KEY: rustls TLS, like the gateway)
 
 use async_trait::async_trait;
 use pingora::http::RequestHeader;
@@ -14,6 +15,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Bare {
     timeouts: bool,
+    proto: &'static str,
 }
 
 #[async_trait]
@@ -49,15 +51,19 @@ impl ProxyHttp for Bare {
         if let Some(pingora::protocols::l4::socket::SocketAddr::Inet(a)) = session.client_addr() {
             up.insert_header("x-forwarded-for", a.ip().to_string())?;
         }
-        up.insert_header("x-forwarded-proto", "http")?;
+        up.insert_header("x-forwarded-proto", self.proto)?;
         Ok(())
     }
 }
 
 fn main() {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:18510".to_string());
+    let args: Vec<String> = std::env::args().collect();
+    let addr = args.get(1).map_or("127.0.0.1:18510", String::as_str);
+    let tls = match (args.get(2), args.get(3)) {
+        (Some(c), Some(k)) => Some((c.as_str(), k.as_str())),
+        _ => None,
+    };
+    portcullis::app::install_crypto_provider();
     let conf = pingora::server::configuration::ServerConf {
         threads: 1,
         grace_period_seconds: Some(0),
@@ -67,8 +73,22 @@ fn main() {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let timeouts = std::env::var("BARE_TIMEOUTS").is_ok_and(|v| v == "1");
-    let mut svc = http_proxy_service(&server.configuration, Bare { timeouts });
-    svc.add_tcp(&addr);
+    let proto = if tls.is_some() { "https" } else { "http" };
+    let mut svc = http_proxy_service(&server.configuration, Bare { timeouts, proto });
+    match tls {
+        Some((cert, key)) => {
+            let mut settings = match pingora::listeners::tls::TlsSettings::intermediate(cert, key) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("bare-proxy: TLS settings: {e}");
+                    std::process::exit(2);
+                }
+            };
+            settings.enable_h2();
+            svc.add_tls_with_settings(addr, None, settings);
+        }
+        None => svc.add_tcp(addr),
+    }
     server.add_service(svc);
     server.run_forever()
 }
