@@ -50,7 +50,9 @@ fn to_json(r: &RequestRecord<'_>, now: SystemTime) -> String {
     o.push_str(",\"client_ip\":");
     match r.client_ip {
         Some(ip) => {
-            let _ = write!(o, "\"{ip}\"");
+            o.push('"');
+            crate::proxy::forwarded::push_ip(&mut o, ip);
+            o.push('"');
         }
         None => o.push_str("null"),
     }
@@ -60,31 +62,50 @@ fn to_json(r: &RequestRecord<'_>, now: SystemTime) -> String {
     str_value(&mut o, r.path);
     o.push_str(",\"route\":");
     str_value(&mut o, r.route);
-    let _ = write!(o, ",\"status\":{}", r.status);
+    o.push_str(",\"status\":");
+    push_int(&mut o, u64::from(r.status));
     o.push_str(",\"decision\":");
     str_value(&mut o, r.decision);
     o.push_str(",\"reason\":");
     str_value(&mut o, r.reason);
     for (key, v) in [
-        ("sub", r.sub),
-        ("user", r.user),
-        ("groups", r.groups),
-        ("upstream", r.upstream),
+        (",\"sub\":", r.sub),
+        (",\"user\":", r.user),
+        (",\"groups\":", r.groups),
+        (",\"upstream\":", r.upstream),
     ] {
-        let _ = write!(o, ",\"{key}\":");
+        o.push_str(key);
         match v {
             Some(v) => str_value(&mut o, v),
             None => o.push_str("null"),
         }
     }
-    let micros = r.duration.as_micros();
-    let _ = write!(
-        o,
-        ",\"duration_ms\":{}.{:03}}}",
-        micros / 1000,
-        micros % 1000
-    );
+    // Milliseconds with three decimals, from whole microseconds (no float formatting).
+    let micros = u64::try_from(r.duration.as_micros()).unwrap_or(u64::MAX);
+    o.push_str(",\"duration_ms\":");
+    push_int(&mut o, micros / 1000);
+    let frac = micros % 1000;
+    o.push('.');
+    o.push(char::from(b'0' + (frac / 100) as u8));
+    o.push(char::from(b'0' + (frac / 10 % 10) as u8));
+    o.push(char::from(b'0' + (frac % 10) as u8));
+    o.push('}');
     o
+}
+
+/// Decimal digits of `n` (`fmt` costs ~400 instructions per call on this path).
+fn push_int(o: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    o.extend(buf[i..].iter().map(|&b| char::from(b)));
 }
 
 /// A JSON string: clean text is copied as is, anything needing escapes goes through serde_json.
@@ -219,6 +240,28 @@ mod tests {
         assert_eq!(v["user"], "alice");
         assert_eq!(v["groups"], serde_json::Value::Null);
         assert_eq!(v["duration_ms"], 12.345);
+    }
+
+    #[test]
+    fn integers_and_durations_are_exact() {
+        for (n, text) in [
+            (0u64, "0"),
+            (7, "7"),
+            (10, "10"),
+            (65_535, "65535"),
+            (u64::MAX, "18446744073709551615"),
+        ] {
+            let mut o = String::new();
+            push_int(&mut o, n);
+            assert_eq!(o, text);
+        }
+        let mut r = record("/", None);
+        for (micros, ms) in [(0u64, 0.0), (5, 0.005), (1_000, 1.0), (1_234_567, 1234.567)] {
+            r.duration = Duration::from_micros(micros);
+            let v: serde_json::Value =
+                serde_json::from_str(&to_json(&r, SystemTime::UNIX_EPOCH)).unwrap();
+            assert_eq!(v["duration_ms"].as_f64(), Some(ms), "{micros}");
+        }
     }
 
     #[test]

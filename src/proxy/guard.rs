@@ -209,8 +209,10 @@ pub fn normalized_target(
 
 /// Removes client-sent identity headers.
 pub fn strip_identity_headers(req: &mut http::HeaderMap) {
-    for h in &IDENTITY_HEADERS {
-        req.remove(h);
+    if super::forwarded::any_of(req, &IDENTITY_HEADERS) {
+        for h in &IDENTITY_HEADERS {
+            req.remove(h);
+        }
     }
 }
 
@@ -231,8 +233,17 @@ pub fn request_id(session: &Session, from_trusted_proxy: bool) -> String {
     new_request_id()
 }
 
+/// 128 random bits as 32 lowercase hex digits (without `fmt`: this runs on every request).
 pub fn new_request_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let n = rand::random::<u128>();
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = HEX[((n >> (124 - 4 * i)) & 0xf) as usize];
+    }
+    std::str::from_utf8(&out)
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
 
 /// The status and body for an error Pingora raised while proxying.
@@ -283,5 +294,17 @@ mod tests {
         assert!(raw_has_header(raw, "content-length"));
         let raw = b"POST /content-length: HTTP/1.1\r\nX-Content-Length: 5\r\n\r\n";
         assert!(!raw_has_header(raw, "content-length"));
+    }
+
+    #[test]
+    fn request_ids_are_32_hex_digits_and_differ() {
+        let a = new_request_id();
+        let b = new_request_id();
+        assert_eq!(a.len(), 32);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_ne!(a, b);
     }
 }
