@@ -283,6 +283,7 @@ fn next_addresses(address: &mut Block, input: &mut Block) {
 
 /// `blocks[cur] = G(blocks[prev], blocks[refi])`, XORed into the old `blocks[cur]` when
 /// `xor` (passes after the first). The three indices are distinct by construction.
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 fn compress_at(
     blocks: &mut [Block],
     prev: usize,
