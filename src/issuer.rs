@@ -94,6 +94,13 @@ impl State {
         Ok(self.dir(realm))
     }
 
+    /// The realm's directory as of the store's current revision (one small query): for grants
+    /// that read users from the cache without a statement of their own to carry the revision.
+    pub async fn fresh_dir(&self, realm: &str) -> anyhow::Result<Option<Arc<Directory>>> {
+        let revision = self.store.realm_revision(realm).await?;
+        self.dir_at(realm, revision).await
+    }
+
     /// After a change to a realm's users, groups, roles or clients: bumps its revision for
     /// other issuers and reloads it here.
     pub async fn realm_changed(&self, realm: &str) -> anyhow::Result<()> {

@@ -6,10 +6,10 @@
 //! Cache invalidation is the directory's own replacement; a new directory starts with an empty
 //! cache, so nothing cached outlives the directory its grants were expanded with. Every admin
 //! change to existing users, groups, roles or clients and every realm import bumps the realm's revision in the store once complete; the admin API
-//! reloads its own directory at once, the refresh grant's rotation returns the revision and
-//! reloads a stale directory before minting (so `realm import --sync` from the CLI and writes
-//! on other replicas reach the next refreshed token), and the periodic `Issuer::refresh` (every
-//! 30 s in the gateway) reloads every realm for the other grants.
+//! reloads its own directory at once; the refresh grant's rotation returns the revision, and
+//! code exchange and userinfo read it (one small query), reloading a stale directory first, so
+//! `realm import --sync` from the CLI and writes on other replicas count at once. The periodic
+//! `Issuer::refresh` (every 30 s in the gateway) still reloads every realm.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

@@ -44,6 +44,11 @@ pub async fn userinfo(
         .get("sub")
         .and_then(Value::as_str)
         .ok_or_else(invalid)?;
+    // The user as the store has them now (another replica's or the CLI's change included).
+    let dir = st
+        .fresh_dir(&realm)
+        .await?
+        .ok_or_else(|| OAuthError::NotFound("Realm does not exist".into()))?;
     let cached = dir
         .user(st.store.as_ref(), sub)
         .await?

@@ -43,8 +43,12 @@ pub async fn grant(ctx: &Ctx<'_>) -> OAuthResult<TokenResponse> {
     let session = sessions::live_by_id(st, ctx.dir, &row.session_id)
         .await?
         .ok_or_else(|| invalid("Session not active"))?;
-    let cached = ctx
-        .dir
+    // Another replica's or the CLI's change to the user counts at once, as for refreshes.
+    let dir = st
+        .fresh_dir(&ctx.dir.realm)
+        .await?
+        .ok_or_else(|| OAuthError::NotFound("Realm does not exist".into()))?;
+    let cached = dir
         .user(st.store.as_ref(), &row.user_id)
         .await?
         .filter(|c| c.user.enabled)

@@ -275,3 +275,35 @@ async fn writes_from_elsewhere_reach_the_next_refreshed_token() {
     let (_, claims) = refresh(&h, body["refresh_token"].as_str().unwrap()).await;
     assert!(realm_roles(&claims).contains(&"admin".to_string()));
 }
+
+#[tokio::test]
+async fn userinfo_follows_writes_from_elsewhere() {
+    let h = harness().await;
+    let login = json(h.password_grant("bob", "password").await).await;
+    let at = login["access_token"].as_str().unwrap().to_string();
+    let userinfo = |at: String| {
+        let req = Request::get(format!("{P}/userinfo"))
+            .header("authorization", format!("Bearer {at}"))
+            .body(Body::empty())
+            .unwrap();
+        h.send(req)
+    };
+    assert_eq!(
+        json(userinfo(at.clone()).await).await["email"],
+        "bob@example.com"
+    );
+    let store = &h.issuer.state().store;
+    let mut bob = store
+        .user_by_username("myrealm", "bob")
+        .await
+        .unwrap()
+        .unwrap();
+    bob.email = Some("bob@elsewhere.example".into());
+    bob.password_hash = None;
+    store.put_user(&bob).await.unwrap();
+    store.bump_realm_revision("myrealm").await.unwrap();
+    assert_eq!(
+        json(userinfo(at).await).await["email"],
+        "bob@elsewhere.example"
+    );
+}
