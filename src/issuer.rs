@@ -64,6 +64,8 @@ pub(crate) struct State {
     pub keys: keys::KeyRing,
     pub dirs: ArcSwap<HashMap<String, Arc<Directory>>>,
     pub retention_seconds: i64,
+    /// Serialises reloads for a newer revision, so concurrent refreshes reload a realm once.
+    pub reload_lock: tokio::sync::Mutex<()>,
 }
 
 impl State {
@@ -73,6 +75,37 @@ impl State {
 
     pub fn dir(&self, realm: &str) -> Option<Arc<Directory>> {
         self.dirs.load().get(realm).cloned().filter(|d| d.enabled)
+    }
+
+    /// The realm's directory at `revision` or later, reloading it when the one held is older.
+    pub async fn dir_at(
+        &self,
+        realm: &str,
+        revision: i64,
+    ) -> anyhow::Result<Option<Arc<Directory>>> {
+        if let Some(d) = self.dir(realm).filter(|d| d.revision >= revision) {
+            return Ok(Some(d));
+        }
+        let _one_at_a_time = self.reload_lock.lock().await;
+        if let Some(d) = self.dir(realm).filter(|d| d.revision >= revision) {
+            return Ok(Some(d));
+        }
+        self.reload_realm(realm).await?;
+        Ok(self.dir(realm))
+    }
+
+    /// The realm's directory as of the store's current revision (one small query): for grants
+    /// that read users from the cache without a statement of their own to carry the revision.
+    pub async fn fresh_dir(&self, realm: &str) -> anyhow::Result<Option<Arc<Directory>>> {
+        let revision = self.store.realm_revision(realm).await?;
+        self.dir_at(realm, revision).await
+    }
+
+    /// After a change to a realm's users, groups, roles or clients: bumps its revision for
+    /// other issuers and reloads it here.
+    pub async fn realm_changed(&self, realm: &str) -> anyhow::Result<()> {
+        self.store.bump_realm_revision(realm).await?;
+        self.reload_realm(realm).await
     }
 
     /// Reloads one realm's directory and keys from the store (after import, sync or rotation).
@@ -127,6 +160,7 @@ impl Issuer {
                 keys: keys::KeyRing::default(),
                 dirs: ArcSwap::default(),
                 retention_seconds: retention,
+                reload_lock: tokio::sync::Mutex::new(()),
             }),
         };
         for realm in issuer.state.store.realm_names().await? {

@@ -30,6 +30,11 @@ pub trait Store: Send + Sync + 'static {
     async fn get_realm(&self, name: &str) -> anyhow::Result<Option<RealmRow>>;
     /// Inserts the realm, or updates its settings when it exists.
     async fn put_realm(&self, realm: &RealmRow) -> anyhow::Result<()>;
+    /// The realm's revision (0 for a realm never changed, or none).
+    async fn realm_revision(&self, name: &str) -> anyhow::Result<i64>;
+    /// Marks a change to the realm's users, groups, roles or clients, once it is complete:
+    /// issuers holding an older directory reload it (see `rotate_live_family`).
+    async fn bump_realm_revision(&self, name: &str) -> anyhow::Result<()>;
 
     // Users.
     async fn get_user(&self, realm: &str, id: &str) -> anyhow::Result<Option<UserRow>>;
@@ -93,7 +98,8 @@ pub trait Store: Send + Sync + 'static {
     // Refresh-token families.
     async fn create_family(&self, family: &FamilyRow) -> anyhow::Result<()>;
     async fn get_family(&self, id: &str) -> anyhow::Result<Option<FamilyRow>>;
-    /// Replaces the family's current token hash if `old_hash` is current (atomic).
+    /// Replaces the family's current token hash if `old_hash` is current (atomic); a rotation
+    /// advances the family's session's `last_seen`.
     async fn rotate_family(
         &self,
         id: &str,
@@ -101,6 +107,13 @@ pub trait Store: Send + Sync + 'static {
         new_hash: &str,
         now: i64,
     ) -> anyhow::Result<bool>;
+    /// The refresh grant in one statement: rotates `r.family_id` to `r.new_hash` only if
+    /// `r.old_hash` is its current token, it is not revoked, belongs to `r.realm` and
+    /// `r.client_id`, is within its idle and max lifespan, and its session (if it has one) is
+    /// live by the same bounds. A rotation also advances its session's `last_seen` (a trigger,
+    /// migration 0002). Returns the rotated family with the realm's current revision, or `None`
+    /// when any condition failed.
+    async fn rotate_live_family(&self, r: &Rotation<'_>) -> anyhow::Result<Option<Rotated>>;
     async fn revoke_family(&self, id: &str) -> anyhow::Result<()>;
     /// Revokes what a (reused) authorization code issued.
     async fn revoke_families_from_code(&self, code_hash: &str) -> anyhow::Result<()>;
@@ -111,6 +124,12 @@ pub trait Store: Send + Sync + 'static {
 
     // Brute-force counters, keyed `user:{id}` or `ip:{addr}`.
     async fn get_failures(&self, realm: &str, key: &str) -> anyhow::Result<Option<Failures>>;
+    /// The stored counters among `keys`, with their keys (a login checks user and IP at once).
+    async fn failures_of(
+        &self,
+        realm: &str,
+        keys: &[String],
+    ) -> anyhow::Result<Vec<(String, Failures)>>;
     async fn put_failures(&self, realm: &str, key: &str, f: &Failures) -> anyhow::Result<()>;
     async fn clear_failures(&self, realm: &str, key: &str) -> anyhow::Result<()>;
 

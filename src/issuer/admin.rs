@@ -174,7 +174,7 @@ pub async fn update_user(
         .await
         .map_err(internal)?;
     // Service-account users are cached with the directory.
-    st.reload_realm(&realm).await.map_err(internal)?;
+    st.realm_changed(&realm).await.map_err(internal)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -231,7 +231,7 @@ pub async fn create_group(
         .set_group_roles(&realm, &path, &refs(&rep.realm_roles, &rep.client_roles))
         .await
         .map_err(internal)?;
-    st.reload_realm(&realm).await.map_err(internal)?;
+    st.realm_changed(&realm).await.map_err(internal)?;
     Ok((StatusCode::CREATED, Json(json!({ "path": path }))).into_response())
 }
 
@@ -268,7 +268,7 @@ async fn write_client(st: &State, realm: &str, rep: &ClientRep) -> Result<(), Ad
             st.store.put_user(&user).await.map_err(internal)?;
         }
     }
-    st.reload_realm(realm).await.map_err(internal)
+    st.realm_changed(realm).await.map_err(internal)
 }
 
 pub async fn create_client(

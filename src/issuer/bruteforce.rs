@@ -16,49 +16,61 @@ pub fn keys(user_id: Option<&str>, ip: Option<&str>) -> Vec<String> {
     k
 }
 
-/// Whether any of `keys` is locked at `now`.
-pub async fn locked(
+/// The stored counters of `keys` (a key without one never failed), in one query; none when
+/// the realm is not brute-force protected.
+pub async fn load(
     store: &dyn Store,
     realm: &str,
     s: &RealmSettings,
     keys: &[String],
-    now: i64,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Vec<(String, Failures)>> {
     if !s.brute_force_protected {
-        return Ok(false);
+        return Ok(Vec::new());
     }
-    for k in keys {
-        if store
-            .get_failures(realm, k)
-            .await?
-            .is_some_and(|f| f.locked_until > now)
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    store.failures_of(realm, keys).await
 }
 
+/// Whether any of the loaded counters is locked at `now`.
+pub fn locked(counters: &[(String, Failures)], now: i64) -> bool {
+    counters.iter().any(|(_, f)| f.locked_until > now)
+}
+
+/// Counts a failure on every key, from the counters loaded before the attempt.
 pub async fn failure(
     store: &dyn Store,
     realm: &str,
     s: &RealmSettings,
     keys: &[String],
+    counters: &[(String, Failures)],
     now: i64,
 ) -> anyhow::Result<()> {
     if !s.brute_force_protected {
         return Ok(());
     }
     for k in keys {
-        let prev = store.get_failures(realm, k).await?.unwrap_or_default();
-        let next = next_failure(prev, s, now);
-        store.put_failures(realm, k, &next).await?;
+        let prev = counters
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, f)| *f)
+            .unwrap_or_default();
+        store
+            .put_failures(realm, k, &next_failure(prev, s, now))
+            .await?;
     }
     Ok(())
 }
 
-pub async fn success(store: &dyn Store, realm: &str, user_key: &str) -> anyhow::Result<()> {
-    store.clear_failures(realm, user_key).await
+/// A successful login resets the user's counter (the IP's stays); nothing to do without one.
+pub async fn success(
+    store: &dyn Store,
+    realm: &str,
+    user_key: &str,
+    counters: &[(String, Failures)],
+) -> anyhow::Result<()> {
+    if counters.iter().any(|(k, _)| k == user_key) {
+        store.clear_failures(realm, user_key).await?;
+    }
+    Ok(())
 }
 
 fn next_failure(prev: Failures, s: &RealmSettings, now: i64) -> Failures {

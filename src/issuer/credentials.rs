@@ -49,7 +49,8 @@ pub async fn check(
         ip: ip.map(str::to_string),
         error: error.map(str::to_string),
     };
-    if bruteforce::locked(st.store.as_ref(), realm, &dir.settings, &keys, now).await? {
+    let counters = bruteforce::load(st.store.as_ref(), realm, &dir.settings, &keys).await?;
+    if bruteforce::locked(&counters, now) {
         record(
             st,
             event("LOGIN_ERROR", Some("user_temporarily_disabled")),
@@ -72,7 +73,15 @@ pub async fn check(
     })
     .await?;
     let Some(user) = user.clone().filter(|_| ok) else {
-        bruteforce::failure(st.store.as_ref(), realm, &dir.settings, &keys, now).await?;
+        bruteforce::failure(
+            st.store.as_ref(),
+            realm,
+            &dir.settings,
+            &keys,
+            &counters,
+            now,
+        )
+        .await?;
         record(
             st,
             event("LOGIN_ERROR", Some("invalid_user_credentials")),
@@ -85,7 +94,13 @@ pub async fn check(
         record(st, event("LOGIN_ERROR", Some("user_disabled")), "disabled").await?;
         return Ok(Err(Failure::Disabled));
     }
-    bruteforce::success(st.store.as_ref(), realm, &format!("user:{}", user.id)).await?;
+    bruteforce::success(
+        st.store.as_ref(),
+        realm,
+        &format!("user:{}", user.id),
+        &counters,
+    )
+    .await?;
     record(st, event("LOGIN", None), "success").await?;
     Ok(Ok(user))
 }

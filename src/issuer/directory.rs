@@ -1,16 +1,32 @@
 //! A realm's directory held in memory: settings, clients, the role graph and group roles.
 //! Loaded from the store at start and after every import, so token requests resolve roles
-//! without walking the graph in SQL.
+//! without walking the graph in SQL. It also caches users with their expanded grants, so
+//! refreshes and code exchanges read no user rows.
+//!
+//! Cache invalidation is the directory's own replacement; a new directory starts with an empty
+//! cache, so nothing cached outlives the directory its grants were expanded with. Every admin
+//! change to existing users, groups, roles or clients and every realm import bumps the realm's revision in the store once complete; the admin API
+//! reloads its own directory at once; the refresh grant's rotation returns the revision, and
+//! code exchange and userinfo read it (one small query), reloading a stale directory first, so
+//! `realm import --sync` from the CLI and writes on other replicas count at once. The periodic
+//! `Issuer::refresh` (every 30 s in the gateway) still reloads every realm.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use std::sync::Arc;
 
+use dashmap::DashMap;
+
 use crate::store::{ClientRow, RealmSettings, RoleRef, Store, UserRow};
 
-#[derive(Debug, Clone)]
+/// Users cached at most per directory; past this, lookups still work but are not cached.
+const MAX_CACHED_USERS: usize = 100_000;
+
+#[derive(Debug)]
 pub struct Directory {
     pub realm: String,
+    /// The realm's store revision when this was loaded (`Store::bump_realm_revision`).
+    pub revision: i64,
     pub enabled: bool,
     pub settings: RealmSettings,
     pub clients: HashMap<String, ClientRow>,
@@ -19,6 +35,24 @@ pub struct Directory {
     /// Service-account users with their expanded grants, by client id: `client_credentials`
     /// is the hot grant and then needs no query at all.
     pub service_accounts: HashMap<String, Arc<(UserRow, Grants)>>,
+    /// Users by id with their grants, filled on demand (see the module comment).
+    users: UserCache,
+}
+
+/// A cached user: the row without its password hash, and the expanded grants.
+#[derive(Debug)]
+pub struct CachedUser {
+    pub user: UserRow,
+    pub grants: Grants,
+}
+
+#[derive(Default)]
+struct UserCache(DashMap<String, Arc<CachedUser>>);
+
+impl std::fmt::Debug for UserCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "UserCache({} users)", self.0.len())
+    }
 }
 
 /// A user's effective authorization data, as tokens carry it.
@@ -32,6 +66,9 @@ pub struct Grants {
 
 impl Directory {
     pub async fn load(store: &dyn Store, realm: &str) -> anyhow::Result<Option<Self>> {
+        // Read first: a change completing during the load leaves a higher revision in the
+        // store, so the next rotation reloads again rather than trusting a mixed snapshot.
+        let revision = store.realm_revision(realm).await?;
         let Some(row) = store.get_realm(realm).await? else {
             return Ok(None);
         };
@@ -51,12 +88,14 @@ impl Directory {
             .collect();
         let mut dir = Self {
             realm: row.name,
+            revision,
             enabled: row.enabled,
             settings: row.settings,
             clients,
             composites,
             group_roles,
             service_accounts: HashMap::new(),
+            users: UserCache::default(),
         };
         let sa_clients: Vec<String> = dir
             .clients
@@ -75,6 +114,33 @@ impl Directory {
             }
         }
         Ok(Some(dir))
+    }
+
+    /// The user `id` of this realm with their grants: from the cache, else read from the store
+    /// (three queries) and cached. `None` when there is no such user.
+    pub async fn user(
+        &self,
+        store: &dyn Store,
+        id: &str,
+    ) -> anyhow::Result<Option<Arc<CachedUser>>> {
+        if let Some(hit) = self.users.0.get(id) {
+            return Ok(Some(hit.clone()));
+        }
+        let Some(mut user) = store.get_user(&self.realm, id).await? else {
+            return Ok(None);
+        };
+        // Token minting never needs the hash; logins read it fresh.
+        user.password_hash = None;
+        let roles = store.user_roles(id).await?;
+        let groups = store.user_groups(id).await?;
+        let entry = Arc::new(CachedUser {
+            grants: self.expand(&roles, &groups),
+            user,
+        });
+        if self.users.0.len() < MAX_CACHED_USERS {
+            self.users.0.insert(id.to_string(), entry.clone());
+        }
+        Ok(Some(entry))
     }
 
     /// Direct roles plus the roles of every group the user is in (and of those groups'
@@ -150,12 +216,14 @@ mod tests {
         group_roles.insert("/staff".to_string(), vec![RoleRef::realm("editor")]);
         Directory {
             realm: "r".into(),
+            revision: 0,
             enabled: true,
             settings: RealmSettings::default(),
             clients: HashMap::new(),
             composites,
             group_roles,
             service_accounts: HashMap::new(),
+            users: UserCache::default(),
         }
     }
 

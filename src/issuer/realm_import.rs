@@ -106,6 +106,8 @@ pub async fn apply(store: &dyn Store, file: &RealmFile, sync: bool) -> anyhow::R
             .set_user_roles(&stored.id, &refs(&u.realm_roles, &u.client_roles))
             .await?;
     }
+    // Last, once everything is written: running issuers reload on their next refresh grant.
+    store.bump_realm_revision(realm).await?;
     Ok(if exists {
         Outcome::Synced
     } else {

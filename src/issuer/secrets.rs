@@ -1,5 +1,7 @@
 //! Password and client-secret hashing, token randomness and constant-time comparison.
 
+mod blamka;
+
 use std::sync::LazyLock;
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
@@ -23,9 +25,33 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
     Ok(hash.to_string())
 }
 
-/// Checks a password against a PHC string; any malformed hash is a mismatch.
+/// Checks a password against a PHC string with the hash's own parameters (Keycloak realm files
+/// carry hashes of any cost); any malformed hash is a mismatch. CPU-heavy: call from
+/// `spawn_blocking`.
 pub fn verify_password(password: &str, phc: &str) -> bool {
+    if let Some(ok) = verify_argon2_fast(password.as_bytes(), phc) {
+        return ok;
+    }
     argon2().is_ok_and(|a| a.verify_password(password.as_bytes(), phc).is_ok())
+}
+
+/// The AVX2 path for argon2 v1.3 hashes without secret or associated data (every hash Keycloak
+/// or we write). `None` when it does not apply; the `argon2` crate then decides, rejecting what
+/// is malformed.
+fn verify_argon2_fast(password: &[u8], phc: &str) -> Option<bool> {
+    let hash = argon2::PasswordHash::new(phc).ok()?;
+    let alg = Algorithm::new(hash.algorithm.as_str()).ok()?;
+    if !matches!(hash.version, None | Some(0x13)) {
+        return None;
+    }
+    let params = Params::try_from(&hash).ok()?;
+    let (salt, expected) = (hash.salt.as_ref()?, hash.hash.as_ref()?);
+    if salt.as_ref().len() < argon2::MIN_SALT_LEN || !params.keyid().is_empty() {
+        return None;
+    }
+    let mut out = vec![0u8; expected.len()];
+    blamka::compute(alg, &params, password, salt.as_ref(), &mut out)?;
+    Some(out.as_slice().ct_eq(expected.as_bytes()).into())
 }
 
 /// A hash to verify against when the user does not exist, so the answer takes as long.
@@ -111,6 +137,36 @@ mod tests {
         assert!(verify_password("pw", &h));
         assert!(!verify_password("pW", &h));
         assert!(!verify_password("pw", "garbage"));
+    }
+
+    #[test]
+    fn hashes_with_their_own_parameters_verify_on_both_paths() {
+        // Keycloak realm files carry hashes of other costs and types; each verifies with its own.
+        for (alg, m, t, p, len) in [
+            (Algorithm::Argon2id, 7168, 5, 1, 32),
+            (Algorithm::Argon2id, 64, 2, 2, 16),
+            (Algorithm::Argon2i, 256, 3, 1, 64),
+            (Algorithm::Argon2d, 96, 1, 3, 40),
+        ] {
+            let params = Params::new(m, t, p, Some(len)).unwrap();
+            let h = Argon2::new(alg, Version::V0x13, params)
+                .hash_password_with_salt(b"pw", b"0123456789abcdef")
+                .unwrap()
+                .to_string();
+            assert!(verify_password("pw", &h), "{h}");
+            assert!(!verify_password("pX", &h), "{h}");
+            if blamka::available() {
+                assert_eq!(verify_argon2_fast(b"pw", &h), Some(true), "{h}");
+            }
+        }
+        // Version 0x10 is left to the crate.
+        let params = Params::new(64, 1, 1, None).unwrap();
+        let old = Argon2::new(Algorithm::Argon2id, Version::V0x10, params)
+            .hash_password_with_salt(b"pw", b"0123456789abcdef")
+            .unwrap()
+            .to_string();
+        assert_eq!(verify_argon2_fast(b"pw", &old), None);
+        assert!(verify_password("pw", &old));
     }
 
     #[test]

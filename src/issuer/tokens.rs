@@ -241,13 +241,6 @@ pub fn new_refresh_token(family_id: &str) -> anyhow::Result<String> {
     Ok(format!("{family_id}.{}", secrets::random_token()?))
 }
 
-/// A user's effective roles and groups, read fresh from the store.
-pub async fn user_grants(st: &State, dir: &Directory, user: &UserRow) -> anyhow::Result<Grants> {
-    let roles = st.store.user_roles(&user.id).await?;
-    let groups = st.store.user_groups(&user.id).await?;
-    Ok(dir.expand(&roles, &groups))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

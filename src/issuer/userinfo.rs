@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::error::{OAuthError, OAuthResult};
 use super::params::Params;
-use super::tokens::{user_claims, user_grants};
+use super::tokens::user_claims;
 use super::{State, verify};
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -44,21 +44,25 @@ pub async fn userinfo(
         .get("sub")
         .and_then(Value::as_str)
         .ok_or_else(invalid)?;
-    let user = st
-        .store
-        .get_user(&realm, sub)
+    // The user as the store has them now (another replica's or the CLI's change included).
+    let dir = st
+        .fresh_dir(&realm)
         .await?
-        .filter(|u| u.enabled)
+        .ok_or_else(|| OAuthError::NotFound("Realm does not exist".into()))?;
+    let cached = dir
+        .user(st.store.as_ref(), sub)
+        .await?
+        .filter(|c| c.user.enabled)
         .ok_or_else(invalid)?;
+    let (user, grants) = (&cached.user, &cached.grants);
     let client = claims
         .get("azp")
         .and_then(Value::as_str)
         .and_then(|c| dir.clients.get(c))
         .ok_or_else(invalid)?;
-    let grants = user_grants(&st, &dir, &user).await?;
     let mut base = Map::new();
     base.insert("sub".into(), user.id.clone().into());
     Ok(Json(Value::Object(user_claims(
-        &base, &user, &grants, client,
+        &base, user, grants, client,
     ))))
 }

@@ -218,6 +218,28 @@ pub struct FamilyRow {
     pub revoked: bool,
 }
 
+/// The refresh grant's check-and-rotate (`Store::rotate_live_family`).
+#[derive(Debug, Clone, Copy)]
+pub struct Rotation<'a> {
+    pub family_id: &'a str,
+    pub realm: &'a str,
+    pub client_id: &'a str,
+    pub old_hash: &'a str,
+    pub new_hash: &'a str,
+    pub now: i64,
+    /// The family, and its session, must have been active at or after this (now − idle timeout).
+    pub active_since: i64,
+    /// The family, and its session, must have been created at or after this (now − max lifespan).
+    pub created_since: i64,
+}
+
+/// A rotation that went through: the family as it is now, and its realm's revision then.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rotated {
+    pub family: FamilyRow,
+    pub realm_revision: i64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Failures {
     pub count: i64,

@@ -53,6 +53,22 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn realm_revision(&self, name: &str) -> anyhow::Result<i64> {
+                let row = sqlx::query("SELECT revision FROM realms WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|r| r.try_get("revision")).transpose()?.unwrap_or(0))
+            }
+
+            async fn bump_realm_revision(&self, name: &str) -> anyhow::Result<()> {
+                sqlx::query("UPDATE realms SET revision = revision + 1 WHERE name = $1")
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
             async fn get_user(&self, realm: &str, id: &str) -> anyhow::Result<Option<UserRow>> {
                 let row = sqlx::query("SELECT * FROM users WHERE realm = $1 AND id = $2")
                     .bind(realm)
@@ -538,6 +554,37 @@ macro_rules! impl_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn rotate_live_family(
+                &self,
+                r: &Rotation<'_>,
+            ) -> anyhow::Result<Option<Rotated>> {
+                let row = sqlx::query(
+                    "UPDATE refresh_families SET current_hash = $1, updated_at = $2 \
+                     WHERE id = $3 AND realm = $4 AND client_id = $5 AND current_hash = $6 \
+                     AND revoked = $7 AND updated_at >= $8 AND created_at >= $9 \
+                     AND (session_id IS NULL OR EXISTS (SELECT 1 FROM sso_sessions s \
+                     WHERE s.id = refresh_families.session_id AND s.realm = $4 AND s.ended = $7 \
+                     AND s.last_seen >= $8 AND s.created_at >= $9)) \
+                     RETURNING *, (SELECT revision FROM realms WHERE name = $4) AS realm_revision",
+                )
+                .bind(r.new_hash)
+                .bind(r.now)
+                .bind(r.family_id)
+                .bind(r.realm)
+                .bind(r.client_id)
+                .bind(r.old_hash)
+                .bind(false)
+                .bind(r.active_since)
+                .bind(r.created_since)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                Ok(Some(Rotated {
+                    family: decode::family(&row)?,
+                    realm_revision: row.try_get("realm_revision")?,
+                }))
+            }
+
             async fn revoke_family(&self, id: &str) -> anyhow::Result<()> {
                 sqlx::query("UPDATE refresh_families SET revoked = $1 WHERE id = $2")
                     .bind(true)
@@ -590,6 +637,42 @@ macro_rules! impl_store {
                     last_failure: r.try_get("last_failure")?,
                     locked_until: r.try_get("locked_until")?,
                 }))
+            }
+
+            async fn failures_of(
+                &self,
+                realm: &str,
+                keys: &[String],
+            ) -> anyhow::Result<Vec<(String, Failures)>> {
+                let mut out = Vec::new();
+                // Logins have one or two keys: one statement, the same text for both backends.
+                for pair in keys.chunks(2) {
+                    let (a, b) = match pair {
+                        [a, b] => (a, b),
+                        [a] => (a, a),
+                        _ => continue,
+                    };
+                    let rows = sqlx::query(
+                        "SELECT key, failures, last_failure, locked_until FROM brute_force \
+                         WHERE realm = $1 AND key IN ($2, $3)",
+                    )
+                    .bind(realm)
+                    .bind(a)
+                    .bind(b)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    for r in &rows {
+                        out.push((
+                            r.try_get("key")?,
+                            Failures {
+                                count: r.try_get("failures")?,
+                                last_failure: r.try_get("last_failure")?,
+                                locked_until: r.try_get("locked_until")?,
+                            },
+                        ));
+                    }
+                }
+                Ok(out)
             }
 
             async fn put_failures(&self, realm: &str, key: &str, f: &Failures) -> anyhow::Result<()> {

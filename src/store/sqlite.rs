@@ -15,13 +15,22 @@ pub struct SqliteStore {
 }
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        include_str!("../../migrations/sqlite/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "init".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0001_init.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "refresh fast path".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0002_refresh_fast_path.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 impl SqliteStore {

@@ -239,6 +239,152 @@ async fn sessions_and_refresh_families() {
 }
 
 #[tokio::test]
+async fn live_rotation_checks_everything_and_touches_the_session() {
+    each_backend(|s| async move {
+        let sess = SessionRow {
+            id: "s1".into(),
+            realm: "r1".into(),
+            user_id: "u1".into(),
+            cookie_hash: "ch".into(),
+            created_at: 100,
+            last_seen: 100,
+            ended: false,
+        };
+        s.create_session(&sess).await.unwrap();
+        let fam = FamilyRow {
+            id: "f1".into(),
+            realm: "r1".into(),
+            client_id: "app".into(),
+            user_id: "u1".into(),
+            session_id: Some("s1".into()),
+            scope: "openid".into(),
+            current_hash: "h1".into(),
+            code_hash: None,
+            created_at: 100,
+            updated_at: 100,
+            revoked: false,
+        };
+        s.create_family(&fam).await.unwrap();
+        let ok = Rotation {
+            family_id: "f1",
+            realm: "r1",
+            client_id: "app",
+            old_hash: "h1",
+            new_hash: "h2",
+            now: 150,
+            active_since: 120 - 30,
+            created_since: 0,
+        };
+        // Each wrong condition alone refuses, and changes nothing.
+        for bad in [
+            Rotation {
+                family_id: "f9",
+                ..ok
+            },
+            Rotation { realm: "r2", ..ok },
+            Rotation {
+                client_id: "other",
+                ..ok
+            },
+            Rotation {
+                old_hash: "h0",
+                ..ok
+            },
+            Rotation {
+                active_since: 101,
+                ..ok
+            },
+            Rotation {
+                created_since: 101,
+                ..ok
+            },
+        ] {
+            assert_eq!(s.rotate_live_family(&bad).await.unwrap(), None, "{bad:?}");
+        }
+        assert_eq!(s.get_family("f1").await.unwrap().unwrap(), fam);
+        assert_eq!(s.session_by_id("s1").await.unwrap().unwrap().last_seen, 100);
+
+        s.put_realm(&realm()).await.unwrap();
+        s.bump_realm_revision("r1").await.unwrap();
+        assert_eq!(s.realm_revision("r1").await.unwrap(), 1);
+        assert_eq!(s.realm_revision("nope").await.unwrap(), 0);
+        let Rotated {
+            family: rotated,
+            realm_revision,
+        } = s.rotate_live_family(&ok).await.unwrap().unwrap();
+        assert_eq!(realm_revision, 1);
+        assert_eq!(
+            (rotated.current_hash.as_str(), rotated.updated_at),
+            ("h2", 150)
+        );
+        assert_eq!(rotated.user_id, "u1");
+        assert_eq!(
+            s.session_by_id("s1").await.unwrap().unwrap().last_seen,
+            150,
+            "a rotation is session activity"
+        );
+        assert_eq!(s.rotate_live_family(&ok).await.unwrap(), None, "replay");
+
+        // A stale or ended session refuses too.
+        let next = Rotation {
+            old_hash: "h2",
+            new_hash: "h3",
+            now: 160,
+            ..ok
+        };
+        assert!(
+            s.rotate_live_family(&Rotation {
+                active_since: 151,
+                ..next
+            })
+            .await
+            .unwrap()
+            .is_none()
+        );
+        s.end_session("s1").await.unwrap();
+        let mut f2 = fam.clone();
+        f2.id = "f2".into();
+        s.create_family(&f2).await.unwrap();
+        assert!(
+            s.rotate_live_family(&Rotation {
+                family_id: "f2",
+                ..ok
+            })
+            .await
+            .unwrap()
+            .is_none()
+        );
+
+        // Without a session only the family's own state counts.
+        let mut f3 = fam.clone();
+        f3.id = "f3".into();
+        f3.session_id = None;
+        s.create_family(&f3).await.unwrap();
+        assert!(
+            s.rotate_live_family(&Rotation {
+                family_id: "f3",
+                ..ok
+            })
+            .await
+            .unwrap()
+            .is_some()
+        );
+        s.revoke_family("f3").await.unwrap();
+        assert!(
+            s.rotate_live_family(&Rotation {
+                family_id: "f3",
+                old_hash: "h2",
+                ..ok
+            })
+            .await
+            .unwrap()
+            .is_none()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn failures_events_revocations_and_purge() {
     each_backend(|s| async move {
         assert_eq!(s.get_failures("r1", "user:u1").await.unwrap(), None);
@@ -249,8 +395,27 @@ async fn failures_events_revocations_and_purge() {
         };
         s.put_failures("r1", "user:u1", &f).await.unwrap();
         assert_eq!(s.get_failures("r1", "user:u1").await.unwrap(), Some(f));
+        s.put_failures("r1", "ip:1.2.3.4", &f).await.unwrap();
+        s.put_failures("r2", "user:u2", &f).await.unwrap();
+        let keys = |k: &[&str]| k.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let mut both = s
+            .failures_of("r1", &keys(&["user:u1", "ip:1.2.3.4", "user:u2"]))
+            .await
+            .unwrap();
+        both.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            both,
+            vec![("ip:1.2.3.4".to_string(), f), ("user:u1".to_string(), f)]
+        );
+        assert!(s.failures_of("r1", &[]).await.unwrap().is_empty());
         s.clear_failures("r1", "user:u1").await.unwrap();
         assert_eq!(s.get_failures("r1", "user:u1").await.unwrap(), None);
+        assert_eq!(
+            s.failures_of("r1", &keys(&["user:u1"])).await.unwrap(),
+            vec![]
+        );
+        s.clear_failures("r1", "ip:1.2.3.4").await.unwrap();
+        s.clear_failures("r2", "user:u2").await.unwrap();
 
         for t in [10, 100] {
             s.add_event(&LoginEvent {

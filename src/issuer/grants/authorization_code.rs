@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::issuer::error::{OAuthError, OAuthResult};
 use crate::issuer::token::Ctx;
-use crate::issuer::tokens::{Mint, Refresh, TokenResponse, mint, user_grants};
+use crate::issuer::tokens::{Mint, Refresh, TokenResponse, mint};
 use crate::issuer::{secrets, sessions};
 use crate::store::{CodeRow, CodeUse};
 
@@ -43,20 +43,23 @@ pub async fn grant(ctx: &Ctx<'_>) -> OAuthResult<TokenResponse> {
     let session = sessions::live_by_id(st, ctx.dir, &row.session_id)
         .await?
         .ok_or_else(|| invalid("Session not active"))?;
-    let user = st
-        .store
-        .get_user(&ctx.dir.realm, &row.user_id)
+    // Another replica's or the CLI's change to the user counts at once, as for refreshes.
+    let dir = st
+        .fresh_dir(&ctx.dir.realm)
         .await?
-        .filter(|u| u.enabled)
+        .ok_or_else(|| OAuthError::NotFound("Realm does not exist".into()))?;
+    let cached = dir
+        .user(st.store.as_ref(), &row.user_id)
+        .await?
+        .filter(|c| c.user.enabled)
         .ok_or_else(|| invalid("User disabled"))?;
-    let grants = user_grants(st, ctx.dir, &user).await?;
     mint(
         st,
         Mint {
             dir: ctx.dir,
             client: ctx.client,
-            user: &user,
-            grants: &grants,
+            user: &cached.user,
+            grants: &cached.grants,
             issuer: ctx.issuer(),
             session_id: Some(session.id),
             scope: row.scope.clone(),

@@ -5,7 +5,7 @@ use crate::issuer::credentials;
 use crate::issuer::error::{OAuthError, OAuthResult};
 use crate::issuer::sessions;
 use crate::issuer::token::Ctx;
-use crate::issuer::tokens::{Mint, Refresh, TokenResponse, effective_scope, mint, user_grants};
+use crate::issuer::tokens::{Mint, Refresh, TokenResponse, effective_scope, mint};
 
 pub async fn grant(ctx: &Ctx<'_>) -> OAuthResult<TokenResponse> {
     if !ctx.client.config.direct_access_grants {
@@ -29,14 +29,19 @@ pub async fn grant(ctx: &Ctx<'_>) -> OAuthResult<TokenResponse> {
         _ => OAuthError::InvalidGrant("Invalid user credentials".into()),
     })?;
     let (session, _cookie) = sessions::create(ctx.st, &ctx.dir.realm, &user.id).await?;
-    let grants = user_grants(ctx.st, ctx.dir, &user).await?;
+    // Grants from the directory's cache; the user row is the one the login just read.
+    let cached = ctx
+        .dir
+        .user(ctx.st.store.as_ref(), &user.id)
+        .await?
+        .ok_or_else(|| OAuthError::InvalidGrant("Invalid user credentials".into()))?;
     mint(
         ctx.st,
         Mint {
             dir: ctx.dir,
             client: ctx.client,
             user: &user,
-            grants: &grants,
+            grants: &cached.grants,
             issuer: ctx.issuer(),
             session_id: Some(session.id),
             scope: effective_scope(ctx.params.get("scope")),

@@ -160,3 +160,150 @@ async fn groups_and_clients() {
         .await;
     assert_eq!(r.status(), 401);
 }
+
+/// Refreshes with `rt` as `myclient`; returns the response JSON and the access token's claims.
+async fn refresh(h: &Harness, rt: &str) -> (Value, Value) {
+    let r = h
+        .post_form(
+            &format!("{P}/token"),
+            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+            Some(("myclient", "my-client-secret")),
+        )
+        .await;
+    let status = r.status();
+    let body = json(r).await;
+    assert_eq!(status, 200, "{body}");
+    let claims = h.verify(body["access_token"].as_str().unwrap()).await;
+    (body, claims)
+}
+
+fn realm_roles(claims: &Value) -> Vec<String> {
+    claims["realm_access"]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn admin_changes_reach_the_next_refreshed_token() {
+    let h = harness().await;
+    let login = json(h.password_grant("bob", "password").await).await;
+    let rt = login["refresh_token"].as_str().unwrap().to_string();
+    // The first refresh caches bob and his (empty) grants.
+    let (body, claims) = refresh(&h, &rt).await;
+    assert!(!realm_roles(&claims).contains(&"admin".to_string()));
+    let id = claims["sub"].as_str().unwrap().to_string();
+
+    let r = call(
+        &h,
+        "PUT",
+        &format!("{A}/users/{id}"),
+        Some(json!({"realmRoles": ["admin"], "groups": ["/staff"], "email": "bob@new.example"})),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let (body, claims) = refresh(&h, body["refresh_token"].as_str().unwrap()).await;
+    let roles = realm_roles(&claims);
+    for r in ["admin", "editor", "viewer"] {
+        assert!(roles.contains(&r.to_string()), "{r} in {roles:?}");
+    }
+    assert_eq!(claims["email"], "bob@new.example");
+
+    // A new group role reaches members at once too (the directory reloads).
+    let r = call(
+        &h,
+        "POST",
+        &format!("{A}/groups"),
+        Some(json!({"name": "oncall", "path": "/oncall", "realmRoles": ["viewer"]})),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let r = call(
+        &h,
+        "PUT",
+        &format!("{A}/users/{id}"),
+        Some(json!({"groups": ["/oncall"], "realmRoles": ["viewer"]})),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let (body, claims) = refresh(&h, body["refresh_token"].as_str().unwrap()).await;
+    assert!(!realm_roles(&claims).contains(&"admin".to_string()));
+
+    // Disabling the user ends refreshes with the next request.
+    let r = call(
+        &h,
+        "PUT",
+        &format!("{A}/users/{id}"),
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let r = h
+        .post_form(
+            &format!("{P}/token"),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", body["refresh_token"].as_str().unwrap()),
+            ],
+            Some(("myclient", "my-client-secret")),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn writes_from_elsewhere_reach_the_next_refreshed_token() {
+    // Another replica or `realm import --sync` writes the store and bumps the realm's
+    // revision; the rotation reports it and this issuer reloads before minting.
+    let h = harness().await;
+    let login = json(h.password_grant("bob", "password").await).await;
+    let (body, claims) = refresh(&h, login["refresh_token"].as_str().unwrap()).await;
+    let id = claims["sub"].as_str().unwrap().to_string();
+    let store = &h.issuer.state().store;
+    store
+        .set_user_roles(&id, &[crate::store::RoleRef::realm("admin")])
+        .await
+        .unwrap();
+    let (body, claims) = refresh(&h, body["refresh_token"].as_str().unwrap()).await;
+    assert!(
+        !realm_roles(&claims).contains(&"admin".to_string()),
+        "not announced yet: still the cached grants"
+    );
+    store.bump_realm_revision("myrealm").await.unwrap();
+    let (_, claims) = refresh(&h, body["refresh_token"].as_str().unwrap()).await;
+    assert!(realm_roles(&claims).contains(&"admin".to_string()));
+}
+
+#[tokio::test]
+async fn userinfo_follows_writes_from_elsewhere() {
+    let h = harness().await;
+    let login = json(h.password_grant("bob", "password").await).await;
+    let at = login["access_token"].as_str().unwrap().to_string();
+    let userinfo = |at: String| {
+        let req = Request::get(format!("{P}/userinfo"))
+            .header("authorization", format!("Bearer {at}"))
+            .body(Body::empty())
+            .unwrap();
+        h.send(req)
+    };
+    assert_eq!(
+        json(userinfo(at.clone()).await).await["email"],
+        "bob@example.com"
+    );
+    let store = &h.issuer.state().store;
+    let mut bob = store
+        .user_by_username("myrealm", "bob")
+        .await
+        .unwrap()
+        .unwrap();
+    bob.email = Some("bob@elsewhere.example".into());
+    bob.password_hash = None;
+    store.put_user(&bob).await.unwrap();
+    store.bump_realm_revision("myrealm").await.unwrap();
+    assert_eq!(
+        json(userinfo(at).await).await["email"],
+        "bob@elsewhere.example"
+    );
+}
