@@ -1,9 +1,9 @@
-//! Editing the request sent upstream and the response sent back. Pingora's `RequestHeader` keeps a second map with each
-//! header name's original case, and every `insert_header`/`remove_header` re-parses the name
-//! and updates both maps (growing each): that was ~1,700 instructions per header in the load
-//! profile. The gateway instead edits a plain `http::HeaderMap`, once, and hands Pingora a
-//! header without the case map: names go upstream in their canonical form (title case for
-//! standard headers, lower case otherwise), as Envoy and HAProxy send them.
+//! Editing the request sent upstream and the response sent back. Pingora's headers keep a
+//! second map with each name's original case, and every `insert_header`/`remove_header`
+//! re-parses the name and updates both maps (growing each): that was ~1,700 instructions per
+//! header in the load profile. The gateway instead edits a plain `http::HeaderMap`, once, and
+//! hands Pingora a header without the case map: names go upstream in their canonical form
+//! (title case for standard headers, lower case otherwise), as Envoy and HAProxy send them.
 
 use http::{HeaderMap, Uri};
 use pingora::Result;
