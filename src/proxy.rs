@@ -42,7 +42,8 @@ pub struct PublicProxy {
 /// Per-request state, carried through the phases.
 pub struct Ctx {
     start: Instant,
-    pub request_id: String,
+    /// Only ASCII graphic bytes (checked when made), so `request_id_str` never loses it.
+    pub request_id: http::HeaderValue,
     snapshot: Option<Arc<Snapshot>>,
     route: Option<Arc<Route>>,
     /// Path + query to send upstream, when it differs from what the client sent.
@@ -60,6 +61,13 @@ pub struct Ctx {
     decision: &'static str,
     reason: &'static str,
     _in_flight: InFlight,
+}
+
+impl Ctx {
+    /// The request id as text, for the audit line and error bodies.
+    fn request_id_str(&self) -> &str {
+        self.request_id.to_str().unwrap_or_default()
+    }
 }
 
 /// Counts a request as in flight until its context is dropped (drain on SIGTERM waits on it).
@@ -194,7 +202,7 @@ impl ProxyHttp for PublicProxy {
     fn new_ctx(&self) -> Ctx {
         Ctx {
             start: Instant::now(),
-            request_id: String::new(),
+            request_id: http::HeaderValue::from_static(""),
             snapshot: None,
             route: None,
             forward_target: None,
@@ -245,7 +253,7 @@ impl ProxyHttp for PublicProxy {
                 if let Some(label) = refusal.guard_label {
                     metrics().guard_refusals.with_label_values(&[label]).inc();
                 }
-                respond::refusal(session, &refusal, &ctx.request_id).await?;
+                respond::refusal(session, &refusal, ctx.request_id_str()).await?;
                 Ok(true)
             }
         }
@@ -311,8 +319,7 @@ impl ProxyHttp for PublicProxy {
             ),
             None => None,
         };
-        let request_id = http::HeaderValue::from_str(&ctx.request_id)
-            .map_err(|_| Error::explain(ErrorType::HTTPStatus(400), "bad request id"))?;
+        let request_id = ctx.request_id.clone();
         let is_upgrade = session.is_upgrade_req();
         let d = self.downstream(session, ctx, request_host(session.req_header()));
         let prefix = ctx
@@ -338,8 +345,7 @@ impl ProxyHttp for PublicProxy {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        let id = http::HeaderValue::from_str(&ctx.request_id)
-            .map_err(|_| Error::explain(ErrorType::HTTPStatus(500), "bad request id"))?;
+        let id = ctx.request_id.clone();
         headers::edit_response(resp, |h| {
             h.insert(forwarded::X_REQUEST_ID, id);
         })
@@ -365,7 +371,7 @@ impl ProxyHttp for PublicProxy {
                 .inc();
         }
         ctx.reason = refusal.reason;
-        let _ = respond::refusal(session, &refusal, &ctx.request_id).await;
+        let _ = respond::refusal(session, &refusal, ctx.request_id_str()).await;
         FailToProxy {
             error_code: refusal.status,
             can_reuse_downstream: false,
@@ -390,7 +396,7 @@ impl ProxyHttp for PublicProxy {
         if self.audit {
             let groups = ctx.principal.as_ref().map(|p| p.groups.join(","));
             crate::audit::request(&crate::audit::RequestRecord {
-                request_id: &ctx.request_id,
+                request_id: ctx.request_id_str(),
                 listener: "public",
                 client_ip: ctx.client_ip,
                 method: session.req_header().method.as_str(),

@@ -20,7 +20,7 @@ pub async fn serve(
     issuer: &EmbeddedIssuer,
     target: &str,
     d: &Downstream<'_>,
-    request_id: &str,
+    request_id: &http::HeaderValue,
 ) -> Result<u16> {
     let mut body = Vec::new();
     while let Some(chunk) = session.read_request_body().await? {
@@ -36,11 +36,7 @@ pub async fn serve(
     forwarded::strip_hop_by_hop(&mut parts.headers, false);
     forwarded::apply(&mut parts.headers, d, None);
     guard::strip_identity_headers(&mut parts.headers);
-    parts.headers.insert(
-        X_REQUEST_ID,
-        http::HeaderValue::from_str(request_id)
-            .map_err(|_| Error::explain(ErrorType::HTTPStatus(400), "bad request id"))?,
-    );
+    parts.headers.insert(X_REQUEST_ID, request_id.clone());
     parts.uri = target
         .parse::<http::Uri>()
         .map_err(|_| Error::explain(ErrorType::HTTPStatus(400), "bad target"))?;
@@ -61,7 +57,7 @@ pub async fn serve(
         }
     }
     out.insert_header(header::CONTENT_LENGTH, body.len().to_string())?;
-    out.insert_header(X_REQUEST_ID, request_id)?;
+    out.insert_header(X_REQUEST_ID, request_id.clone())?;
     let head_only = session.req_header().method == http::Method::HEAD;
     session
         .write_response_header(Box::new(out), head_only)

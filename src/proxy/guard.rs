@@ -216,21 +216,20 @@ pub fn strip_identity_headers(req: &mut http::HeaderMap) {
     }
 }
 
-/// The request id: a trusted proxy's `X-Request-Id` is kept, otherwise a new random one.
-pub fn request_id(session: &Session, from_trusted_proxy: bool) -> String {
+/// The request id, made once per request as the header value it is sent as (upstream, to the
+/// client) and read back as text (audit line, error bodies): a trusted proxy's
+/// `X-Request-Id` is kept, otherwise a new random one.
+pub fn request_id(session: &Session, from_trusted_proxy: bool) -> http::HeaderValue {
     if from_trusted_proxy
-        && let Some(v) = session
-            .req_header()
-            .headers
-            .get(&X_REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
+        && let Some(v) = session.req_header().headers.get(&X_REQUEST_ID)
         && !v.is_empty()
         && v.len() <= 128
-        && v.bytes().all(|b| b.is_ascii_graphic())
+        && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
     {
-        return v.to_string();
+        return v.clone();
     }
-    new_request_id()
+    // Hex digits are always a valid header value.
+    http::HeaderValue::from_str(&new_request_id()).unwrap_or(http::HeaderValue::from_static("-"))
 }
 
 /// 128 random bits as 32 lowercase hex digits (without `fmt`: this runs on every request).
