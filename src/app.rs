@@ -10,7 +10,6 @@ use pingora::apps::HttpServerOptions;
 use pingora::apps::http_app::HttpServer;
 use pingora::listeners::tls::TlsSettings;
 use pingora::prelude::*;
-use pingora::proxy::ProxyServiceBuilder;
 use pingora::server::configuration::ServerConf;
 use pingora::services::listening::Service;
 
@@ -21,6 +20,7 @@ use crate::embed::EmbeddedIssuer;
 use crate::lifecycle::{Drain, PrefetchKeys, ReadinessProbe, SighupReload, StoreProbe, Watcher};
 use crate::mgmt::{HttpsRedirect, Management, Readiness};
 use crate::proxy::PublicProxy;
+use crate::proxy::head_deadline::Guarded;
 use crate::reload::Live;
 use crate::snapshot::Snapshot;
 
@@ -175,10 +175,12 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     // CONNECT reaches our guard, which answers 400 (Pingora's own answer would be 405).
     opts.allow_connect_method_proxying = true;
     opts.h2_idle_timeout = Some(config.limits.keepalive_timeout);
-    let mut public_svc = ProxyServiceBuilder::new(&conf, proxy)
-        .name("public")
-        .server_options(opts)
-        .build();
+    let mut proxy = pingora::proxy::http_proxy(&conf, proxy);
+    proxy.server_options = Some(opts);
+    let mut public_svc = Service::new(
+        "public".to_string(),
+        Guarded::new(proxy, config.limits.header_read_timeout),
+    );
     let public_addr = public.to_string();
     match &config.tls {
         Some(tls) => {
@@ -201,9 +203,12 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     if let (Some(redirect), Some(_)) = (config.listen.http_redirect, &config.tls) {
         let mut svc = Service::new(
             "https-redirect".to_string(),
-            HttpServer::new_app(HttpsRedirect {
-                https_port: public.port(),
-            }),
+            Guarded::new(
+                HttpServer::new_app(HttpsRedirect {
+                    https_port: public.port(),
+                }),
+                config.limits.header_read_timeout,
+            ),
         );
         svc.add_tcp(&redirect.to_string());
         server.add_service(svc);

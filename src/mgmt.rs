@@ -230,6 +230,9 @@ pub struct HttpsRedirect {
 #[async_trait]
 impl ServeHttp for HttpsRedirect {
     async fn response(&self, s: &mut ServerSession) -> Response<Vec<u8>> {
+        // One request per connection: the head deadline then covers all a client can send.
+        crate::proxy::head_deadline::head_done(s);
+        s.set_keepalive(None);
         let req = s.req_header();
         let host = req
             .headers

@@ -5,6 +5,7 @@
 pub mod embedded;
 pub mod forwarded;
 pub mod guard;
+pub mod head_deadline;
 pub mod headers;
 pub mod identity;
 pub mod normalize;
@@ -222,6 +223,7 @@ impl ProxyHttp for PublicProxy {
     fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        head_deadline::head_done(session.as_downstream());
         let snap = self.live.snapshot();
         ctx.client_ip = client_ip(session);
         ctx.trusted_peer = forwarded::is_trusted(&snap.trusted_proxies, ctx.client_ip);
@@ -379,6 +381,7 @@ impl ProxyHttp for PublicProxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        head_deadline::request_done(session.as_downstream());
         let status = session.response_written().map_or_else(
             || e.map_or(0, |e| guard::refusal_for_error(e).status),
             |r| r.status.as_u16(),

@@ -317,7 +317,12 @@ async fn management_paths_do_not_exist_publicly_and_redirect_listener_308s() {
 async fn websocket_upgrade_passes_through() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let up = Upstream::start().await;
-    let gw = Gateway::start(Opts::new(route("ws", "/ws", &[up.url()], ""))).await;
+    // A tunnel is not a request head: it outlives the head deadline.
+    let gw = Gateway::start(
+        Opts::new(route("ws", "/ws", &[up.url()], ""))
+            .extra("[limits]\nheader_read_timeout_seconds = 1"),
+    )
+    .await;
     let mut s = gw.raw_conn().await;
     s.write_all(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").await.unwrap();
     let mut head = Vec::new();
@@ -340,6 +345,7 @@ async fn websocket_upgrade_passes_through() {
         .enumerate()
         .map(|(i, c)| c ^ mask[i % 4])
         .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut frame = vec![0x81, 0x80 | 2];
     frame.extend_from_slice(&mask);
     frame.extend_from_slice(&payload);
@@ -374,6 +380,88 @@ async fn slow_request_body_times_out() {
     );
     let st = status_of(&resp);
     assert!(st == 408 || st == 0 || st == 502, "{resp}");
+}
+
+/// Dribbles a request head a byte every 150 ms (each read is quick, the head never completes)
+/// and returns what the server answered and when it closed.
+async fn dribble_head<S>(s: S) -> (String, Duration)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    use tokio::io::AsyncWriteExt;
+    let (mut r, mut w) = tokio::io::split(s);
+    let dribble = tokio::spawn(async move {
+        w.write_all(b"GET /slow HTTP/1.1\r\nHost: localhost\r\n")
+            .await?;
+        for _ in 0..60 {
+            w.write_all(b"a").await?;
+            w.flush().await?;
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    let t = std::time::Instant::now();
+    let resp = crate::harness::read_some(&mut r, Duration::from_secs(9)).await;
+    let took = t.elapsed();
+    dribble.abort();
+    (resp, took)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slowloris_head_is_cut_at_the_header_deadline_and_nothing_else_is() {
+    use tokio::io::AsyncWriteExt;
+    let up = Upstream::start().await;
+    let mut o = Opts::new(route("root", "/", &[up.url()], ""))
+        .extra("[limits]\nheader_read_timeout_seconds = 1");
+    o.redirect = true;
+    let gw = Gateway::start(o).await;
+
+    let (resp, took) = dribble_head(gw.raw_conn().await).await;
+    assert!(
+        took < Duration::from_secs(4),
+        "a dribbled head held the connection for {took:?}"
+    );
+    assert_eq!(status_of(&resp), 408, "{resp}");
+    assert_eq!(
+        up.hits(),
+        0,
+        "an incomplete head never reaches the upstream"
+    );
+    // The plain-HTTP redirect listener faces the internet too.
+    let plain = tokio::net::TcpStream::connect(("127.0.0.1", gw.redirect.unwrap()))
+        .await
+        .unwrap();
+    let (resp, took) = dribble_head(plain).await;
+    assert!(
+        took < Duration::from_secs(4),
+        "the redirect listener held a dribbled head for {took:?}"
+    );
+    assert_eq!(status_of(&resp), 408, "{resp}");
+
+    // Neither an idle keep-alive connection nor a head split across reads within the deadline
+    // is cut, and a tunnel outlives it.
+    let mut s = gw.raw_conn().await;
+    let req = b"GET /a HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    s.write_all(req).await.unwrap();
+    let first = crate::harness::read_some(&mut s, Duration::from_secs(5)).await;
+    assert_eq!(status_of(&first), 200, "{first}");
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    s.write_all(b"GET /b HTTP/1.1\r\nHo").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    s.write_all(b"st: localhost\r\n\r\n").await.unwrap();
+    let second = crate::harness::read_some(&mut s, Duration::from_secs(5)).await;
+    assert_eq!(status_of(&second), 200, "{second}");
+
+    let m = reqwest::get(gw.mgmt_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("portcullis_guard_refusals_total{reason=\"header_timeout\"} 2"),
+        "{m}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,0 +1,291 @@
+//! A deadline on the whole HTTP/1 request head (slowloris defence).
+//!
+//! Pingora bounds each *read* of a request head (60 s, or the keep-alive timeout on a reused
+//! connection), so a client that sends one byte a minute holds a connection and its task for
+//! as long as it likes. HAProxy (`timeout http-request`) and nginx (`client_header_timeout`)
+//! bound the head as a whole; so does this: the public listener's connections are wrapped in
+//! [`HeadDeadline`], which starts a clock at the first byte of each request head and fails the
+//! read (after a best-effort `408`) when the head is not complete within
+//! `limits.header_read_timeout_seconds`.
+//!
+//! The wrapper cannot tell where a head ends without parsing, so the proxy tells it: the head is
+//! complete when `request_filter` runs ([`head_done`]) and the next one may start when the
+//! request has been logged ([`request_done`]). The wait for a next request on an idle
+//! keep-alive connection stays under Pingora's keep-alive timeout. The fast path (a head that
+//! arrives in one read) costs a clock read and never arms a timer. HTTP/2 connections are not
+//! wrapped: their streams have no per-connection head to time.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::protocols::http::ServerSession;
+use pingora::protocols::raw_connect::ProxyDigest;
+use pingora::protocols::tls::{SslDigest, TlsRef};
+use pingora::protocols::{
+    ALPN, GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl,
+    Stream, TimingDigest, UniqueID, UniqueIDType,
+};
+use pingora::server::ShutdownWatch;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+use crate::metrics::metrics;
+
+/// Waiting for the first byte of a request head (Pingora's keep-alive timeout applies).
+const AWAIT_HEAD: u8 = 0;
+/// Inside a request head: the deadline runs.
+const IN_HEAD: u8 = 1;
+/// The head was parsed; body, response or tunnel follow under their own timeouts.
+const IN_REQUEST: u8 = 2;
+
+/// Sent, best effort, before a connection whose head took too long is closed.
+const TIMEOUT_RESPONSE: &[u8] =
+    b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/// A downstream connection whose request heads must each arrive within `timeout`.
+pub struct HeadDeadline {
+    inner: Stream,
+    timeout: Duration,
+    phase: AtomicU8,
+    deadline: Option<Instant>,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl std::fmt::Debug for HeadDeadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeadDeadline")
+            .field("inner", &self.inner)
+            .field("timeout", &self.timeout)
+            .field("phase", &self.phase.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl HeadDeadline {
+    pub fn new(inner: Stream, timeout: Duration) -> Self {
+        Self {
+            inner,
+            timeout,
+            phase: AtomicU8::new(AWAIT_HEAD),
+            deadline: None,
+            timer: None,
+        }
+    }
+
+    fn set_phase(&self, phase: u8) {
+        self.phase.store(phase, Ordering::Relaxed);
+    }
+
+    /// Whether the head's deadline has passed; arms the timer that wakes this task at it.
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(deadline) = self.deadline else {
+            return false;
+        };
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        timer.as_mut().poll(cx).is_ready()
+    }
+
+    /// Tells the client why the connection ends, if its socket takes the bytes at once.
+    fn answer_408(&mut self, cx: &mut Context<'_>) {
+        let mut inner = Pin::new(&mut self.inner);
+        if let Poll::Ready(Ok(_)) = inner.as_mut().poll_write(cx, TIMEOUT_RESPONSE) {
+            let _ = inner.poll_flush(cx);
+        }
+    }
+}
+
+fn of(session: &ServerSession) -> Option<&HeadDeadline> {
+    session.stream()?.as_any().downcast_ref::<HeadDeadline>()
+}
+
+/// The request head has been parsed: stop its clock.
+pub fn head_done(session: &ServerSession) {
+    if let Some(d) = of(session) {
+        d.set_phase(IN_REQUEST);
+    }
+}
+
+/// The request is over: the next bytes on this connection start a new head.
+pub fn request_done(session: &ServerSession) {
+    if let Some(d) = of(session) {
+        d.set_phase(AWAIT_HEAD);
+    }
+}
+
+impl AsyncRead for HeadDeadline {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before && this.phase.load(Ordering::Relaxed) == AWAIT_HEAD {
+                    this.set_phase(IN_HEAD);
+                    this.deadline = Some(Instant::now() + this.timeout);
+                    this.timer = None;
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => {
+                if this.phase.load(Ordering::Relaxed) == IN_HEAD && this.expired(cx) {
+                    metrics()
+                        .guard_refusals
+                        .with_label_values(&["header_timeout"])
+                        .inc();
+                    this.answer_408(cx);
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "request head not complete within header_read_timeout",
+                    )));
+                }
+                Poll::Pending
+            }
+            other => other,
+        }
+    }
+}
+
+impl AsyncWrite for HeadDeadline {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[async_trait]
+impl Shutdown for HeadDeadline {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await
+    }
+}
+
+impl UniqueID for HeadDeadline {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for HeadDeadline {
+    fn get_ssl(&self) -> Option<&TlsRef> {
+        self.inner.get_ssl()
+    }
+
+    fn get_ssl_digest(&self) -> Option<Arc<SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+
+    fn selected_alpn_proto(&self) -> Option<ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for HeadDeadline {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for HeadDeadline {
+    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+
+    fn set_proxy_digest(&mut self, digest: ProxyDigest) {
+        self.inner.set_proxy_digest(digest)
+    }
+}
+
+impl GetSocketDigest for HeadDeadline {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+
+    fn set_socket_digest(&mut self, digest: SocketDigest) {
+        self.inner.set_socket_digest(digest)
+    }
+}
+
+#[async_trait]
+impl Peek for HeadDeadline {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+        self.inner.try_peek(buf).await
+    }
+}
+
+/// A [`ServerApp`] that wraps each HTTP/1 connection in a [`HeadDeadline`] before `inner`
+/// sees it.
+pub struct Guarded<A> {
+    inner: Arc<A>,
+    timeout: Duration,
+}
+
+impl<A> Guarded<A> {
+    pub fn new(inner: A, timeout: Duration) -> Self {
+        Self {
+            inner: Arc::new(inner),
+            timeout,
+        }
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let stream: Stream = if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+            stream
+        } else {
+            Box::new(HeadDeadline::new(stream, self.timeout))
+        };
+        self.inner.process_new(stream, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await
+    }
+}
