@@ -82,11 +82,7 @@ pub fn load(path: &std::path::Path, start_issuer: bool) -> Result<Loaded, LoadEr
     if let Some(settings) = &config.issuer {
         for file in &settings.import {
             if let Err(e) = crate::issuer::realm_check(file) {
-                diags.push(crate::config::Diagnostic::file_error(
-                    file,
-                    e.trim_start_matches(&format!("{}: ", file.display()))
-                        .to_string(),
-                ));
+                diags.push(realm_diagnostic(file, &e));
             }
         }
         if diags.has_errors() {
@@ -108,6 +104,29 @@ pub fn load(path: &std::path::Path, start_issuer: bool) -> Result<Loaded, LoadEr
         snapshot,
         issuer,
     })
+}
+
+/// A realm file's error (`{file}: message` or `{file}:L:C: message`) as a located diagnostic,
+/// so it prints once as `file:line:col: message` like every other config error.
+fn realm_diagnostic(file: &std::path::Path, err: &str) -> crate::config::Diagnostic {
+    let prefix = file.display().to_string();
+    let rest = err.strip_prefix(prefix.as_str()).unwrap_or(err);
+    let located = rest.strip_prefix(':').and_then(|r| {
+        let mut parts = r.splitn(3, ':');
+        let line = parts.next()?.parse::<u32>().ok()?;
+        let col = parts.next()?.parse::<u32>().ok()?;
+        Some((line, col, parts.next()?.trim_start()))
+    });
+    match located {
+        Some((line, col, message)) => crate::config::Diagnostic {
+            line,
+            col,
+            ..crate::config::Diagnostic::file_error(file, message)
+        },
+        None => {
+            crate::config::Diagnostic::file_error(file, rest.trim_start_matches(':').trim_start())
+        }
+    }
 }
 
 /// Runs the gateway until SIGTERM/SIGINT. Never returns normally.
@@ -182,11 +201,6 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     let public_addr = public.to_string();
     match &config.tls {
         Some(tls) => {
-            if tls.tls13_only {
-                bail!(
-                    "tls.min_version = \"1.3\" is not available with Pingora 0.9's rustls listener (it always offers 1.2 and 1.3)"
-                );
-            }
             let (Some(c), Some(k)) = (tls.cert.to_str(), tls.key.to_str()) else {
                 bail!("TLS paths must be UTF-8");
             };
@@ -276,4 +290,25 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     }
     tracing::info!(listen.public = %public, listen.management = %config.listen.management, threads, "portcullis starting");
     server.run_forever()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::realm_diagnostic;
+
+    #[test]
+    fn realm_errors_print_once_with_their_location() {
+        let file = std::path::Path::new("/srv/realms/x.json");
+        let d = realm_diagnostic(
+            file,
+            "/srv/realms/x.json:4:17: invalid type: integer `3`, expected a string",
+        );
+        assert_eq!((d.line, d.col), (4, 17));
+        assert_eq!(d.message, "invalid type: integer `3`, expected a string");
+        let d = realm_diagnostic(file, "/srv/realms/x.json: No such file or directory");
+        assert_eq!((d.line, d.col), (1, 1));
+        assert_eq!(d.message, "No such file or directory");
+        let d = realm_diagnostic(file, "something else: entirely");
+        assert_eq!(d.message, "something else: entirely");
+    }
 }

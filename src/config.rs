@@ -53,8 +53,6 @@ pub struct Tls {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub self_signed_if_missing: bool,
-    /// true when only TLS 1.3 is allowed (`min_version = "1.3"`).
-    pub tls13_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -235,9 +233,19 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
     }
 
     let tls = f.tls.as_ref().map(|t| {
-        let tls13_only = match t.min_version.as_ref().map(|v| v.get_ref().as_str()) {
-            None | Some("1.2") => false,
-            Some("1.3") => true,
+        // Refused here rather than at start, so `check` and a reload report it with its place.
+        match t.min_version.as_ref().map(|v| v.get_ref().as_str()) {
+            None | Some("1.2") => {}
+            Some("1.3") => {
+                let span = t.min_version.as_ref().map_or(0..0, |s| s.span());
+                diags.push(
+                    src.error(
+                        span,
+                        "tls.min_version = \"1.3\" is not available: Pingora 0.9's rustls listener always offers TLS 1.2 and 1.3",
+                    )
+                    .with_hint("use \"1.2\" (or leave it out), and enforce 1.3 at the load balancer if you must"),
+                );
+            }
             Some(other) => {
                 let span = t.min_version.as_ref().map_or(0..0, |s| s.span());
                 diags.push(
@@ -245,11 +253,10 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
                         span,
                         format!("tls.min_version = \"{other}\" is not supported"),
                     )
-                    .with_hint("use \"1.2\" or \"1.3\""),
+                    .with_hint("use \"1.2\""),
                 );
-                false
             }
-        };
+        }
         Tls {
             cert: resolve(
                 &base_dir,
@@ -260,7 +267,6 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
                 t.key.as_ref().map_or("certs/gateway.key", |c| c.get_ref()),
             ),
             self_signed_if_missing: t.self_signed_if_missing.unwrap_or(true),
-            tls13_only,
         }
     });
 

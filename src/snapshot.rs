@@ -51,7 +51,21 @@ impl Snapshot {
                 .collect::<BTreeSet<u16>>(),
             ..cfg.guard.clone()
         };
-        let routes = RouteTable::load(&cfg.routing.routes, &guard, &mut diags);
+        // DESIGN §4: only `listen.public` is required, so the default `routes` directory may
+        // be absent (no routes, every request 404). A path the file names must exist: a typo
+        // there would otherwise take every route away silently.
+        let routes = if loaded.file.routing.routes.is_none() && !cfg.routing.routes.exists() {
+            diags.push(
+                crate::config::Diagnostic::file_warning(
+                    &cfg.routing.routes,
+                    "no routes directory: every request answers 404",
+                )
+                .with_hint("create it, or set routing.routes to a routes file or directory"),
+            );
+            Some(RouteTable::default())
+        } else {
+            RouteTable::load(&cfg.routing.routes, &guard, &mut diags)
+        };
         let authn = Authenticator::build(&loaded.source, &loaded.file.trust, env, &mut diags);
         let policies = match &routes {
             Some(routes) => {

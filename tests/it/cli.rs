@@ -133,3 +133,78 @@ fn every_error_is_reported_not_just_the_first() {
         "{text}"
     );
 }
+
+/// `check` in a fresh directory holding only `portcullis.toml` with `text`.
+fn check_file(text: &str, extra_files: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("portcullis.toml"), text).unwrap();
+    for (name, body) in extra_files {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+    let out = Command::new(BIN)
+        .args(["check"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn only_listen_public_is_required() {
+    // No routes directory either: the defaults stand, with a warning that nothing is routed.
+    let (code, text) = check_file("[listen]\npublic = \"127.0.0.1:18443\"\n", &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("0 routes"), "{text}");
+    assert!(
+        text.contains("routes:1:1: warning: no routes directory"),
+        "{text}"
+    );
+    // A routes path the file names must exist (a typo would take every route away).
+    let (code, text) = check_file(
+        "[listen]\npublic = \"127.0.0.1:18443\"\n[routing]\nroutes = \"routs\"\n",
+        &[],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("routs:1:1: cannot read directory"), "{text}");
+}
+
+#[test]
+fn tls_1_3_only_is_refused_by_check_with_its_location() {
+    let (code, text) = check_file(
+        "[listen]\npublic = \"127.0.0.1:18443\"\n[tls]\nmin_version = \"1.3\"\n",
+        &[("routes/r.toml", "")],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("portcullis.toml:4:15: tls.min_version = \"1.3\" is not available"),
+        "{text}"
+    );
+}
+
+#[test]
+fn realm_file_errors_are_located_once() {
+    let (code, text) = check_file(
+        "[listen]\npublic = \"127.0.0.1:18443\"\n[issuer]\nimport = [\"realms/x.json\", \"realms/missing.json\"]\n",
+        &[
+            ("routes/r.toml", ""),
+            (
+                "realms/x.json",
+                "{\"realm\": \"x\",\n \"users\": [{\"username\": 3}]}",
+            ),
+        ],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("realms/x.json:2:25: invalid type: integer `3`, expected a string"),
+        "{text}"
+    );
+    assert!(
+        text.contains("realms/missing.json:1:1: cannot read file:"),
+        "{text}"
+    );
+    assert_eq!(text.matches("x.json").count(), 1, "{text}");
+}
