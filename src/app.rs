@@ -106,6 +106,18 @@ pub fn load(path: &std::path::Path, start_issuer: bool) -> Result<Loaded, LoadEr
     })
 }
 
+/// HTTP/2 settings of the public listener. Pingora's default header-list limit (64 KiB) makes
+/// the h2 layer reset an oversized request with REFUSED_STREAM before the guard can answer
+/// 431 (DESIGN §6); h2 also counts 32 bytes per field more than the guard does. So the h2
+/// limit is a few times `limits.max_header_bytes` (at most 1 MiB, Pingora's HTTP/1 cap), and
+/// the guard's 431 is what a client sees up to there.
+fn h2_options(max_header_bytes: usize) -> pingora::protocols::http::v2::server::H2Options {
+    let mut o = pingora::protocols::http::v2::server::default_h2_options();
+    let limit = max_header_bytes.saturating_mul(4).min(1024 * 1024);
+    o.max_header_list_size(u32::try_from(limit).unwrap_or(u32::MAX));
+    o
+}
+
 /// A realm file's error (`{file}: message` or `{file}:L:C: message`) as a located diagnostic,
 /// so it prints once as `file:line:col: message` like every other config error.
 fn realm_diagnostic(file: &std::path::Path, err: &str) -> crate::config::Diagnostic {
@@ -198,6 +210,9 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
         .name("public")
         .server_options(opts)
         .build();
+    if let Some(app) = public_svc.app_logic_mut() {
+        app.h2_options = Some(h2_options(config.limits.max_header_bytes));
+    }
     let public_addr = public.to_string();
     match &config.tls {
         Some(tls) => {
