@@ -186,7 +186,7 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     let live = Live::new(config.clone(), env, first);
     let ready = Arc::new(Readiness::default());
     if let (Some(issuer), Some(addr)) = (&issuer, config.listen.internal) {
-        issuer.serve_internal(addr)?;
+        issuer.serve_internal(addr, config.runtime.audit_log)?;
     }
     if issuer.is_none() {
         ready.store_reachable.store(true, Ordering::Release);
