@@ -94,7 +94,12 @@ impl Snapshot {
                     Some(PolicySet::empty())
                 }
             }
-            None => None,
+            None => {
+                if cfg.routing.policies.exists() {
+                    PolicySet::check_without_routes(&cfg.routing.policies, &mut diags);
+                }
+                None
+            }
         };
         if diags.has_errors() {
             return Err(diags);

@@ -208,3 +208,28 @@ fn realm_file_errors_are_located_once() {
     );
     assert_eq!(text.matches("x.json").count(), 1, "{text}");
 }
+
+#[test]
+fn policy_errors_are_reported_even_when_a_route_is_refused() {
+    let (code, text) = check_file(
+        "[listen]\npublic = \"127.0.0.1:18443\"\n",
+        &[
+            (
+                "routes/r.toml",
+                "[[route]]\nname = \"a\"\nprefix = \"/a\"\nupstreams = [\"http://127.0.0.1:9000\"]\n",
+            ),
+            (
+                "policies/p.toml",
+                "[roles.x]\ninherits = [\"y\"]\n[roles.y]\ninherits = [\"x\"]\n[[allow]]\nroute = \"a\"\nmethods = [\"GET\"]\npermission = \"p:r\"\n",
+            ),
+        ],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("routes/r.toml:4:14: upstream"), "{text}");
+    assert!(
+        text.contains("policies/p.toml:4:13: inheritance cycle"),
+        "{text}"
+    );
+    // The rule's route can't be checked against routes that did not load: no false alarm.
+    assert!(!text.contains("unknown route"), "{text}");
+}
