@@ -270,6 +270,18 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
         }
     });
 
+    if f.tls.is_none()
+        && let Some(r) = &f.listen.http_redirect
+    {
+        diags.push(
+            src.warning(
+                r.span(),
+                "listen.http_redirect is not started without [tls]: there is no https listener to redirect to",
+            )
+            .with_hint("add a [tls] section, or remove http_redirect"),
+        );
+    }
+
     let mut trusted_proxies = Vec::new();
     for p in &f.forwarded.trusted_proxies {
         let s = p.get_ref();

@@ -233,3 +233,18 @@ fn policy_errors_are_reported_even_when_a_route_is_refused() {
     // The rule's route can't be checked against routes that did not load: no false alarm.
     assert!(!text.contains("unknown route"), "{text}");
 }
+
+#[test]
+fn an_http_redirect_without_tls_is_a_warning() {
+    let (code, text) = check_file(
+        "[listen]\npublic = \"127.0.0.1:18443\"\nhttp_redirect = \"127.0.0.1:18080\"\n",
+        &[("routes/r.toml", "")],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(
+            "portcullis.toml:3:17: warning: listen.http_redirect is not started without [tls]"
+        ),
+        "{text}"
+    );
+}
