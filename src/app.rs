@@ -106,11 +106,12 @@ pub fn load(path: &std::path::Path, start_issuer: bool) -> Result<Loaded, LoadEr
     })
 }
 
-/// HTTP/2 settings of the public listener. Pingora's default header-list limit (64 KiB) makes
-/// the h2 layer reset an oversized request with REFUSED_STREAM before the guard can answer
-/// 431 (DESIGN §6); h2 also counts 32 bytes per field more than the guard does. So the h2
-/// limit is a few times `limits.max_header_bytes` (at most 1 MiB, Pingora's HTTP/1 cap), and
-/// the guard's 431 is what a client sees up to there.
+/// HTTP/2 settings of the public listener. With Pingora's default header-list limit (64 KiB)
+/// the h2 layer answers an oversized request itself (a bare 431 and a stream reset) before the
+/// guard sees it: no JSON body, no audit line, no metric (DESIGN §6, §8); h2 also counts 32
+/// bytes per field more than the guard does. So the h2 limit is a few times
+/// `limits.max_header_bytes` (at most 1 MiB, Pingora's HTTP/1 cap), and the guard answers up
+/// to there.
 fn h2_options(max_header_bytes: usize) -> pingora::protocols::http::v2::server::H2Options {
     let mut o = pingora::protocols::http::v2::server::default_h2_options();
     let limit = max_header_bytes.saturating_mul(4).min(1024 * 1024);
