@@ -248,3 +248,21 @@ fn an_http_redirect_without_tls_is_a_warning() {
         "{text}"
     );
 }
+
+#[test]
+fn every_unknown_key_is_reported() {
+    let (code, text) = check_file(
+        "[listen]\npublic = \"127.0.0.1:18443\"\nfoo = 1\n[guard]\nbar = 2\n",
+        &[("routes/r.toml", "")],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("portcullis.toml:3:1: unknown field `foo`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("portcullis.toml:5:1: unknown field `bar`"),
+        "{text}"
+    );
+    assert!(text.contains("2 error(s)"), "{text}");
+}
