@@ -74,6 +74,13 @@ pub enum LoadError {
 pub fn load(path: &std::path::Path, start_issuer: bool) -> Result<Loaded, LoadError> {
     let mut diags = Diagnostics::default();
     let Some(loaded) = Config::load(path, &mut diags) else {
+        // Its routes and policies are still checked: `check` reports every error at once.
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        crate::snapshot::check_tables_of_refused_config(
+            &path,
+            &std::collections::BTreeSet::new(),
+            &mut diags,
+        );
         return Err(LoadError::Config(diags));
     };
     let config = loaded.config;

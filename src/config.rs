@@ -147,6 +147,33 @@ fn parse_addr(
     }
 }
 
+/// The ports a file guards (DESIGN §6), for checking its routes when the file itself is refused:
+/// `guard.internal_ports` (default 9000, 8081) and the management and internal listeners'
+/// ports, as far as their addresses parse.
+pub fn guarded_ports_named(f: &ConfigFile) -> BTreeSet<u16> {
+    let mut ports: BTreeSet<u16> = f
+        .guard
+        .internal_ports
+        .as_ref()
+        .map(|v| v.iter().map(|p| *p.get_ref()).collect())
+        .unwrap_or_else(|| [9000, 8081].into_iter().collect());
+    let port = |a: &Option<toml::Spanned<String>>, default: Option<&str>| {
+        a.as_ref()
+            .map(|s| s.get_ref().as_str())
+            .or(default)
+            .and_then(|s| s.parse::<SocketAddr>().ok())
+            .map(|a| a.port())
+    };
+    let issuer_enabled = f.issuer.as_ref().is_some_and(|i| i.enabled.unwrap_or(true));
+    ports.extend(port(&f.listen.management, Some(DEFAULT_MANAGEMENT)));
+    ports.extend(port(
+        &f.listen.internal,
+        issuer_enabled.then_some(DEFAULT_INTERNAL),
+    ));
+    ports.remove(&0);
+    ports
+}
+
 fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option<Config> {
     let errors_before = diags.errors().count();
     let base_dir = src

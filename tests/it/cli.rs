@@ -100,6 +100,11 @@ fn every_error_is_reported_not_just_the_first() {
         text.contains("portcullis.toml:5:20: forwarded.trusted_proxies"),
         "{text}"
     );
+    // A refused portcullis.toml does not hide the errors of the routes it names.
+    assert!(
+        text.contains("routes/a.toml:5:1: unknown field `bogus`"),
+        "{text}"
+    );
 
     std::fs::write(
         dir.path().join("portcullis.toml"),
