@@ -284,7 +284,7 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
                 );
             }
         }
-        Tls {
+        let tls = Tls {
             cert: resolve(
                 &base_dir,
                 t.cert.as_ref().map_or("certs/gateway.crt", |c| c.get_ref()),
@@ -294,7 +294,22 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
                 t.key.as_ref().map_or("certs/gateway.key", |c| c.get_ref()),
             ),
             self_signed_if_missing: t.self_signed_if_missing.unwrap_or(true),
+        };
+        // Without a generated fallback a missing file stops `run`; `check` should say so first.
+        if !tls.self_signed_if_missing {
+            for (path, key, name) in [(&tls.cert, &t.cert, "cert"), (&tls.key, &t.key, "key")] {
+                if !path.exists() {
+                    diags.push(
+                        src.error(
+                            key.as_ref().map_or(0..0, |k| k.span()),
+                            format!("tls.{name}: {} does not exist", path.display()),
+                        )
+                        .with_hint("point it at the PEM file, or set tls.self_signed_if_missing = true for a dev certificate"),
+                    );
+                }
+            }
         }
+        tls
     });
 
     if f.tls.is_none()

@@ -271,3 +271,15 @@ fn every_unknown_key_is_reported() {
     );
     assert!(text.contains("2 error(s)"), "{text}");
 }
+
+#[test]
+fn a_missing_certificate_without_the_dev_fallback_is_a_check_error() {
+    let (code, text) = check_file(
+        "[listen]\npublic = \"127.0.0.1:18443\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nself_signed_if_missing = false\n",
+        &[("routes/r.toml", ""), ("k.pem", "")],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("portcullis.toml:4:8: tls.cert:"), "{text}");
+    assert!(text.contains("c.pem does not exist"), "{text}");
+    assert!(!text.contains("tls.key:"), "{text}");
+}
