@@ -387,6 +387,45 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
         ),
     };
 
+    // What the issuer would refuse at start, reported by `check` with its place.
+    if let Some(i) = f.issuer.as_ref().filter(|_| issuer_enabled) {
+        if let Some(db) = &i.database {
+            let d = db.get_ref();
+            let known = ["sqlite:", "postgres://", "postgresql://"];
+            if !known.iter().any(|k| d.starts_with(k)) {
+                diags.push(
+                    src.error(
+                        db.span(),
+                        format!("issuer.database = \"{d}\" is neither SQLite nor PostgreSQL"),
+                    )
+                    .with_hint(
+                        "write sqlite://PATH (relative to this file) or postgres://USER@HOST/DB",
+                    ),
+                );
+            }
+        }
+        if let Some(u) = &i.frontend_url {
+            let ok = url::Url::parse(u.get_ref()).is_ok_and(|p| {
+                matches!(p.scheme(), "http" | "https")
+                    && p.host().is_some()
+                    && p.query().is_none()
+                    && p.fragment().is_none()
+            });
+            if !ok {
+                diags.push(
+                    src.error(
+                        u.span(),
+                        format!(
+                            "issuer.frontend_url = \"{}\" is not an http(s) URL",
+                            u.get_ref()
+                        ),
+                    )
+                    .with_hint("e.g. \"https://sso.example.com/auth\" (the public URL of the /auth route), or leave it out to follow X-Forwarded-*"),
+                );
+            }
+        }
+    }
+
     let issuer = f
         .issuer
         .as_ref()

@@ -283,3 +283,20 @@ fn a_missing_certificate_without_the_dev_fallback_is_a_check_error() {
     assert!(text.contains("c.pem does not exist"), "{text}");
     assert!(!text.contains("tls.key:"), "{text}");
 }
+
+#[test]
+fn issuer_settings_the_issuer_would_refuse_are_check_errors() {
+    let (code, text) = check_file(
+        "[listen]\npublic = \"127.0.0.1:18443\"\n[issuer]\ndatabase = \"mysql://x\"\nfrontend_url = \"localhost:8443/auth\"\n",
+        &[("routes/r.toml", "")],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("portcullis.toml:4:12: issuer.database = \"mysql://x\" is neither"),
+        "{text}"
+    );
+    assert!(
+        text.contains("portcullis.toml:5:16: issuer.frontend_url = \"localhost:8443/auth\" is not an http(s) URL"),
+        "{text}"
+    );
+}
