@@ -74,6 +74,13 @@ pub enum LoadError {
 pub fn load(path: &std::path::Path, start_issuer: bool) -> Result<Loaded, LoadError> {
     let mut diags = Diagnostics::default();
     let Some(loaded) = Config::load(path, &mut diags) else {
+        // Its routes and policies are still checked: `check` reports every error at once.
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        crate::snapshot::check_tables_of_refused_config(
+            &path,
+            &std::collections::BTreeSet::new(),
+            &mut diags,
+        );
         return Err(LoadError::Config(diags));
     };
     let config = loaded.config;
@@ -82,11 +89,7 @@ pub fn load(path: &std::path::Path, start_issuer: bool) -> Result<Loaded, LoadEr
     if let Some(settings) = &config.issuer {
         for file in &settings.import {
             if let Err(e) = crate::issuer::realm_check(file) {
-                diags.push(crate::config::Diagnostic::file_error(
-                    file,
-                    e.trim_start_matches(&format!("{}: ", file.display()))
-                        .to_string(),
-                ));
+                diags.push(realm_diagnostic(file, &e));
             }
         }
         if diags.has_errors() {
@@ -108,6 +111,42 @@ pub fn load(path: &std::path::Path, start_issuer: bool) -> Result<Loaded, LoadEr
         snapshot,
         issuer,
     })
+}
+
+/// HTTP/2 settings of the public listener. With Pingora's default header-list limit (64 KiB)
+/// the h2 layer answers an oversized request itself (a bare 431 and a stream reset) before the
+/// guard sees it: no JSON body, no audit line, no metric (DESIGN §6, §8); h2 also counts 32
+/// bytes per field more than the guard does. So the h2 limit is a few times
+/// `limits.max_header_bytes` (at most 1 MiB, Pingora's HTTP/1 cap), and the guard answers up
+/// to there.
+fn h2_options(max_header_bytes: usize) -> pingora::protocols::http::v2::server::H2Options {
+    let mut o = pingora::protocols::http::v2::server::default_h2_options();
+    let limit = max_header_bytes.saturating_mul(4).min(1024 * 1024);
+    o.max_header_list_size(u32::try_from(limit).unwrap_or(u32::MAX));
+    o
+}
+
+/// A realm file's error (`{file}: message` or `{file}:L:C: message`) as a located diagnostic,
+/// so it prints once as `file:line:col: message` like every other config error.
+fn realm_diagnostic(file: &std::path::Path, err: &str) -> crate::config::Diagnostic {
+    let prefix = file.display().to_string();
+    let rest = err.strip_prefix(prefix.as_str()).unwrap_or(err);
+    let located = rest.strip_prefix(':').and_then(|r| {
+        let mut parts = r.splitn(3, ':');
+        let line = parts.next()?.parse::<u32>().ok()?;
+        let col = parts.next()?.parse::<u32>().ok()?;
+        Some((line, col, parts.next()?.trim_start()))
+    });
+    match located {
+        Some((line, col, message)) => crate::config::Diagnostic {
+            line,
+            col,
+            ..crate::config::Diagnostic::file_error(file, message)
+        },
+        None => {
+            crate::config::Diagnostic::file_error(file, rest.trim_start_matches(':').trim_start())
+        }
+    }
 }
 
 /// Runs the gateway until SIGTERM/SIGINT. Never returns normally.
@@ -155,7 +194,7 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     let live = Live::new(config.clone(), env, first);
     let ready = Arc::new(Readiness::default());
     if let (Some(issuer), Some(addr)) = (&issuer, config.listen.internal) {
-        issuer.serve_internal(addr)?;
+        issuer.serve_internal(addr, config.runtime.audit_log)?;
     }
     if issuer.is_none() {
         ready.store_reachable.store(true, Ordering::Release);
@@ -177,6 +216,7 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     opts.h2_idle_timeout = Some(config.limits.keepalive_timeout);
     let mut proxy = pingora::proxy::http_proxy(&conf, proxy);
     proxy.server_options = Some(opts);
+    proxy.h2_options = Some(h2_options(config.limits.max_header_bytes));
     let mut public_svc = Service::new(
         "public".to_string(),
         Guarded::new(proxy, config.limits.header_read_timeout),
@@ -184,11 +224,6 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     let public_addr = public.to_string();
     match &config.tls {
         Some(tls) => {
-            if tls.tls13_only {
-                bail!(
-                    "tls.min_version = \"1.3\" is not available with Pingora 0.9's rustls listener (it always offers 1.2 and 1.3)"
-                );
-            }
             let (Some(c), Some(k)) = (tls.cert.to_str(), tls.key.to_str()) else {
                 bail!("TLS paths must be UTF-8");
             };
@@ -281,4 +316,25 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     }
     tracing::info!(listen.public = %public, listen.management = %config.listen.management, threads, "portcullis starting");
     server.run_forever()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::realm_diagnostic;
+
+    #[test]
+    fn realm_errors_print_once_with_their_location() {
+        let file = std::path::Path::new("/srv/realms/x.json");
+        let d = realm_diagnostic(
+            file,
+            "/srv/realms/x.json:4:17: invalid type: integer `3`, expected a string",
+        );
+        assert_eq!((d.line, d.col), (4, 17));
+        assert_eq!(d.message, "invalid type: integer `3`, expected a string");
+        let d = realm_diagnostic(file, "/srv/realms/x.json: No such file or directory");
+        assert_eq!((d.line, d.col), (1, 1));
+        assert_eq!(d.message, "No such file or directory");
+        let d = realm_diagnostic(file, "something else: entirely");
+        assert_eq!(d.message, "something else: entirely");
+    }
 }

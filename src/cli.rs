@@ -228,6 +228,10 @@ fn run(config: &std::path::Path) -> ExitCode {
         "config loaded: {}",
         crate::snapshot::summary(&loaded.snapshot)
     );
+    // `check` prints these too; a gateway started without it should still say so.
+    for w in &loaded.snapshot.warnings {
+        tracing::warn!("{w}");
+    }
     match crate::app::run(loaded, guard) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -53,8 +53,6 @@ pub struct Tls {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub self_signed_if_missing: bool,
-    /// true when only TLS 1.3 is allowed (`min_version = "1.3"`).
-    pub tls13_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -149,6 +147,33 @@ fn parse_addr(
     }
 }
 
+/// The ports a file guards (DESIGN §6), for checking its routes when the file itself is refused:
+/// `guard.internal_ports` (default 9000, 8081) and the management and internal listeners'
+/// ports, as far as their addresses parse.
+pub fn guarded_ports_named(f: &ConfigFile) -> BTreeSet<u16> {
+    let mut ports: BTreeSet<u16> = f
+        .guard
+        .internal_ports
+        .as_ref()
+        .map(|v| v.iter().map(|p| *p.get_ref()).collect())
+        .unwrap_or_else(|| [9000, 8081].into_iter().collect());
+    let port = |a: &Option<toml::Spanned<String>>, default: Option<&str>| {
+        a.as_ref()
+            .map(|s| s.get_ref().as_str())
+            .or(default)
+            .and_then(|s| s.parse::<SocketAddr>().ok())
+            .map(|a| a.port())
+    };
+    let issuer_enabled = f.issuer.as_ref().is_some_and(|i| i.enabled.unwrap_or(true));
+    ports.extend(port(&f.listen.management, Some(DEFAULT_MANAGEMENT)));
+    ports.extend(port(
+        &f.listen.internal,
+        issuer_enabled.then_some(DEFAULT_INTERNAL),
+    ));
+    ports.remove(&0);
+    ports
+}
+
 fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option<Config> {
     let errors_before = diags.errors().count();
     let base_dir = src
@@ -235,9 +260,19 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
     }
 
     let tls = f.tls.as_ref().map(|t| {
-        let tls13_only = match t.min_version.as_ref().map(|v| v.get_ref().as_str()) {
-            None | Some("1.2") => false,
-            Some("1.3") => true,
+        // Refused here rather than at start, so `check` and a reload report it with its place.
+        match t.min_version.as_ref().map(|v| v.get_ref().as_str()) {
+            None | Some("1.2") => {}
+            Some("1.3") => {
+                let span = t.min_version.as_ref().map_or(0..0, |s| s.span());
+                diags.push(
+                    src.error(
+                        span,
+                        "tls.min_version = \"1.3\" is not available: Pingora 0.9's rustls listener always offers TLS 1.2 and 1.3",
+                    )
+                    .with_hint("use \"1.2\" (or leave it out), and enforce 1.3 at the load balancer if you must"),
+                );
+            }
             Some(other) => {
                 let span = t.min_version.as_ref().map_or(0..0, |s| s.span());
                 diags.push(
@@ -245,12 +280,11 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
                         span,
                         format!("tls.min_version = \"{other}\" is not supported"),
                     )
-                    .with_hint("use \"1.2\" or \"1.3\""),
+                    .with_hint("use \"1.2\""),
                 );
-                false
             }
-        };
-        Tls {
+        }
+        let tls = Tls {
             cert: resolve(
                 &base_dir,
                 t.cert.as_ref().map_or("certs/gateway.crt", |c| c.get_ref()),
@@ -260,9 +294,35 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
                 t.key.as_ref().map_or("certs/gateway.key", |c| c.get_ref()),
             ),
             self_signed_if_missing: t.self_signed_if_missing.unwrap_or(true),
-            tls13_only,
+        };
+        // Without a generated fallback a missing file stops `run`; `check` should say so first.
+        if !tls.self_signed_if_missing {
+            for (path, key, name) in [(&tls.cert, &t.cert, "cert"), (&tls.key, &t.key, "key")] {
+                if !path.exists() {
+                    diags.push(
+                        src.error(
+                            key.as_ref().map_or(0..0, |k| k.span()),
+                            format!("tls.{name}: {} does not exist", path.display()),
+                        )
+                        .with_hint("point it at the PEM file, or set tls.self_signed_if_missing = true for a dev certificate"),
+                    );
+                }
+            }
         }
+        tls
     });
+
+    if f.tls.is_none()
+        && let Some(r) = &f.listen.http_redirect
+    {
+        diags.push(
+            src.warning(
+                r.span(),
+                "listen.http_redirect is not started without [tls]: there is no https listener to redirect to",
+            )
+            .with_hint("add a [tls] section, or remove http_redirect"),
+        );
+    }
 
     let mut trusted_proxies = Vec::new();
     for p in &f.forwarded.trusted_proxies {
@@ -326,6 +386,45 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
             f.limits.keepalive_timeout_seconds.unwrap_or(60).max(1),
         ),
     };
+
+    // What the issuer would refuse at start, reported by `check` with its place.
+    if let Some(i) = f.issuer.as_ref().filter(|_| issuer_enabled) {
+        if let Some(db) = &i.database {
+            let d = db.get_ref();
+            let known = ["sqlite:", "postgres://", "postgresql://"];
+            if !known.iter().any(|k| d.starts_with(k)) {
+                diags.push(
+                    src.error(
+                        db.span(),
+                        format!("issuer.database = \"{d}\" is neither SQLite nor PostgreSQL"),
+                    )
+                    .with_hint(
+                        "write sqlite://PATH (relative to this file) or postgres://USER@HOST/DB",
+                    ),
+                );
+            }
+        }
+        if let Some(u) = &i.frontend_url {
+            let ok = url::Url::parse(u.get_ref()).is_ok_and(|p| {
+                matches!(p.scheme(), "http" | "https")
+                    && p.host().is_some()
+                    && p.query().is_none()
+                    && p.fragment().is_none()
+            });
+            if !ok {
+                diags.push(
+                    src.error(
+                        u.span(),
+                        format!(
+                            "issuer.frontend_url = \"{}\" is not an http(s) URL",
+                            u.get_ref()
+                        ),
+                    )
+                    .with_hint("e.g. \"https://sso.example.com/auth\" (the public URL of the /auth route), or leave it out to follow X-Forwarded-*"),
+                );
+            }
+        }
+    }
 
     let issuer = f
         .issuer

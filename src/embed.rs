@@ -97,18 +97,23 @@ impl EmbeddedIssuer {
     }
 
     /// Serves the issuer on the internal listener (the services' backchannel), where discovery
-    /// answers with this listener's own address (Keycloak's dynamic backchannel).
-    pub fn serve_internal(&self, addr: SocketAddr) -> Result<()> {
+    /// answers with this listener's own address (Keycloak's dynamic backchannel). With `audit`,
+    /// each request writes an audit line with `listener` = `internal` (DESIGN §8).
+    pub fn serve_internal(&self, addr: SocketAddr, audit: bool) -> Result<()> {
         let handle = self.handle().context("issuer runtime stopped")?;
-        let app = self
+        let mut app = self
             .router
             .clone()
             .layer(axum::Extension(Listener::Internal));
+        if audit {
+            app = app.layer(axum::middleware::from_fn(audit_internal));
+        }
         let listener = handle
             .block_on(tokio::net::TcpListener::bind(addr))
             .with_context(|| format!("binding the internal listener {addr}"))?;
         handle.spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
+            let svc = app.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(e) = axum::serve(listener, svc).await {
                 tracing::error!("internal listener stopped: {e}");
             }
         });
@@ -126,6 +131,45 @@ impl EmbeddedIssuer {
             .await
             .unwrap_or(false)
     }
+}
+
+/// The audit line of one internal-listener request. The route is `issuer` (the listener
+/// serves nothing else); the request gets its own id, returned in `X-Request-Id`.
+async fn audit_internal(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let start = std::time::Instant::now();
+    let client_ip = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let method = req.method().clone();
+    // Only the path: queries carry codes and tokens.
+    let path = req.uri().path().to_owned();
+    let request_id = crate::proxy::guard::new_request_id();
+    let mut resp = next.run(req).await;
+    if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+        resp.headers_mut()
+            .insert(http::HeaderName::from_static("x-request-id"), v);
+    }
+    crate::audit::request(&crate::audit::RequestRecord {
+        request_id: &request_id,
+        listener: "internal",
+        client_ip,
+        method: method.as_str(),
+        path: &path,
+        route: "issuer",
+        status: resp.status().as_u16(),
+        decision: "allow",
+        reason: "",
+        sub: None,
+        user: None,
+        groups: None,
+        upstream: Some("embedded:issuer"),
+        duration: start.elapsed(),
+    });
+    resp
 }
 
 impl Drop for EmbeddedIssuer {

@@ -177,7 +177,8 @@ impl fmt::Display for Explanation {
         }
         if let Some(a) = &self.authz {
             writeln!(f, "--- authorization")?;
-            write!(f, "{a}")?;
+            // The authorization block ends without a newline; the printed answer must.
+            writeln!(f, "{a}")?;
         }
         Ok(())
     }

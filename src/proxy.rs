@@ -150,6 +150,8 @@ impl PublicProxy {
             }
             ctx.forward_target = Some(t);
         }
+        // Set before authentication: a 401/403 is counted and audited under its route.
+        ctx.route = Some(Arc::clone(&route));
         if route.auth == AuthMode::Jwt {
             let authz = session
                 .req_header()
@@ -175,7 +177,6 @@ impl PublicProxy {
                 .with_label_values(&[&route.name])
                 .inc();
         }
-        ctx.route = Some(route);
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! and swapped in as one immutable `Snapshot`.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -39,6 +39,13 @@ impl Snapshot {
     ) -> Result<Snapshot, Diagnostics> {
         let mut diags = Diagnostics::default();
         let Some(loaded) = Config::load(&static_cfg.path, &mut diags) else {
+            // The file itself is refused; its routes and policies still get checked, so one
+            // `check` or refused reload reports every error (DESIGN §3).
+            check_tables_of_refused_config(
+                &static_cfg.path,
+                &static_cfg.guard.guarded_ports,
+                &mut diags,
+            );
             return Err(diags);
         };
         let cfg = loaded.config;
@@ -51,37 +58,35 @@ impl Snapshot {
                 .collect::<BTreeSet<u16>>(),
             ..cfg.guard.clone()
         };
-        let routes = RouteTable::load(&cfg.routing.routes, &guard, &mut diags);
+        let (routes, policies) = load_tables(
+            &cfg.routing.routes,
+            loaded.file.routing.routes.is_some(),
+            &cfg.routing.policies,
+            &guard,
+            &mut diags,
+        );
         let authn = Authenticator::build(&loaded.source, &loaded.file.trust, env, &mut diags);
-        let policies = match &routes {
-            Some(routes) => {
-                if static_cfg.issuer.is_none()
-                    && let Some(r) = routes
-                        .routes()
-                        .iter()
-                        .find(|r| matches!(r.target, crate::proxy::route::Target::EmbeddedIssuer))
-                {
-                    diags.push(crate::config::Diagnostic::file_error(
-                            &static_cfg.path,
-                            format!("route \"{}\" ({}) uses \"embedded:issuer\" but [issuer] is not enabled", r.name, r.defined_at),
-                        ).with_hint("add an [issuer] section, or point the route at a real upstream"));
-                }
-                if let Some(r) = routes.routes().iter().find(|r| r.auth == AuthMode::Jwt)
-                    && loaded.file.trust.is_empty()
-                {
-                    diags.push(crate::config::Diagnostic::file_error(
-                            &static_cfg.path,
-                            format!("route \"{}\" ({}) uses auth = \"jwt\" but no [[trust]] issuer is configured", r.name, r.defined_at),
-                        ).with_hint("add a [[trust]] block for the issuer of your tokens"));
-                }
-                if cfg.routing.policies.exists() {
-                    PolicySet::load(&cfg.routing.policies, routes, &mut diags)
-                } else {
-                    Some(PolicySet::empty())
-                }
+        if let Some(routes) = &routes {
+            if static_cfg.issuer.is_none()
+                && let Some(r) = routes
+                    .routes()
+                    .iter()
+                    .find(|r| matches!(r.target, crate::proxy::route::Target::EmbeddedIssuer))
+            {
+                diags.push(crate::config::Diagnostic::file_error(
+                        &static_cfg.path,
+                        format!("route \"{}\" ({}) uses \"embedded:issuer\" but [issuer] is not enabled", r.name, r.defined_at),
+                    ).with_hint("add an [issuer] section, or point the route at a real upstream"));
             }
-            None => None,
-        };
+            if let Some(r) = routes.routes().iter().find(|r| r.auth == AuthMode::Jwt)
+                && loaded.file.trust.is_empty()
+            {
+                diags.push(crate::config::Diagnostic::file_error(
+                        &static_cfg.path,
+                        format!("route \"{}\" ({}) uses auth = \"jwt\" but no [[trust]] issuer is configured", r.name, r.defined_at),
+                    ).with_hint("add a [[trust]] block for the issuer of your tokens"));
+            }
+        }
         if diags.has_errors() {
             return Err(diags);
         }
@@ -106,6 +111,83 @@ impl Snapshot {
             sources,
         })
     }
+}
+
+/// Routes, then policies checked against them (or alone, when the routes did not load, so
+/// their errors are reported too).
+fn load_tables(
+    routes_path: &Path,
+    routes_named: bool,
+    policies_path: &Path,
+    guard: &Guard,
+    diags: &mut Diagnostics,
+) -> (Option<RouteTable>, Option<PolicySet>) {
+    // DESIGN §4: only `listen.public` is required, so the default `routes` directory may be
+    // absent (no routes, every request 404). A path the file names must exist: a typo there
+    // would otherwise take every route away silently.
+    let routes = if !routes_named && !routes_path.exists() {
+        diags.push(
+            crate::config::Diagnostic::file_warning(
+                routes_path,
+                "no routes directory: every request answers 404",
+            )
+            .with_hint("create it, or set routing.routes to a routes file or directory"),
+        );
+        Some(RouteTable::default())
+    } else {
+        RouteTable::load(routes_path, guard, diags)
+    };
+    let policies = match (&routes, policies_path.exists()) {
+        (Some(routes), true) => PolicySet::load(policies_path, routes, diags),
+        (Some(_), false) => Some(PolicySet::empty()),
+        (None, true) => {
+            PolicySet::check_without_routes(policies_path, diags);
+            None
+        }
+        (None, false) => None,
+    };
+    (routes, policies)
+}
+
+/// Checks the routes and policies a refused `portcullis.toml` names, when the file at least
+/// parses. Guarded ports: `also_guarded` plus what the file's listeners and
+/// `guard.internal_ports` say, as far as they parse.
+pub fn check_tables_of_refused_config(
+    path: &Path,
+    also_guarded: &BTreeSet<u16>,
+    diags: &mut Diagnostics,
+) {
+    // The file's own errors are already reported; this read must not repeat them.
+    let mut scratch = Diagnostics::default();
+    let Some(src) = crate::config::SourceFile::read(path, &mut scratch) else {
+        return;
+    };
+    let Some(file) = src.parse_toml::<crate::config::file::ConfigFile>(&mut scratch) else {
+        return;
+    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    let resolve = |p: &str| {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
+    let mut guarded_ports = crate::config::guarded_ports_named(&file);
+    guarded_ports.extend(also_guarded);
+    let guard = Guard {
+        guarded_ports,
+        blocked_prefixes: Vec::new(),
+        allow_non_loopback_management: false,
+    };
+    let _ = load_tables(
+        &resolve(file.routing.routes.as_deref().unwrap_or("routes")),
+        file.routing.routes.is_some(),
+        &resolve(file.routing.policies.as_deref().unwrap_or("policies")),
+        &guard,
+        diags,
+    );
 }
 
 /// A summary for `portcullis check` and logs.

@@ -52,6 +52,20 @@ impl PolicySet {
     /// Loads every policy file under `path` (a file, or the `*.toml` files of a directory),
     /// checked against `routes`. Every problem is collected in `diags`; `None` if any is an error.
     pub fn load(path: &Path, routes: &RouteTable, diags: &mut Diagnostics) -> Option<PolicySet> {
+        Self::load_with(path, Some(routes), diags)
+    }
+
+    /// Checks the policies when the routes did not load, so `check` and a refused reload still
+    /// report every policy error (DESIGN §3); the route names of rules can't be checked then.
+    pub fn check_without_routes(path: &Path, diags: &mut Diagnostics) {
+        let _ = Self::load_with(path, None, diags);
+    }
+
+    fn load_with(
+        path: &Path,
+        routes: Option<&RouteTable>,
+        diags: &mut Diagnostics,
+    ) -> Option<PolicySet> {
         let errors_before = diags.errors().count();
         let mut sources = Vec::new();
         let mut parsed = Vec::new();
@@ -81,7 +95,7 @@ fn at(src: &SourceFile, span: &Range<usize>) -> String {
 fn build(
     sources: &[SourceFile],
     parsed: &[PolicyFile],
-    routes: &RouteTable,
+    routes: Option<&RouteTable>,
     diags: &mut Diagnostics,
     errors_before: usize,
 ) -> Option<PolicySet> {
@@ -141,7 +155,9 @@ fn build(
         .iter()
         .flat_map(|f| f.allow.iter().map(|a| a.route.get_ref().as_str()))
         .collect();
-    warn_unguarded_routes(routes, &covered, sources, diags);
+    if let Some(routes) = routes {
+        warn_unguarded_routes(routes, &covered, sources, diags);
+    }
 
     if diags.errors().count() > errors_before {
         return None;
@@ -278,14 +294,16 @@ fn report_cycles(
 fn check_rule(
     src: &SourceFile,
     rule: &AllowFile,
-    routes: &RouteTable,
+    routes: Option<&RouteTable>,
     required: &mut Required,
     diags: &mut Diagnostics,
 ) -> Option<Rule> {
     let errors_before = diags.errors().count();
     let name = rule.route.get_ref();
-    match routes.get(name) {
-        None => {
+    match routes.map(|t| (t, t.get(name))) {
+        // The routes did not load: nothing to check the name against.
+        None => {}
+        Some((routes, None)) => {
             let d = src.error(
                 rule.route.span(),
                 format!("rule for unknown route \"{name}\""),
@@ -296,7 +314,7 @@ fn check_rule(
                 None => d.with_hint("the route must be defined in the routes files"),
             });
         }
-        Some(r) if r.auth == AuthMode::Public => diags.push(
+        Some((_, Some(r))) if r.auth == AuthMode::Public => diags.push(
             src.warning(
                 rule.route.span(),
                 format!("rule for public route \"{name}\" is never checked"),

@@ -48,6 +48,14 @@ impl Diagnostic {
         }
     }
 
+    /// A warning about a whole file or directory rather than a place in it.
+    pub fn file_warning(file: &Path, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::file_error(file, message)
+        }
+    }
+
     pub fn warning(file: &Path, src: &str, span: Range<usize>, message: impl Into<String>) -> Self {
         Self {
             severity: Severity::Warning,

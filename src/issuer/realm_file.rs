@@ -211,7 +211,8 @@ pub fn parse(
 
 /// Reads and parses `file` with the process environment.
 pub fn load(file: &Path) -> Result<RealmFile, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("{}: cannot read file: {e}", file.display()))?;
     parse(file, &text, &|name| std::env::var(name).ok())
 }
 

@@ -67,15 +67,12 @@ impl Refusal {
     }
 
     /// 401: no valid token. RFC 6750 error code plus a short, internals-free description.
+    /// A missing token gets the error code too: DESIGN §6 asks for one header format for every
+    /// 401, and RFC 6750 §3.1 only advises (SHOULD NOT) against it.
     pub fn unauthorized(reason: &'static str, description: &'static str) -> Self {
-        let www = if reason == "missing_token" {
-            // RFC 6750 §3.1: no error code when the request carried no token at all.
-            "Bearer realm=\"portcullis\"".to_string()
-        } else {
-            format!(
-                "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"{description}\""
-            )
-        };
+        let www = format!(
+            "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"{description}\""
+        );
         Refusal {
             status: 401,
             error: "invalid_token",
@@ -286,6 +283,26 @@ pub fn refusal_for_error(e: &Error) -> Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_401_names_the_error_in_www_authenticate() {
+        for e in [
+            crate::authn::AuthnError::MISSING_TOKEN,
+            crate::authn::AuthnError::EXPIRED,
+        ] {
+            let r = Refusal::unauthorized(e.reason, e.description);
+            assert_eq!(
+                r.www_authenticate.as_deref(),
+                Some(
+                    format!(
+                        "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"{}\"",
+                        e.description
+                    )
+                    .as_str()
+                )
+            );
+        }
+    }
 
     #[test]
     fn raw_header_scan_finds_content_length_in_any_case() {

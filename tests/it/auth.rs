@@ -66,7 +66,7 @@ async fn missing_and_invalid_tokens_get_401_and_never_reach_the_upstream() {
     assert_eq!(r.status(), 401);
     assert_eq!(
         r.headers()["www-authenticate"],
-        "Bearer realm=\"portcullis\""
+        "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"bearer token required\""
     );
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_token");
@@ -93,9 +93,7 @@ async fn missing_and_invalid_tokens_get_401_and_never_reach_the_upstream() {
             .to_str()
             .unwrap()
             .to_string();
-        if reason != "missing_token" {
-            assert!(www.contains("error=\"invalid_token\""), "{www}");
-        }
+        assert!(www.contains("error=\"invalid_token\""), "{reason}: {www}");
     }
     // A token in the query string is ignored.
     let t = s.key.token("alice", &["/staff"], &[]);
@@ -245,6 +243,14 @@ async fn rbac_decides_and_identity_headers_reach_the_upstream() {
     assert_eq!(deny["decision"], "deny");
     assert_eq!(deny["reason"], "no_roles");
     assert_eq!(deny["status"], 403);
+    // A refusal is counted and audited under the route it matched.
+    assert_eq!(deny["route"], "orders");
+    assert!(
+        m.contains(
+            "portcullis_http_requests_total{method=\"GET\",route=\"orders\",status=\"403\"}"
+        ),
+        "{m}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

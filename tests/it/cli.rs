@@ -100,6 +100,11 @@ fn every_error_is_reported_not_just_the_first() {
         text.contains("portcullis.toml:5:20: forwarded.trusted_proxies"),
         "{text}"
     );
+    // A refused portcullis.toml does not hide the errors of the routes it names.
+    assert!(
+        text.contains("routes/a.toml:5:1: unknown field `bogus`"),
+        "{text}"
+    );
 
     std::fs::write(
         dir.path().join("portcullis.toml"),
@@ -130,6 +135,168 @@ fn every_error_is_reported_not_just_the_first() {
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(
         text.contains("routes/a.toml:5:1: unknown field `bogus`"),
+        "{text}"
+    );
+}
+
+/// `check` in a fresh directory holding only `portcullis.toml` with `text`.
+fn check_file(text: &str, extra_files: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("portcullis.toml"), text).unwrap();
+    for (name, body) in extra_files {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+    let out = Command::new(BIN)
+        .args(["check"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn only_listen_public_is_required() {
+    // No routes directory either: the defaults stand, with a warning that nothing is routed.
+    let (code, text) = check_file("[listen]\npublic = \"127.0.0.1:18443\"\n", &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("0 routes"), "{text}");
+    assert!(
+        text.contains("routes:1:1: warning: no routes directory"),
+        "{text}"
+    );
+    // A routes path the file names must exist (a typo would take every route away).
+    let (code, text) = check_file(
+        "[listen]\npublic = \"127.0.0.1:18443\"\n[routing]\nroutes = \"routs\"\n",
+        &[],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("routs:1:1: cannot read directory"), "{text}");
+}
+
+#[test]
+fn tls_1_3_only_is_refused_by_check_with_its_location() {
+    let (code, text) = check_file(
+        "[listen]\npublic = \"127.0.0.1:18443\"\n[tls]\nmin_version = \"1.3\"\n",
+        &[("routes/r.toml", "")],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("portcullis.toml:4:15: tls.min_version = \"1.3\" is not available"),
+        "{text}"
+    );
+}
+
+#[test]
+fn realm_file_errors_are_located_once() {
+    let (code, text) = check_file(
+        "[listen]\npublic = \"127.0.0.1:18443\"\n[issuer]\nimport = [\"realms/x.json\", \"realms/missing.json\"]\n",
+        &[
+            ("routes/r.toml", ""),
+            (
+                "realms/x.json",
+                "{\"realm\": \"x\",\n \"users\": [{\"username\": 3}]}",
+            ),
+        ],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("realms/x.json:2:25: invalid type: integer `3`, expected a string"),
+        "{text}"
+    );
+    assert!(
+        text.contains("realms/missing.json:1:1: cannot read file:"),
+        "{text}"
+    );
+    assert_eq!(text.matches("x.json").count(), 1, "{text}");
+}
+
+#[test]
+fn policy_errors_are_reported_even_when_a_route_is_refused() {
+    let (code, text) = check_file(
+        "[listen]\npublic = \"127.0.0.1:18443\"\n",
+        &[
+            (
+                "routes/r.toml",
+                "[[route]]\nname = \"a\"\nprefix = \"/a\"\nupstreams = [\"http://127.0.0.1:9000\"]\n",
+            ),
+            (
+                "policies/p.toml",
+                "[roles.x]\ninherits = [\"y\"]\n[roles.y]\ninherits = [\"x\"]\n[[allow]]\nroute = \"a\"\nmethods = [\"GET\"]\npermission = \"p:r\"\n",
+            ),
+        ],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("routes/r.toml:4:14: upstream"), "{text}");
+    assert!(
+        text.contains("policies/p.toml:4:13: inheritance cycle"),
+        "{text}"
+    );
+    // The rule's route can't be checked against routes that did not load: no false alarm.
+    assert!(!text.contains("unknown route"), "{text}");
+}
+
+#[test]
+fn an_http_redirect_without_tls_is_a_warning() {
+    let (code, text) = check_file(
+        "[listen]\npublic = \"127.0.0.1:18443\"\nhttp_redirect = \"127.0.0.1:18080\"\n",
+        &[("routes/r.toml", "")],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(
+            "portcullis.toml:3:17: warning: listen.http_redirect is not started without [tls]"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_unknown_key_is_reported() {
+    let (code, text) = check_file(
+        "[listen]\npublic = \"127.0.0.1:18443\"\nfoo = 1\n[guard]\nbar = 2\n",
+        &[("routes/r.toml", "")],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("portcullis.toml:3:1: unknown field `foo`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("portcullis.toml:5:1: unknown field `bar`"),
+        "{text}"
+    );
+    assert!(text.contains("2 error(s)"), "{text}");
+}
+
+#[test]
+fn a_missing_certificate_without_the_dev_fallback_is_a_check_error() {
+    let (code, text) = check_file(
+        "[listen]\npublic = \"127.0.0.1:18443\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nself_signed_if_missing = false\n",
+        &[("routes/r.toml", ""), ("k.pem", "")],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("portcullis.toml:4:8: tls.cert:"), "{text}");
+    assert!(text.contains("c.pem does not exist"), "{text}");
+    assert!(!text.contains("tls.key:"), "{text}");
+}
+
+#[test]
+fn issuer_settings_the_issuer_would_refuse_are_check_errors() {
+    let (code, text) = check_file(
+        "[listen]\npublic = \"127.0.0.1:18443\"\n[issuer]\ndatabase = \"mysql://x\"\nfrontend_url = \"localhost:8443/auth\"\n",
+        &[("routes/r.toml", "")],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("portcullis.toml:4:12: issuer.database = \"mysql://x\" is neither"),
+        "{text}"
+    );
+    assert!(
+        text.contains("portcullis.toml:5:16: issuer.frontend_url = \"localhost:8443/auth\" is not an http(s) URL"),
         "{text}"
     );
 }

@@ -226,6 +226,27 @@ async fn http2_over_tls_and_streaming_bodies() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn oversized_headers_get_431_over_http2_too() {
+    let up = Upstream::start().await;
+    let gw = Gateway::start(Opts::new(route("root", "/", &[up.url()], ""))).await;
+    // Just over the 64 KiB default, and well over it (the h2 layer's own limit is higher).
+    for size in [66 * 1024, 200 * 1024] {
+        let r = gw
+            .client()
+            .get(gw.url("/x"))
+            .header("X-Big", "a".repeat(size))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.version(), reqwest::Version::HTTP_2);
+        assert_eq!(r.status(), 431, "{size} bytes");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "request_header_fields_too_large");
+    }
+    assert_eq!(up.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn dead_upstream_gives_502_and_the_next_upstream_is_used() {
     let up = Upstream::start().await;
     let dead = format!("http://127.0.0.1:{}", crate::harness::free_port());

@@ -268,6 +268,61 @@ async fn password_and_client_credentials_grants_through_the_gateway() {
     assert!(m.contains("portcullis_issuer_tokens_issued_total{grant_type=\"client_credentials\",realm=\"myrealm\"} 1"), "{m}");
 }
 
+/// The internal listener's port, as the harness wrote it into portcullis.toml.
+fn internal_port(gw: &Gateway) -> u16 {
+    let cfg = std::fs::read_to_string(gw.path("portcullis.toml")).unwrap();
+    cfg.lines()
+        .find_map(|l| l.strip_prefix("internal = \"127.0.0.1:"))
+        .and_then(|rest| rest.trim_end_matches('"').parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_internal_listener_serves_the_backchannel_and_audits_each_request() {
+    let up = Upstream::start().await;
+    let gw = issuer_gateway(&up).await;
+    let internal = format!("http://127.0.0.1:{}", internal_port(&gw));
+    let r = reqwest::get(format!(
+        "{internal}/auth/realms/myrealm/.well-known/openid-configuration?x=hunter2"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let d: Value = r.json().await.unwrap();
+    // Browser-facing URLs keep the frontend URL; the backchannel ones use this listener.
+    assert_eq!(
+        d["token_endpoint"],
+        format!("{internal}/auth/realms/myrealm/protocol/openid-connect/token")
+    );
+    assert!(
+        d["authorization_endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with(&gw.url("/auth/realms/myrealm/"))
+    );
+    crate::harness::eventually(
+        "the internal audit line",
+        std::time::Duration::from_secs(5),
+        || async { gw.stdout().contains(&id) },
+    )
+    .await;
+    let out = gw.stdout();
+    assert!(!out.contains("hunter2"), "no query in the audit log");
+    let line: Value = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["request_id"] == id.as_str())
+        .unwrap();
+    assert_eq!(line["listener"], "internal");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["client_ip"], "127.0.0.1");
+    assert_eq!(
+        line["path"],
+        "/auth/realms/myrealm/.well-known/openid-configuration"
+    );
+}
+
 /// A Python venv with Authlib, made once and kept outside the clone.
 fn authlib_python() -> std::path::PathBuf {
     let venv =
