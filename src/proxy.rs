@@ -382,7 +382,7 @@ impl ProxyHttp for PublicProxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
-        head_deadline::request_done(session.as_downstream());
+        head_deadline::request_done(session.as_downstream_mut());
         let status = session.response_written().map_or_else(
             || e.map_or(0, |e| guard::refusal_for_error(e).status),
             |r| r.status.as_u16(),

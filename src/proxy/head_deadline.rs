@@ -10,7 +10,7 @@
 //!
 //! The wrapper cannot tell where a head ends without parsing, so the proxy tells it: the head is
 //! complete when `request_filter` runs ([`head_done`]) and the next one may start when the
-//! request has been logged ([`request_done`]). The wait for a next request on an idle
+//! request has been logged with its body read ([`request_done`]). The wait for a next request on an idle
 //! keep-alive connection stays under Pingora's keep-alive timeout. The fast path (a head that
 //! arrives in one read) costs a clock read and never arms a timer. HTTP/2 connections are not
 //! wrapped: their streams have no per-connection head to time.
@@ -114,8 +114,17 @@ pub fn head_done(session: &ServerSession) {
 }
 
 /// The request is over: the next bytes on this connection start a new head.
-pub fn request_done(session: &ServerSession) {
-    if let Some(d) = of(session) {
+///
+/// A request answered before its body was read must not have that body drained into the next
+/// head's clock: such a connection is closed after the response. (Pingora 0.9 closes it anyway,
+/// `close_on_response_before_downstream_finish`; this keeps the deadline right if that changes.)
+pub fn request_done(session: &mut ServerSession) {
+    if of(session).is_none() {
+        return;
+    }
+    if !session.is_body_done() {
+        session.set_keepalive(None);
+    } else if let Some(d) = of(session) {
         d.set_phase(AWAIT_HEAD);
     }
 }
