@@ -51,3 +51,32 @@ bench: release
 
 fmt:
 	$(CARGO) fmt --all
+
+## Fuzzing (fuzz/README.md): cargo-fuzz drives libFuzzer, which needs nightly compiler flags;
+## RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them. Built without a sanitizer (`-s none`):
+## the targets are safe Rust, where the findings are panics and broken properties, and
+## uninstrumented builds run about twice as many inputs. `make fuzz` runs every target for
+## FUZZ_SECONDS, one after another, pinned to CPU FUZZ_CPU; new inputs go to fuzz/corpus/
+## (ignored by git), crashes to fuzz/artifacts/.
+FUZZ_SECONDS ?= 60
+FUZZ_CPU ?= 0
+FUZZ_TARGET_DIR ?= $(HOME)/.cache/portcullis-fuzz
+FUZZ_TARGETS = $(sort $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs))))
+FUZZ_ENV = CARGO_TARGET_DIR=$(FUZZ_TARGET_DIR) RUSTC_BOOTSTRAP=1
+
+.PHONY: fuzz fuzz-build fuzz-deps
+
+fuzz-deps:
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+
+fuzz-build: deps fuzz-deps
+	cd fuzz && $(FUZZ_ENV) $(CARGO) fuzz build -s none
+
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  mkdir -p fuzz/corpus/$$t; \
+	  (cd fuzz && $(FUZZ_ENV) taskset -c $(FUZZ_CPU) $(CARGO) fuzz run -s none $$t \
+	    corpus/$$t seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1); \
+	done

@@ -8,9 +8,9 @@ mod cache;
 mod claims;
 mod error;
 mod explain;
-mod jwks;
-mod jwt;
-mod keys;
+pub(crate) mod jwks;
+pub(crate) mod jwt;
+pub(crate) mod keys;
 pub mod principal;
 mod trust;
 

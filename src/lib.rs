@@ -15,6 +15,9 @@ pub mod config;
 pub mod echo;
 pub mod embed;
 pub mod explain;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod issuer;
 pub mod lifecycle;
 pub mod metrics;

@@ -59,7 +59,7 @@ pub fn authenticate<'d>(
 }
 
 /// `Authorization: Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
-fn basic_credentials(headers: &HeaderMap) -> OAuthResult<Option<(String, String)>> {
+pub(crate) fn basic_credentials(headers: &HeaderMap) -> OAuthResult<Option<(String, String)>> {
     let Some(v) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

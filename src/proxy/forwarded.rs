@@ -111,10 +111,7 @@ pub fn apply(h: &mut HeaderMap, d: &Downstream<'_>, prefix: Option<&str>) {
             h.insert(X_FORWARDED_PORT, HeaderValue::from(d.port));
         }
     } else {
-        if any_of(h, &[header::FORWARDED, X_FORWARDED_PREFIX]) {
-            h.remove(header::FORWARDED);
-            h.remove(&X_FORWARDED_PREFIX);
-        }
+        strip_client_forwarded(h);
         match ip {
             Some(ip) => {
                 h.insert(X_REAL_IP, ip.clone());
@@ -141,6 +138,25 @@ pub fn apply(h: &mut HeaderMap, d: &Downstream<'_>, prefix: Option<&str>) {
         if let Some(v) = v {
             h.insert(X_FORWARDED_PREFIX, v);
         }
+    }
+}
+
+/// Removes every `Forwarded`, `X-Real-IP` and `X-Forwarded-*` header, not only those the
+/// gateway sets: back ends also honour `X-Forwarded-Server`, `-Uri`, `-Ssl`, `-Scheme`, and an
+/// untrusted client must not be able to set any of them.
+fn strip_client_forwarded(h: &mut HeaderMap) {
+    fn forwarded(k: &HeaderName) -> bool {
+        // Names in a HeaderMap are lower case.
+        let k = k.as_str();
+        k.starts_with("x-forwarded-") || k == "forwarded" || k == "x-real-ip"
+    }
+    // One pass over the few names present; nothing is allocated for the common request.
+    if !h.keys().any(forwarded) {
+        return;
+    }
+    let names: Vec<HeaderName> = h.keys().filter(|k| forwarded(k)).cloned().collect();
+    for n in names {
+        h.remove(n);
     }
 }
 
@@ -238,6 +254,40 @@ mod tests {
         assert_eq!(get(&r, "forwarded"), None);
         assert_eq!(get(&r, "x-real-ip"), Some("203.0.113.7"));
         assert_eq!(r.get_all("x-forwarded-for").iter().count(), 1);
+    }
+
+    /// Found by the `forwarded_headers` fuzz target: `X-Forwarded-Server: x` from an
+    /// untrusted client reached the upstream (only the headers the gateway sets were replaced).
+    #[test]
+    fn untrusted_peer_other_x_forwarded_headers_are_removed() {
+        let mut r = req(&[
+            ("X-Forwarded-Server", "x"),
+            ("x-forwarded-uri", "/admin"),
+            ("X-Forwarded-Ssl", "on"),
+            ("X-Forwarded-Scheme", "https"),
+            ("X-Custom", "kept"),
+        ]);
+        let d = Downstream {
+            client_ip: None,
+            trusted: false,
+            proto: "https",
+            host: None,
+            port: 8443,
+        };
+        apply(&mut r, &d, None);
+        for h in [
+            "x-forwarded-server",
+            "x-forwarded-uri",
+            "x-forwarded-ssl",
+            "x-forwarded-scheme",
+            "x-forwarded-for",
+            "x-real-ip",
+            "x-forwarded-host",
+        ] {
+            assert_eq!(get(&r, h), None, "{h}");
+        }
+        assert_eq!(get(&r, "x-custom"), Some("kept"));
+        assert_eq!(get(&r, "x-forwarded-proto"), Some("https"));
     }
 
     #[test]
