@@ -90,16 +90,78 @@ pub fn client_ip(ext: Option<super::ClientIp>, headers: &HeaderMap) -> Option<St
 }
 
 /// Host header values we are willing to echo into documents: `name`, `name:port`, `[v6]:port`.
+/// `host[:port]` or `[ipv6][:port]`, nothing else: the value becomes part of URLs the issuer
+/// advertises (`iss`, discovery), which must parse (`a:b:c` passed a character check alone).
 fn valid_host(h: &str) -> bool {
-    !h.is_empty()
-        && h.len() <= 255
-        && h.bytes()
+    if h.is_empty()
+        || h.len() > 255
+        || !h
+            .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+    {
+        return false;
+    }
+    let (name_ok, port) = match h.strip_prefix('[') {
+        Some(rest) => {
+            let Some((v6, after)) = rest.split_once(']') else {
+                return false;
+            };
+            let port = match after {
+                "" => None,
+                a => match a.strip_prefix(':') {
+                    Some(p) => Some(p),
+                    None => return false,
+                },
+            };
+            (v6.parse::<std::net::Ipv6Addr>().is_ok(), port)
+        }
+        None => {
+            let (name, port) = match h.split_once(':') {
+                Some((n, p)) => (n, Some(p)),
+                None => (h, None),
+            };
+            (!name.is_empty() && !name.contains([':', '[', ']']), port)
+        }
+    };
+    name_ok
+        && port.is_none_or(|p| {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `issuer_urls` fuzz target: `a:b:c` passed and made a base URL that does not
+    /// parse.
+    #[test]
+    fn only_host_and_port_shapes_are_hosts() {
+        for ok in [
+            "localhost",
+            "example.com:8443",
+            "10.0.0.1",
+            "[::1]",
+            "[::1]:8443",
+        ] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "a:b:c",
+            "host:",
+            ":80",
+            "[::1",
+            "::1",
+            "[zz]",
+            "[::1]x",
+            "host:99999",
+            "ho]st",
+        ] {
+            assert!(!valid_host(bad), "{bad}");
+        }
+        let b = bases(None, &h(&[("host", "a:b:c")]), Listener::Public);
+        assert_eq!(b.frontend, "http://localhost/auth");
+    }
 
     fn h(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut m = HeaderMap::new();
