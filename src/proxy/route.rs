@@ -277,14 +277,10 @@ impl RouteTable {
                     table.longest = table.longest.max(route.prefix.len());
                     let entry = table.by_prefix.entry(route.prefix.clone()).or_default();
                     let idx = table.routes.len() as u32;
+                    // Checked before the entry changes: a refused route leaves no index behind.
                     let clash = match &route.host {
-                        None => entry.any_host.replace(idx).is_some(),
-                        Some(h) => {
-                            let clash = entry.hosts.iter().any(|(x, _)| x == h);
-                            entry.hosts.push((h.clone(), idx));
-                            table.hosts.insert(h.clone());
-                            clash
-                        }
+                        None => entry.any_host.is_some(),
+                        Some(h) => entry.hosts.iter().any(|(x, _)| x == h),
                     };
                     if clash {
                         diags.push(
@@ -292,6 +288,13 @@ impl RouteTable {
                                 .with_hint("two routes can't share a prefix (and host); merge them or change one"),
                         );
                         continue;
+                    }
+                    match &route.host {
+                        None => entry.any_host = Some(idx),
+                        Some(h) => {
+                            entry.hosts.push((h.clone(), idx));
+                            table.hosts.insert(h.clone());
+                        }
                     }
                     names.insert(route.name.to_string(), route.defined_at.clone());
                     table.routes.push(Arc::new(route));
