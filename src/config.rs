@@ -174,6 +174,15 @@ pub fn guarded_ports_named(f: &ConfigFile) -> BTreeSet<u16> {
     ports
 }
 
+/// The routes and policies paths a file names (defaults `routes`, `policies`), resolved
+/// against `base`, the file's directory.
+pub fn table_paths(f: &ConfigFile, base: &Path) -> (PathBuf, PathBuf) {
+    (
+        resolve(base, f.routing.routes.as_deref().unwrap_or("routes")),
+        resolve(base, f.routing.policies.as_deref().unwrap_or("policies")),
+    )
+}
+
 fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option<Config> {
     let errors_before = diags.errors().count();
     let base_dir = src
@@ -342,15 +351,7 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
         }
     }
 
-    let mut guarded_ports: BTreeSet<u16> = f
-        .guard
-        .internal_ports
-        .as_ref()
-        .map(|v| v.iter().map(|p| *p.get_ref()).collect())
-        .unwrap_or_else(|| [9000, 8081].into_iter().collect());
-    guarded_ports.extend(management.map(|m| m.port()));
-    guarded_ports.extend(internal.map(|m| m.port()));
-    guarded_ports.remove(&0);
+    let guarded_ports = guarded_ports_named(f);
 
     let mut blocked_prefixes = Vec::new();
     let blocked_in = f
@@ -450,6 +451,7 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
     if diags.errors().count() > errors_before {
         return None;
     }
+    let (routes, policies) = table_paths(f, &base_dir);
     Some(Config {
         path: src.path.clone(),
         listen: Listen {
@@ -471,11 +473,8 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
             allow_non_loopback_management,
         },
         routing: Routing {
-            routes: resolve(&base_dir, f.routing.routes.as_deref().unwrap_or("routes")),
-            policies: resolve(
-                &base_dir,
-                f.routing.policies.as_deref().unwrap_or("policies"),
-            ),
+            routes,
+            policies,
             watch: f.routing.watch.unwrap_or(true),
         },
         limits,

@@ -165,15 +165,8 @@ pub fn check_tables_of_refused_config(
     let Some(file) = src.parse_toml::<crate::config::file::ConfigFile>(&mut scratch) else {
         return;
     };
-    let base = path.parent().unwrap_or(Path::new("."));
-    let resolve = |p: &str| {
-        let p = Path::new(p);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            base.join(p)
-        }
-    };
+    let (routes, policies) =
+        crate::config::table_paths(&file, path.parent().unwrap_or(Path::new(".")));
     let mut guarded_ports = crate::config::guarded_ports_named(&file);
     guarded_ports.extend(also_guarded);
     let guard = Guard {
@@ -182,9 +175,9 @@ pub fn check_tables_of_refused_config(
         allow_non_loopback_management: false,
     };
     let _ = load_tables(
-        &resolve(file.routing.routes.as_deref().unwrap_or("routes")),
+        &routes,
         file.routing.routes.is_some(),
-        &resolve(file.routing.policies.as_deref().unwrap_or("policies")),
+        &policies,
         &guard,
         diags,
     );

@@ -111,22 +111,15 @@ pub fn apply(h: &mut HeaderMap, d: &Downstream<'_>, prefix: Option<&str>) {
             h.insert(X_FORWARDED_PORT, HeaderValue::from(d.port));
         }
     } else {
-        strip_client_forwarded(h);
-        match ip {
-            Some(ip) => {
-                h.insert(X_REAL_IP, ip.clone());
-                h.insert(X_FORWARDED_FOR, ip);
-            }
-            None => {
-                h.remove(&X_REAL_IP);
-                h.remove(&X_FORWARDED_FOR);
-            }
+        remove_matching(h, is_client_forwarded);
+        if let Some(ip) = ip {
+            h.insert(X_REAL_IP, ip.clone());
+            h.insert(X_FORWARDED_FOR, ip);
         }
         h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(d.proto));
-        match d.host.and_then(value) {
-            Some(host) => h.insert(X_FORWARDED_HOST, host),
-            None => h.remove(&X_FORWARDED_HOST),
-        };
+        if let Some(host) = d.host.and_then(value) {
+            h.insert(X_FORWARDED_HOST, host);
+        }
         h.insert(X_FORWARDED_PORT, HeaderValue::from(d.port));
     }
     if let Some(p) = prefix {
@@ -141,23 +134,23 @@ pub fn apply(h: &mut HeaderMap, d: &Downstream<'_>, prefix: Option<&str>) {
     }
 }
 
-/// Removes every `Forwarded`, `X-Real-IP` and `X-Forwarded-*` header, not only those the
-/// gateway sets: back ends also honour `X-Forwarded-Server`, `-Uri`, `-Ssl`, `-Scheme`, and an
-/// untrusted client must not be able to set any of them.
-fn strip_client_forwarded(h: &mut HeaderMap) {
-    fn forwarded(k: &HeaderName) -> bool {
-        // Names in a HeaderMap are lower case.
-        let k = k.as_str();
-        k.starts_with("x-forwarded-") || k == "forwarded" || k == "x-real-ip"
-    }
-    // One pass over the few names present; nothing is allocated for the common request.
-    if !h.keys().any(forwarded) {
+/// Removes every header whose (lower-case) name `matches`. One pass over the few names
+/// present; nothing is allocated when none matches, the common request.
+pub fn remove_matching(h: &mut HeaderMap, matches: fn(&str) -> bool) {
+    if !h.keys().any(|k| matches(k.as_str())) {
         return;
     }
-    let names: Vec<HeaderName> = h.keys().filter(|k| forwarded(k)).cloned().collect();
+    let names: Vec<HeaderName> = h.keys().filter(|k| matches(k.as_str())).cloned().collect();
     for n in names {
         h.remove(n);
     }
+}
+
+/// Every `Forwarded`, `X-Real-IP` and `X-Forwarded-*` header, not only those the gateway sets:
+/// back ends also honour `X-Forwarded-Server`, `-Uri`, `-Ssl`, `-Scheme`, and an untrusted
+/// client must not be able to set any of them.
+fn is_client_forwarded(name: &str) -> bool {
+    name.starts_with("x-forwarded-") || name == "forwarded" || name == "x-real-ip"
 }
 
 /// A header value from text the gateway did not write itself; `None` if it isn't one.

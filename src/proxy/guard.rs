@@ -208,18 +208,7 @@ pub fn normalized_target(
 /// `X-Auth-Request-*` (oauth2-proxy also sends `-Access-Token` and `-Preferred-Username`, and
 /// back ends written for it trust them).
 pub fn strip_identity_headers(req: &mut http::HeaderMap) {
-    // Names in a HeaderMap are lower case.
-    fn identity(k: &HeaderName) -> bool {
-        k.as_str().starts_with("x-auth-request-")
-    }
-    // One pass over the few names present; nothing is allocated for the common request.
-    if !req.keys().any(identity) {
-        return;
-    }
-    let names: Vec<HeaderName> = req.keys().filter(|k| identity(k)).cloned().collect();
-    for n in names {
-        req.remove(n);
-    }
+    super::forwarded::remove_matching(req, |name| name.starts_with("x-auth-request-"));
 }
 
 /// The request id, made once per request as the header value it is sent as (upstream, to the

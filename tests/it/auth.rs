@@ -104,12 +104,7 @@ async fn missing_and_invalid_tokens_get_401_and_never_reach_the_upstream() {
         .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(s.up.hits(), 0);
-    let m = reqwest::get(s.gw.mgmt_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = s.gw.metrics().await;
     assert!(
         m.contains("portcullis_authn_failures_total{reason=\"bad_signature\"} 1"),
         "{m}"
@@ -214,12 +209,7 @@ async fn rbac_decides_and_identity_headers_reach_the_upstream() {
             .is_none()
     );
 
-    let m = reqwest::get(s.gw.mgmt_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = s.gw.metrics().await;
     assert!(
         m.contains("portcullis_authz_deny_total{route=\"orders\"} 3"),
         "{m}"

@@ -83,12 +83,7 @@ async fn attack_paths_never_reach_the_admin_upstream() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(echo_json(r).await["path"], "/auth/realms/x/~user");
-    let m = reqwest::get(gw.mgmt_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = gw.metrics().await;
     assert!(
         m.contains("portcullis_guard_refusals_total{reason=\"blocked_prefix\"}"),
         "{m}"
@@ -325,12 +320,7 @@ async fn management_paths_do_not_exist_publicly_and_redirect_listener_308s() {
     );
     let live = reqwest::get(gw.mgmt_url("/health/live")).await.unwrap();
     assert_eq!(live.status(), 200);
-    let m = reqwest::get(gw.mgmt_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = gw.metrics().await;
     assert!(m.contains("portcullis_config_generation 1"), "{m}");
 }
 
@@ -473,12 +463,7 @@ async fn slowloris_head_is_cut_at_the_header_deadline_and_nothing_else_is() {
     let second = crate::harness::read_some(&mut s, Duration::from_secs(5)).await;
     assert_eq!(status_of(&second), 200, "{second}");
 
-    let m = reqwest::get(gw.mgmt_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = gw.metrics().await;
     assert!(
         m.contains("portcullis_guard_refusals_total{reason=\"header_timeout\"} 2"),
         "{m}"

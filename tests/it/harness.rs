@@ -226,6 +226,16 @@ impl Gateway {
     }
 
     /// A reqwest client trusting only this gateway's certificate (ALPN offers h2 and h1).
+    /// The management listener's Prometheus text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.mgmt_url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub fn client(&self) -> reqwest::Client {
         let mut b = reqwest::Client::builder().timeout(Duration::from_secs(20));
         if self.tls {

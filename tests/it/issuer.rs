@@ -259,12 +259,7 @@ async fn password_and_client_credentials_grants_through_the_gateway() {
         .await
         .unwrap();
     assert!(t["access_token"].is_string(), "{t}");
-    let m = reqwest::get(gw.mgmt_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = gw.metrics().await;
     assert!(m.contains("portcullis_issuer_tokens_issued_total{grant_type=\"client_credentials\",realm=\"myrealm\"} 1"), "{m}");
 }
 

@@ -95,12 +95,7 @@ async fn routes_reload_under_load_without_a_failed_request() {
         .unwrap();
     assert_eq!(cfg["generation"], 11);
     assert!(cfg["last_error"].as_array().is_some());
-    let m = reqwest::get(gw.mgmt_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = gw.metrics().await;
     assert!(
         m.contains("portcullis_config_reloads_total{result=\"failure\"} 1"),
         "{m}"

@@ -164,11 +164,7 @@ async fn groups_and_clients() {
 /// Refreshes with `rt` as `myclient`; returns the response JSON and the access token's claims.
 async fn refresh(h: &Harness, rt: &str) -> (Value, Value) {
     let r = h
-        .post_form(
-            &format!("{P}/token"),
-            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
-            Some(("myclient", "my-client-secret")),
-        )
+        .refresh_grant(rt, Some(("myclient", "my-client-secret")))
         .await;
     let status = r.status();
     let body = json(r).await;
@@ -241,12 +237,8 @@ async fn admin_changes_reach_the_next_refreshed_token() {
     .await;
     assert_eq!(r.status(), 204);
     let r = h
-        .post_form(
-            &format!("{P}/token"),
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", body["refresh_token"].as_str().unwrap()),
-            ],
+        .refresh_grant(
+            body["refresh_token"].as_str().unwrap(),
             Some(("myclient", "my-client-secret")),
         )
         .await;

@@ -152,14 +152,7 @@ async fn code_flow_with_pkce_then_sso_userinfo_introspect_logout() {
     let r = h.exchange(&code, CB, Some(VERIFIER), MY, None).await;
     assert_eq!(json(r).await["error"], "invalid_grant");
     let r = h
-        .post_form(
-            &format!("{P}/token"),
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ],
-            MY,
-        )
+        .refresh_grant(tokens["refresh_token"].as_str().unwrap(), MY)
         .await;
     assert_eq!(json(r).await["error"], "invalid_grant");
 
@@ -457,13 +450,7 @@ async fn revocation_of_refresh_and_access_tokens() {
             .status(),
         200
     );
-    let r = h
-        .post_form(
-            &format!("{P}/token"),
-            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
-            MY,
-        )
-        .await;
+    let r = h.refresh_grant(rt, MY).await;
     assert_eq!(json(r).await["error"], "invalid_grant");
     assert_eq!(
         h.post_form(&format!("{P}/revoke"), &[("token", at)], MY)

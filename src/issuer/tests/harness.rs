@@ -106,6 +106,16 @@ impl Harness {
             .claims
     }
 
+    /// A `refresh_token` grant with `rt`, authenticated as `client` (id, secret).
+    pub async fn refresh_grant(&self, rt: &str, client: Option<(&str, &str)>) -> Response<Body> {
+        self.post_form(
+            &format!("{P}/token"),
+            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+            client,
+        )
+        .await
+    }
+
     pub async fn password_grant(&self, user: &str, pw: &str) -> Response<Body> {
         self.post_form(
             &format!("{P}/token"),

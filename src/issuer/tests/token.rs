@@ -144,12 +144,8 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     let refresh = |rt: String| {
         let h = &h;
         async move {
-            h.post_form(
-                &format!("{P}/token"),
-                &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
-                Some(("myclient", "my-client-secret")),
-            )
-            .await
+            h.refresh_grant(&rt, Some(("myclient", "my-client-secret")))
+                .await
         }
     };
     h.clock.advance(10);
@@ -171,12 +167,8 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     // Another client cannot use a family it does not own.
     let third = json(h.password_grant("bob", "password").await).await;
     let r = h
-        .post_form(
-            &format!("{P}/token"),
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", third["refresh_token"].as_str().unwrap()),
-            ],
+        .refresh_grant(
+            third["refresh_token"].as_str().unwrap(),
             Some(("svc-reports", "svc-secret")),
         )
         .await;
@@ -274,11 +266,7 @@ async fn sync_keeps_existing_refresh_tokens_valid() {
     assert_eq!(outcome, crate::issuer::realm_import::Outcome::Synced);
 
     let r = h
-        .post_form(
-            &format!("{P}/token"),
-            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
-            Some(("myclient", "my-client-secret")),
-        )
+        .refresh_grant(rt, Some(("myclient", "my-client-secret")))
         .await;
     assert_eq!(r.status(), 200);
     let c = h
