@@ -151,7 +151,7 @@ async fn audit_internal(
     let mut resp = next.run(req).await;
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {
         resp.headers_mut()
-            .insert(http::HeaderName::from_static("x-request-id"), v);
+            .insert(crate::proxy::forwarded::X_REQUEST_ID, v);
     }
     crate::audit::request(&crate::audit::RequestRecord {
         request_id: &request_id,
