@@ -93,6 +93,7 @@ fn principal() -> Principal {
         ],
         azp: None,
         exp: 0,
+        memo: Default::default(),
     }
 }
 
@@ -118,6 +119,14 @@ fn bench(c: &mut Criterion) {
 
     c.bench_function("rbac/decide_allow", |b| {
         b.iter(|| set.decide(black_box(allowed.0), black_box(&allowed.1), black_box(&p)))
+    });
+    // A principal's first request: its grants and identity header values are derived.
+    c.bench_function("rbac/decide_allow_first_request", |b| {
+        b.iter_batched(
+            || p.clone(),
+            |q| set.decide(black_box(allowed.0), black_box(&allowed.1), &q),
+            criterion::BatchSize::SmallInput,
+        )
     });
     c.bench_function("rbac/decide_deny_missing_permission", |b| {
         b.iter(|| set.decide(black_box(denied.0), black_box(&denied.1), black_box(&p)))

@@ -15,7 +15,7 @@ use pingora::services::listening::Service;
 
 use crate::audit::LogGuard;
 use crate::authn::{AuthnEnv, JwksRegistry};
-use crate::config::{Config, Diagnostics};
+use crate::config::{Config, Diagnostics, IssuerSettings};
 use crate::embed::EmbeddedIssuer;
 use crate::lifecycle::{Drain, PrefetchKeys, ReadinessProbe, SighupReload, StoreProbe, Watcher};
 use crate::mgmt::{HttpsRedirect, Management, Readiness};
@@ -40,17 +40,34 @@ pub fn authn_env() -> AuthnEnv {
     }
 }
 
-/// Keys for validating `jwks_uri = "embedded"` without opening the issuer's database
-/// (`portcullis check`, `explain`): an empty set.
-struct NoKeys;
+/// Keys for validating `jwks_uri = "embedded"` without a running issuer: none
+/// (`portcullis check`), or the published keys read once from its database (`explain`).
+struct FixedKeys(Arc<jsonwebtoken::jwk::JwkSet>);
 
-impl crate::authn::EmbeddedKeys for NoKeys {
+impl FixedKeys {
+    fn none() -> Self {
+        FixedKeys(Arc::new(jsonwebtoken::jwk::JwkSet { keys: Vec::new() }))
+    }
+}
+
+impl crate::authn::EmbeddedKeys for FixedKeys {
     fn key_set(&self) -> Arc<jsonwebtoken::jwk::JwkSet> {
-        Arc::new(jsonwebtoken::jwk::JwkSet { keys: Vec::new() })
+        Arc::clone(&self.0)
     }
     fn version(&self) -> u64 {
         0
     }
+}
+
+/// What a command does with the embedded issuer (`[issuer]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssuerUse {
+    /// `run`: started (database opened and migrated, realms imported, keys made).
+    Start,
+    /// `explain`: its published keys read from an existing database; nothing is written.
+    ReadKeys,
+    /// `check`: realm files checked, the database never opened.
+    CheckOnly,
 }
 
 /// What a command needs: the static config, the authn environment, the first snapshot and,
@@ -68,10 +85,9 @@ pub enum LoadError {
     Start(anyhow::Error),
 }
 
-/// Loads the config (and realm templates) and builds the first snapshot. With `start_issuer`,
-/// the embedded issuer is started (database opened, realms imported) so `embedded` trust gets
-/// its live keys; without, realm files are only checked.
-pub fn load(path: &std::path::Path, start_issuer: bool) -> Result<Loaded, LoadError> {
+/// Loads the config (and realm templates) and builds the first snapshot, with the embedded
+/// issuer used as `issuer_use` says.
+pub fn load(path: &std::path::Path, issuer_use: IssuerUse) -> Result<Loaded, LoadError> {
     let mut diags = Diagnostics::default();
     let Some(loaded) = Config::load(path, &mut diags) else {
         // Its routes and policies are still checked: `check` reports every error at once.
@@ -95,13 +111,22 @@ pub fn load(path: &std::path::Path, start_issuer: bool) -> Result<Loaded, LoadEr
         if diags.has_errors() {
             return Err(LoadError::Config(diags));
         }
-        if start_issuer {
-            let started = EmbeddedIssuer::start(settings, &config.base_dir, env.clock.clone())
-                .map_err(LoadError::Start)?;
-            env.embedded = Some(started.issuer.embedded_keys());
-            issuer = Some(started);
-        } else {
-            env.embedded = Some(Arc::new(NoKeys));
+        match issuer_use {
+            IssuerUse::Start => {
+                let started = EmbeddedIssuer::start(settings, &config.base_dir, env.clock.clone())
+                    .map_err(LoadError::Start)?;
+                env.embedded = Some(started.issuer.embedded_keys());
+                issuer = Some(started);
+            }
+            IssuerUse::ReadKeys => {
+                let keys = read_published_keys(
+                    settings,
+                    &config.base_dir,
+                    i64::try_from(env.clock.now_unix()).unwrap_or(i64::MAX),
+                );
+                env.embedded = Some(Arc::new(keys));
+            }
+            IssuerUse::CheckOnly => env.embedded = Some(Arc::new(FixedKeys::none())),
         }
     }
     let snapshot = Snapshot::load(&config, &env, 1).map_err(LoadError::Config)?;
@@ -111,6 +136,29 @@ pub fn load(path: &std::path::Path, start_issuer: bool) -> Result<Loaded, LoadEr
         snapshot,
         issuer,
     })
+}
+
+/// The embedded issuer's published keys, or none (with a note on stderr) when its database
+/// can't be read: `explain` still answers for every other issuer's tokens.
+fn read_published_keys(
+    settings: &IssuerSettings,
+    base_dir: &std::path::Path,
+    now: i64,
+) -> FixedKeys {
+    let read = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(crate::issuer::published_keys(settings, base_dir, now)));
+    match read {
+        Ok(set) => FixedKeys(Arc::new(set)),
+        Err(e) => {
+            eprintln!(
+                "note: the embedded issuer's keys are unavailable ({e:#}); its tokens can't be verified"
+            );
+            FixedKeys::none()
+        }
+    }
 }
 
 /// HTTP/2 settings of the public listener. With Pingora's default header-list limit (64 KiB)

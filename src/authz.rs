@@ -6,8 +6,8 @@
 
 mod explain;
 mod file;
+mod held;
 mod load;
-mod names;
 mod perm;
 
 #[cfg(test)]
@@ -25,6 +25,7 @@ use crate::authn::Principal;
 use perm::{Bits, SLOTS};
 
 pub use explain::{AuthzExplanation, RoleGrant, RuleView};
+pub use held::{Held, Memo};
 
 /// The `reason` values of a [`Decision`], stable for metrics labels, logs and `explain`.
 pub mod reason {
@@ -110,6 +111,9 @@ pub struct PolicySet {
     /// Names of routes with at least one rule, sorted.
     route_names: Vec<Arc<str>>,
     files: Vec<PathBuf>,
+    /// How many distinct permissions rules require (the width of every grant set).
+    required_len: usize,
+    id: held::SetId,
 }
 
 impl PolicySet {
@@ -147,10 +151,38 @@ impl PolicySet {
     /// Whether `principal` may send `method` to the route named `route`. Deny by default.
     /// Only for routes that authenticate: a public route has no principal to check.
     pub fn decide(&self, route: &str, method: &Method, principal: &Principal) -> Decision {
-        self.decide_with_rule(route, method, principal).0
+        self.authorize(route, method, principal).0
     }
 
-    /// The decision and, when allowed, the index of the rule that allowed it.
+    /// [`decide`](Self::decide), with what the principal holds under this set (its identity
+    /// header values, for the upstream request).
+    pub fn authorize(
+        &self,
+        route: &str,
+        method: &Method,
+        principal: &Principal,
+    ) -> (Decision, Arc<Held>) {
+        let held = self.held(principal);
+        let Some(rules) = self.routes.get(route) else {
+            return (Decision::deny(reason::NO_RULE_FOR_ROUTE), held);
+        };
+        let decision = match rules.slots.get(perm::slot_of(method)) {
+            Some(s) if !s.is_empty() => {
+                if s.iter().any(|(p, _)| held.grants.has(*p)) {
+                    Decision::ALLOW
+                } else if held.any_role {
+                    Decision::deny(reason::MISSING_PERMISSION)
+                } else {
+                    Decision::deny(reason::NO_ROLES)
+                }
+            }
+            _ => Decision::deny(reason::NO_RULE_FOR_METHOD),
+        };
+        (decision, held)
+    }
+
+    /// The decision and, when allowed, the index of the rule that allowed it (for `explain`:
+    /// the first source in order that holds a rule's permission, as an on-call reader expects).
     fn decide_with_rule(
         &self,
         route: &str,

@@ -209,7 +209,7 @@ fn run(config: &std::path::Path) -> ExitCode {
     let audit = crate::config::Config::load(config, &mut crate::config::Diagnostics::default())
         .is_none_or(|l| l.config.runtime.audit_log);
     let guard = crate::audit::init(audit);
-    let loaded = match crate::app::load(config, true) {
+    let loaded = match crate::app::load(config, crate::app::IssuerUse::Start) {
         Ok(v) => v,
         Err(crate::app::LoadError::Config(diags)) => {
             eprint!("{diags}");
@@ -243,7 +243,7 @@ fn run(config: &std::path::Path) -> ExitCode {
 
 fn check(config: &std::path::Path) -> ExitCode {
     crate::app::install_crypto_provider();
-    match crate::app::load(config, false) {
+    match crate::app::load(config, crate::app::IssuerUse::CheckOnly) {
         Ok(crate::app::Loaded {
             config: cfg,
             snapshot: snap,
@@ -298,8 +298,8 @@ fn explain(
         }
         other => other.map(str::to_string),
     };
-    // The issuer is started (read-only use of its keys) so embedded tokens can be checked.
-    let snap = match crate::app::load(config, true) {
+    // The issuer's published keys are read (nothing written) so embedded tokens can be checked.
+    let snap = match crate::app::load(config, crate::app::IssuerUse::ReadKeys) {
         Ok(v) => v.snapshot,
         Err(crate::app::LoadError::Config(diags)) => {
             eprint!("{diags}");

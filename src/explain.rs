@@ -76,6 +76,7 @@ fn principal_of(t: &TokenExplanation) -> Option<Principal> {
         roles: p.roles.clone(),
         azp: p.azp.clone(),
         exp: p.exp,
+        memo: Default::default(),
     })
 }
 

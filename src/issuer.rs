@@ -316,6 +316,17 @@ pub fn realm_check(file: &Path) -> Result<realm_file::RealmFile, String> {
     Ok(realm)
 }
 
+/// For `portcullis explain`: every realm's published keys, read from the existing store
+/// without creating, migrating, importing or generating anything.
+pub async fn published_keys(
+    settings: &IssuerSettings,
+    base_dir: &Path,
+    now: i64,
+) -> anyhow::Result<jsonwebtoken::jwk::JwkSet> {
+    let store = store::open_with(&settings.database, base_dir, store::Access::ReadOnly).await?;
+    keys::read_published(store.as_ref(), now).await
+}
+
 /// `portcullis realm import --file F [--sync]`.
 pub async fn realm_import(
     settings: &IssuerSettings,

@@ -1,9 +1,10 @@
 //! Every metric the gateway exports, in one place, registered in one Prometheus registry.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 /// The process's metrics. Names all start `portcullis_`; labels are bounded sets
@@ -149,6 +150,37 @@ impl Metrics {
 pub fn metrics() -> &'static Metrics {
     static M: LazyLock<Metrics> = LazyLock::new(Metrics::new);
     &M
+}
+
+/// One route's series, resolved once: `with_label_values` hashes the labels and takes a lock on
+/// every call, which the request path would otherwise pay for each of them.
+pub struct RouteMetrics {
+    pub duration: Histogram,
+    pub authz_allow: IntCounter,
+    pub authz_deny: IntCounter,
+}
+
+/// A route's series, resolved on first use (so `check` and `explain` create none).
+#[derive(Default)]
+pub struct RouteMetricsCell(OnceLock<RouteMetrics>);
+
+impl RouteMetricsCell {
+    pub fn get(&self, route: &str) -> &RouteMetrics {
+        self.0.get_or_init(|| {
+            let m = metrics();
+            RouteMetrics {
+                duration: m.http_duration.with_label_values(&[route]),
+                authz_allow: m.authz_allow.with_label_values(&[route]),
+                authz_deny: m.authz_deny.with_label_values(&[route]),
+            }
+        })
+    }
+}
+
+impl std::fmt::Debug for RouteMetricsCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RouteMetricsCell")
+    }
 }
 
 /// Methods as a bounded label set.

@@ -24,6 +24,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType};
 
 use crate::authn::Principal;
+use crate::authz::Held;
 use crate::metrics::{method_label, metrics};
 use crate::reload::Live;
 use crate::snapshot::Snapshot;
@@ -55,8 +56,9 @@ pub struct Ctx {
     /// The peer's address, and whether it is a trusted proxy (computed once per request).
     client_ip: Option<std::net::IpAddr>,
     trusted_peer: bool,
-    /// Who the bearer token stands for, on `jwt` routes.
+    /// Who the bearer token stands for, on `jwt` routes, and what it holds under the policies.
     principal: Option<Arc<Principal>>,
+    held: Option<Arc<Held>>,
     tried: u64,
     /// Decision and reason for the audit line.
     decision: &'static str,
@@ -166,16 +168,14 @@ impl PublicProxy {
                 Refusal::unauthorized(e.reason, e.description)
             })?;
             let method = &session.req_header().method;
-            let decision = snap.policies.decide(&route.name, method, &principal);
-            ctx.principal = Some(Arc::clone(&principal));
+            let (decision, held) = snap.policies.authorize(&route.name, method, &principal);
+            ctx.principal = Some(principal);
+            ctx.held = Some(held);
             if !decision.allowed {
-                metrics().authz_deny.with_label_values(&[&route.name]).inc();
+                route.metrics.get(&route.name).authz_deny.inc();
                 return Err(Refusal::forbidden(decision.reason));
             }
-            metrics()
-                .authz_allow
-                .with_label_values(&[&route.name])
-                .inc();
+            route.metrics.get(&route.name).authz_allow.inc();
         }
         Ok(())
     }
@@ -213,6 +213,7 @@ impl ProxyHttp for PublicProxy {
             client_ip: None,
             trusted_peer: false,
             principal: None,
+            held: None,
             tried: 0,
             decision: "allow",
             reason: "",
@@ -330,13 +331,13 @@ impl ProxyHttp for PublicProxy {
             .as_ref()
             .filter(|r| r.strip_prefix && r.prefix != "/")
             .map(|r| r.prefix.as_str());
-        let principal = ctx.principal.as_deref().zip(ctx.snapshot.as_deref());
+        let held = ctx.held.as_deref();
         headers::edit_request(up, uri, |h| {
             forwarded::strip_hop_by_hop(h, is_upgrade);
             forwarded::apply(h, &d, prefix);
             guard::strip_identity_headers(h);
-            if let Some((p, snap)) = principal {
-                identity::set_headers(h, p, &snap.policies);
+            if let Some(held) = held {
+                identity::set_headers(h, held);
             }
             h.insert(forwarded::X_REQUEST_ID, request_id);
         })
@@ -394,9 +395,17 @@ impl ProxyHttp for PublicProxy {
             .with_label_values(&[route, method, respond::status_label(status)])
             .inc();
         let elapsed = ctx.start.elapsed();
-        m.http_duration
-            .with_label_values(&[route])
-            .observe(elapsed.as_secs_f64());
+        match &ctx.route {
+            Some(r) => r
+                .metrics
+                .get(&r.name)
+                .duration
+                .observe(elapsed.as_secs_f64()),
+            None => m
+                .http_duration
+                .with_label_values(&[route])
+                .observe(elapsed.as_secs_f64()),
+        }
         if self.audit {
             let groups = ctx.principal.as_ref().map(|p| p.groups.join(","));
             crate::audit::request(&crate::audit::RequestRecord {

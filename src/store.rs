@@ -143,11 +143,28 @@ pub trait Store: Send + Sync + 'static {
 
 pub type SharedStore = Arc<dyn Store>;
 
+/// How a store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Created and migrated as needed: the gateway, `realm import`, `keys rotate`.
+    ReadWrite,
+    /// An existing database as it is, for reading only (`explain`): nothing is created,
+    /// migrated or written.
+    ReadOnly,
+}
+
 /// Opens the store named by `url` (`sqlite://…` relative to `base_dir`, or `postgres://…`),
 /// creating the SQLite file and running migrations as needed.
 pub async fn open(url: &str, base_dir: &Path) -> anyhow::Result<SharedStore> {
+    open_with(url, base_dir, Access::ReadWrite).await
+}
+
+/// [`open`], or with [`Access::ReadOnly`] an existing database without touching it.
+pub async fn open_with(url: &str, base_dir: &Path, access: Access) -> anyhow::Result<SharedStore> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PostgresStore::connect(url).await?))
+        Ok(Arc::new(
+            postgres::PostgresStore::connect(url, access).await?,
+        ))
     } else if let Some(path) = url
         .strip_prefix("sqlite://")
         .or(url.strip_prefix("sqlite:"))
@@ -158,7 +175,7 @@ pub async fn open(url: &str, base_dir: &Path) -> anyhow::Result<SharedStore> {
         } else {
             base_dir.join(path)
         };
-        Ok(Arc::new(sqlite::SqliteStore::open(&path).await?))
+        Ok(Arc::new(sqlite::SqliteStore::open(&path, access).await?))
     } else {
         anyhow::bail!("issuer.database: expected sqlite://PATH or postgres://URL")
     }

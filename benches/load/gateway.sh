@@ -31,64 +31,14 @@ work=${BENCH_WORK:-/tmp/proxy-bench}
 dir=$(mktemp -d)
 gw=; jwks_pid=; bare=
 trap 'kill $gw $jwks_pid $bare 2>/dev/null || true; wait $gw 2>/dev/null || true; rm -rf "$dir"' EXIT
-mkdir -p "$dir/routes" "$dir/policies" "$dir/jwks"
 port=$([[ $tls == 1 ]] && echo 18543 || echo 18500)
 scheme=$([[ $tls == 1 ]] && echo https || echo http)
 sfx=$([[ $tls == 1 ]] && echo -tls || true)
-
-# The bench's RS256 public key as a JWKS, served on loopback like a real issuer's.
-python3 - "$work/jwt/pub.pem" "$bench/mint_token.py" > "$dir/jwks/jwks.json" <<'PY'
-import base64, json, re, sys
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
-key = load_pem_public_key(open(sys.argv[1], "rb").read()).public_numbers()
-kid = re.search(r'^KID\s*=\s*"([^"]+)"', open(sys.argv[2]).read(), re.M).group(1)
-b64 = lambda n: base64.urlsafe_b64encode(n.to_bytes((n.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
-print(json.dumps({"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid, "n": b64(key.n), "e": b64(key.e)}]}))
-PY
+# shellcheck source=benches/load/gateway-config.sh
+source "$here/gateway-config.sh"
+write_gateway_config "$dir" "$port" "$tls" "$work" "$bench"
 (cd "$dir/jwks" && exec python3 -m http.server 18591 --bind 127.0.0.1 >/dev/null 2>&1) &
 jwks_pid=$!
-
-cat > "$dir/portcullis.toml" <<TOML
-[listen]
-public = "127.0.0.1:$port"
-management = "127.0.0.1:18590"
-[runtime]
-worker_threads = 1
-audit_log = ${PORTCULLIS_BENCH_AUDIT:-true}
-[routing]
-watch = false
-[[trust]]
-issuer = "${BENCH_JWT_ISS:-https://idp.bench.local/realms/bench}"
-jwks_uri = "http://127.0.0.1:18591/jwks.json"
-audiences = ["${BENCH_JWT_AUD:-bench-gateway}"]
-algorithms = ["RS256"]
-TOML
-if [[ $tls == 1 ]]; then
-  printf '[tls]\ncert = "%s"\nkey = "%s"\nself_signed_if_missing = false\n' \
-    "$work/tls/server.crt" "$work/tls/server.key" >> "$dir/portcullis.toml"
-fi
-cat > "$dir/routes/bench.toml" <<TOML
-[[route]]
-name = "bench-jwt"
-prefix = "/api"
-upstreams = ["http://127.0.0.1:18000"]
-auth = "jwt"
-[[route]]
-name = "bench-public"
-prefix = "/public"
-strip_prefix = true
-upstreams = ["http://127.0.0.1:18000"]
-TOML
-cat > "$dir/policies/bench.toml" <<TOML
-[groups]
-"${BENCH_ADMIN_GROUP:-/admins}" = ["admin"]
-[roles.admin]
-permissions = ["bench:*"]
-[[allow]]
-route = "bench-jwt"
-methods = ["*"]
-permission = "bench:*"
-TOML
 
 cpu=$(( $(nproc) - 1 ))
 for _ in $(seq 50); do curl -sf http://127.0.0.1:18591/jwks.json >/dev/null && break; sleep 0.1; done

@@ -6,18 +6,20 @@
 # gateway runs with one worker thread and serves the issuer at /auth on its public listener.
 #
 # usage: benches/load/issuer.sh [--duration S] [--warmup S] [--concurrency N] [--only portcullis|anchor]
+#                                [--grants cc,refresh,login]
 #   PORTCULLIS_BIN=path   use this binary instead of building target/release
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 bench=${BENCH_DIR:-$repo/../shared/bench}
-duration=15; warmup=10; conc=8; only=
+duration=15; warmup=10; conc=8; only=; grants=cc,refresh,login
 while (($#)); do
   case $1 in
     --duration) duration=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
     --concurrency) conc=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
+    --grants) grants=$2; shift 2 ;;
     *) echo "unknown argument $1"; exit 2 ;;
   esac
 done
@@ -50,7 +52,7 @@ load() {  # load NAME TOKEN_URL PID
   echo "== $1"
   python3 "$bench/issuer_bench.py" --token-url "$2" --pid "$3" \
     --cc-client "$cc_client" --cc-secret "$cc_secret" --pw-client "$pw_client" --pw-secret "$pw_secret" \
-    --user "$user" --warmup "$warmup" --duration "$duration" --concurrency "$conc"
+    --user "$user" --warmup "$warmup" --duration "$duration" --concurrency "$conc" --grants "$grants"
 }
 if [[ -z $only || $only == portcullis ]]; then
   mkdir -p "$dir/routes"

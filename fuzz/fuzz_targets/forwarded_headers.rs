@@ -70,13 +70,14 @@ fuzz_target!(|data: &[u8]| {
         roles: vec!["viewer".into()],
         azp: None,
         exp: 0,
+        memo: Default::default(),
     };
 
     strip_hop_by_hop(&mut h, is_upgrade);
     apply(&mut h, &d, prefix);
     strip_identity_headers(&mut h);
     if with_principal {
-        set_headers(&mut h, &principal, policies());
+        set_headers(&mut h, &policies().held(&principal));
     }
 
     for name in [

@@ -57,6 +57,7 @@ fn principal(groups: &[&str], roles: &[&str]) -> Principal {
         roles: roles.iter().map(|s| s.to_string()).collect(),
         azp: None,
         exp: 0,
+        memo: Default::default(),
     }
 }
 

@@ -225,6 +225,7 @@ fn principal(trust: &Trust, claims: &Map<String, Value>, sub: &str, exp: u64) ->
         roles,
         azp: str_claim(claims, "azp").map(str::to_string),
         exp,
+        memo: Default::default(),
     }
 }
 

@@ -18,6 +18,9 @@ pub struct Principal {
     pub azp: Option<String>,
     /// `exp` in Unix seconds.
     pub exp: u64,
+    /// What the policy set derived from this principal on its first request (grants, identity
+    /// header values); empty until then, and not part of its identity.
+    pub memo: crate::authz::Memo,
 }
 
 impl Principal {

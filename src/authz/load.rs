@@ -528,5 +528,7 @@ fn flatten(
         routes: by_route,
         route_names,
         files: sources.iter().map(|s| s.path.clone()).collect(),
+        required_len: required.len(),
+        id: Default::default(),
     }
 }

@@ -120,11 +120,14 @@ pub(super) fn who(groups: &[&str], roles: &[&str]) -> Principal {
         roles: roles.iter().map(|s| s.to_string()).collect(),
         azp: None,
         exp: 0,
+        memo: Default::default(),
     }
 }
 
 fn decide(set: &PolicySet, route: &str, method: Method, p: &Principal) -> Decision {
     let d = set.decide(route, &method, p);
+    // The second call reads the principal's memo; it must answer the same.
+    assert_eq!(set.decide(route, &method, p), d);
     // explain must never disagree with the decision it explains.
     let e = set.explain(route, &method, p);
     assert_eq!((e.allowed, e.reason), (d.allowed, d.reason), "{e}");
@@ -434,4 +437,68 @@ fn accessors_for_check() {
     );
     assert!(set.has_rules_for("orders") && !set.has_rules_for("auth"));
     assert_eq!(set.files().len(), 1);
+}
+
+#[test]
+fn held_is_derived_once_per_principal_and_never_read_under_another_set() {
+    let set = policy();
+    let editor = who(&["/staff/editors"], &[]);
+    let first = set.held(&editor);
+    assert!(Arc::ptr_eq(&first, &set.held(&editor)), "derived again");
+    let header = |h: &Held, i: usize| {
+        h.identity[i]
+            .as_ref()
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    assert_eq!(header(&first, 0).as_deref(), Some("alice"));
+    assert_eq!(header(&first, 1), None);
+    assert_eq!(header(&first, 2).as_deref(), Some("/staff/editors"));
+    assert_eq!(header(&first, 3).as_deref(), Some("editor,viewer"));
+
+    // The same principal under a reloaded policy where editors only view: the new set's
+    // answer, not the memo of the old one.
+    let (other, diags) = load(&[(
+        "p.toml",
+        r#"
+[groups]
+"/staff/editors" = ["viewer"]
+[roles.viewer]
+permissions = ["orders:read"]
+[[allow]]
+route = "orders"
+methods = ["GET"]
+permission = "orders:read"
+[[allow]]
+route = "orders"
+methods = ["PUT"]
+permission = "orders:write"
+"#,
+    )]);
+    assert!(diags.iter().all(|d| d.contains("warning")), "{diags:?}");
+    let other = other.unwrap();
+    assert_eq!(
+        decide(&set, "orders", Method::PUT, &editor),
+        Decision::ALLOW
+    );
+    assert_eq!(
+        decide(&other, "orders", Method::PUT, &editor),
+        deny(reason::MISSING_PERMISSION)
+    );
+    assert_eq!(header(&other.held(&editor), 3).as_deref(), Some("viewer"));
+    // A clone carries no memo: it is derived afresh.
+    assert!(!Arc::ptr_eq(&first, &set.held(&editor.clone())));
+    assert_eq!(editor.clone(), editor);
+}
+
+#[test]
+fn identity_values_with_control_bytes_are_left_out() {
+    let set = policy();
+    let mut p = who(&["/staff", "/evil\r\nX-Injected: 1"], &[]);
+    p.username = Some("bob\u{7f}".into());
+    p.email = Some("bob@example.com".into());
+    let held = set.held(&p);
+    assert!(held.identity[0].is_none(), "user with DEL");
+    assert_eq!(held.identity[1].as_ref().unwrap(), "bob@example.com");
+    assert!(held.identity[2].is_none(), "groups with CR LF");
+    assert_eq!(held.identity[3].as_ref().unwrap(), "viewer");
 }

@@ -49,6 +49,44 @@ pub fn generate(realm: &str, alg: &str, now: i64) -> anyhow::Result<KeyRow> {
     })
 }
 
+/// The public keys `rows` publish at `now` (active ones and retired ones within the grace),
+/// active first, then newest: verifiers that try keys in order hit the signer at once; and
+/// the active signer.
+fn published(
+    realm: &str,
+    mut rows: Vec<KeyRow>,
+    now: i64,
+) -> anyhow::Result<(Option<Signer>, Vec<serde_json::Value>)> {
+    rows.sort_by_key(|k| (!k.active, std::cmp::Reverse(k.created_at)));
+    let mut signer = None;
+    let mut jwks = Vec::new();
+    for row in &rows {
+        let key = Signer::from_pkcs8(&row.alg, row.private_der.expose())
+            .map_err(|e| anyhow::anyhow!("realm {realm}: stored key {}: {e}", row.kid))?;
+        let in_grace = row
+            .retired_at
+            .is_none_or(|t| t + RETIRED_KEY_GRACE_SECONDS > now);
+        if row.active || in_grace {
+            jwks.push(key.public_jwk());
+        }
+        if row.active {
+            signer = Some(key);
+        }
+    }
+    Ok((signer, jwks))
+}
+
+/// Every realm's published keys, only read from `store` (nothing is generated): what
+/// `portcullis explain` checks embedded tokens against.
+pub async fn read_published(store: &dyn Store, now: i64) -> anyhow::Result<JwkSet> {
+    let mut all = Vec::new();
+    for realm in store.realm_names().await? {
+        let rows = store.list_keys(&realm).await?;
+        all.extend(published(&realm, rows, now)?.1);
+    }
+    Ok(serde_json::from_value(json!({ "keys": all }))?)
+}
+
 impl KeyRing {
     /// Loads `realm`'s keys, generating one with `alg` if the realm has no active key of that
     /// algorithm (first start, or `defaultSignatureAlgorithm` changed).
@@ -64,23 +102,7 @@ impl KeyRing {
             rotate(store, realm, alg, now).await?;
             rows = store.list_keys(realm).await?;
         }
-        // Active key first, then newest: verifiers that try keys in order hit the signer at once.
-        rows.sort_by_key(|k| (!k.active, std::cmp::Reverse(k.created_at)));
-        let mut signer = None;
-        let mut jwks = Vec::new();
-        for row in &rows {
-            let key = Signer::from_pkcs8(&row.alg, row.private_der.expose())
-                .map_err(|e| anyhow::anyhow!("realm {realm}: stored key {}: {e}", row.kid))?;
-            let in_grace = row
-                .retired_at
-                .is_none_or(|t| t + RETIRED_KEY_GRACE_SECONDS > now);
-            if row.active || in_grace {
-                jwks.push(key.public_jwk());
-            }
-            if row.active {
-                signer = Some(key);
-            }
-        }
+        let (signer, jwks) = published(realm, rows, now)?;
         let Some(signer) = signer else {
             anyhow::bail!("realm {realm}: no active signing key");
         };

@@ -81,6 +81,8 @@ pub struct Route {
     pub timeout: Duration,
     /// `file:line` of the route's definition, for `explain`.
     pub defined_at: String,
+    /// This route's series of the request metrics.
+    pub metrics: crate::metrics::RouteMetricsCell,
     next: AtomicUsize,
 }
 
@@ -456,6 +458,7 @@ fn build_route(
         strip_prefix: rf.strip_prefix.unwrap_or(false),
         timeout,
         defined_at: format!("{}:{line}", crate::config::diag::display_path(&src.path)),
+        metrics: Default::default(),
         next: AtomicUsize::new(0),
     })
 }

@@ -6,6 +6,8 @@ use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use super::Access;
+
 pub struct PostgresStore {
     pool: PgPool,
 }
@@ -32,13 +34,19 @@ fn migrator() -> Migrator {
 impl PostgresStore {
     /// Connects to an existing database and runs the migrations (under sqlx's advisory lock,
     /// so replicas starting together migrate once).
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let opts = PgConnectOptions::from_str(url)?;
+    pub async fn connect(url: &str, access: Access) -> anyhow::Result<Self> {
+        let mut opts = PgConnectOptions::from_str(url)?;
+        if access == Access::ReadOnly {
+            // The server refuses any write in these sessions, whatever a caller tries.
+            opts = opts.options([("default_transaction_read_only", "on")]);
+        }
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(if access == Access::ReadOnly { 1 } else { 16 })
             .connect_with(opts)
             .await?;
-        migrator().run(&pool).await?;
+        if access == Access::ReadWrite {
+            migrator().run(&pool).await?;
+        }
         Ok(Self { pool })
     }
 }

@@ -10,6 +10,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::Access;
+
 pub struct SqliteStore {
     pool: SqlitePool,
 }
@@ -34,8 +36,27 @@ fn migrator() -> Migrator {
 }
 
 impl SqliteStore {
-    /// Opens (creating directories and file on first run) and migrates the database at `path`.
-    pub async fn open(path: &Path) -> anyhow::Result<Self> {
+    /// Opens (creating directories and file on first run) and migrates the database at `path`;
+    /// with [`Access::ReadOnly`], opens an existing file read-only and changes nothing.
+    pub async fn open(path: &Path, access: Access) -> anyhow::Result<Self> {
+        if access == Access::ReadOnly {
+            if !path.is_file() {
+                anyhow::bail!(
+                    "{}: no issuer database yet (the gateway creates it on its first start)",
+                    path.display()
+                );
+            }
+            let opts = SqliteConnectOptions::from_str("sqlite://")?
+                .filename(path)
+                .read_only(true)
+                .busy_timeout(Duration::from_secs(5));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            return Ok(Self { pool });
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| anyhow::anyhow!("{}: cannot create directory: {e}", dir.display()))?;

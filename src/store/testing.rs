@@ -53,13 +53,15 @@ where
     Fut: Future<Output = ()>,
 {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteStore::open(&dir.path().join("data/test.db"))
+    let sqlite = SqliteStore::open(&dir.path().join("data/test.db"), super::Access::ReadWrite)
         .await
         .unwrap();
     test(Arc::new(sqlite)).await;
 
     let db = PgTestDb::create().await;
-    let pg = PostgresStore::connect(&db.url).await.unwrap();
+    let pg = PostgresStore::connect(&db.url, super::Access::ReadWrite)
+        .await
+        .unwrap();
     test(Arc::new(pg)).await;
     db.drop_db().await;
 }

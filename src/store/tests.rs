@@ -462,3 +462,44 @@ async fn sqlite_file_and_directories_are_created() {
     open("sqlite://data/nested/p.db", dir.path()).await.unwrap();
     assert!(open("mysql://x", dir.path()).await.is_err());
 }
+
+/// `explain` opens the store read-only: it reads what is there and cannot write, on both backends.
+#[tokio::test]
+async fn read_only_access_reads_and_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = open_with("sqlite://none/x.db", dir.path(), Access::ReadOnly).await;
+    let err = format!(
+        "{:#}",
+        missing.err().expect("a missing database is an error")
+    );
+    assert!(err.contains("no issuer database yet"), "{err}");
+    assert!(!dir.path().join("none").exists(), "nothing is created");
+
+    let url = "sqlite://data/p.db";
+    open(url, dir.path())
+        .await
+        .unwrap()
+        .put_realm(&realm())
+        .await
+        .unwrap();
+    let ro = open_with(url, dir.path(), Access::ReadOnly).await.unwrap();
+    assert_eq!(ro.realm_names().await.unwrap(), vec!["r1".to_string()]);
+    assert!(ro.put_user(&user("u1", "alice")).await.is_err());
+
+    let db = super::testing::PgTestDb::create().await;
+    open(&db.url, dir.path())
+        .await
+        .unwrap()
+        .put_realm(&realm())
+        .await
+        .unwrap();
+    let ro = open_with(&db.url, dir.path(), Access::ReadOnly)
+        .await
+        .unwrap();
+    assert_eq!(ro.realm_names().await.unwrap(), vec!["r1".to_string()]);
+    let write = ro.put_user(&user("u1", "alice")).await;
+    drop(ro);
+    db.drop_db().await;
+    let err = format!("{:#}", write.expect_err("a write is refused"));
+    assert!(err.contains("read-only"), "{err}");
+}

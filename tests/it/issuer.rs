@@ -378,3 +378,72 @@ async fn authlib_relying_party_interoperates() {
     );
     assert!(text.contains("authlib interop OK"), "{text}");
 }
+
+/// Copies `from` into `to`, leaving out the `data` directory (the issuer's database).
+fn copy_without_data(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "data" {
+                std::fs::create_dir_all(&dst).unwrap();
+                copy_without_data(&src, &dst);
+            }
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// `explain` checks an embedded issuer's token against the keys in its database, and never
+/// creates, migrates or imports one: it is safe to run against a production config.
+#[tokio::test(flavor = "multi_thread")]
+async fn explain_reads_the_issuer_keys_and_creates_nothing() {
+    let up = Upstream::start().await;
+    let gw = issuer_gateway(&up).await;
+    let t: Value = gw
+        .client()
+        .post(gw.url("/auth/realms/myrealm/protocol/openid-connect/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", "myclient"),
+            ("client_secret", "my-client-secret"),
+            ("username", "alice"),
+            ("password", "password"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let alice = t["access_token"].as_str().unwrap().to_string();
+    let explain = |dir: &std::path::Path| {
+        std::process::Command::new(crate::harness::BIN)
+            .args(["explain", "--method", "GET", "--path", "/api/orders/1"])
+            .args(["--token", &alice])
+            .current_dir(dir)
+            .output()
+            .unwrap()
+    };
+    let out = explain(gw.dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.starts_with("ALLOW GET /api/orders/1"), "{text}");
+
+    // The same config where the gateway never ran: no key to check with, and no database made.
+    let fresh = tempfile::tempdir().unwrap();
+    copy_without_data(gw.dir.path(), fresh.path());
+    let out = explain(fresh.path());
+    let (text, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(3), "{text}{err}");
+    assert!(text.starts_with("DENY"), "{text}");
+    assert!(err.contains("no issuer database yet"), "{err}");
+    assert!(
+        !fresh.path().join("data").exists(),
+        "explain created the database"
+    );
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Instructions per request of the gateway (or the bare Pingora baseline) under load, counted
+# by valgrind's callgrind: unlike CPU time, the count stays put on a shared, noisy VM, so a
+# change of a few hundred instructions per request shows. Same configuration as gateway.sh;
+# plain HTTP, loopback only, time-bounded.
+#
+# usage: benches/load/callgrind.sh [public|jwt|bare] [--duration S] [--connections N] [--keep DIR]
+#   PORTCULLIS_BIN=path   the release binary (default ~/.cache/portcullis-release/release/portcullis)
+#   BARE_BIN=path         the bare-proxy binary (default: next to PORTCULLIS_BIN)
+# Prints instructions per request and the top functions (self cost); --keep DIR keeps the
+# callgrind.out file for callgrind_annotate.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+bench=${BENCH_DIR:-$repo/../shared/bench}
+target=public; duration=10; conns=10; keep=
+while (($#)); do
+  case $1 in
+    public|jwt|bare) target=$1; shift ;;
+    --duration) duration=$2; shift 2 ;;
+    --connections) conns=$2; shift 2 ;;
+    --keep) keep=$2; shift 2 ;;
+    *) echo "unknown argument $1"; exit 2 ;;
+  esac
+done
+command -v valgrind >/dev/null || { echo "valgrind is not installed"; exit 1; }
+command -v wrk >/dev/null || { echo "wrk is not installed (../shared/bench/setup.sh)"; exit 1; }
+PORTCULLIS_BIN=${PORTCULLIS_BIN:-$HOME/.cache/portcullis-release/release/portcullis}
+BARE_BIN=${BARE_BIN:-$(dirname "$PORTCULLIS_BIN")/bare-proxy}
+
+# shellcheck source=/dev/null
+source "$bench/lib.sh"
+prepare_work
+token=$(mint --ttl 3600)
+dir=$(mktemp -d)
+jwks_pid=; target_pid=
+cleanup() {
+  kill $jwks_pid $target_pid 2>/dev/null || true
+  wait $target_pid 2>/dev/null || true
+  stop_all
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+start_origin
+cpu=$(( $(nproc) - 1 ))
+port=18500
+# shellcheck source=benches/load/gateway-config.sh
+source "$here/gateway-config.sh"
+write_gateway_config "$dir" "$port" 0 "$WORK" "$bench"
+(cd "$dir/jwks" && exec python3 -m http.server 18591 --bind 127.0.0.1 >/dev/null 2>&1) &
+jwks_pid=$!
+for _ in $(seq 50); do curl -sf http://127.0.0.1:18591/jwks.json >/dev/null && break; sleep 0.1; done
+
+vg=(valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" --dump-instr=no)
+case $target in
+  bare)
+    url=http://127.0.0.1:18510/api/admin/ping
+    (cd "$dir" && exec taskset -c "$cpu" "${vg[@]}" "$BARE_BIN" 127.0.0.1:18510 >/dev/null 2>"$dir/stderr.log") &
+    ;;
+  *)
+    url=http://127.0.0.1:$port/$([[ $target == jwt ]] && echo api || echo public/api)/admin/ping
+    (cd "$dir" && exec taskset -c "$cpu" "${vg[@]}" "$PORTCULLIS_BIN" run --config portcullis.toml >/dev/null 2>"$dir/stderr.log") &
+    ;;
+esac
+target_pid=$!
+code=
+for _ in $(seq 300); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$url" || true)
+  [[ $code == 200 ]] && break
+  sleep 0.2
+done
+[[ $code == 200 ]] || { echo "target did not answer 200 (last: $code)"; cat "$dir/stderr.log"; exit 1; }
+
+load() {  # load SECONDS -> prints the request count
+  taskset -c 0 wrk -t1 -c"$conns" -d"${1}s" -H "Authorization: Bearer $token" "$url" \
+    | awk '/requests in/ { print $1 }'
+}
+load 3 >/dev/null
+callgrind_control -z "$target_pid" >/dev/null
+requests=$(load "$duration")
+callgrind_control -d "$target_pid" >/dev/null
+sleep 1
+out=$(ls -t "$dir"/callgrind.out* | head -1)
+total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
+echo "target=$target requests=$requests instructions=$total per_request=$(( total / requests ))"
+python3 "$here/callgrind_top.py" "$out" "$requests" 40
+if [[ -n $keep ]]; then mkdir -p "$keep" && cp "$out" "$keep/callgrind.$target.out"; fi
