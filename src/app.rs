@@ -113,8 +113,13 @@ pub fn load(path: &std::path::Path, issuer_use: IssuerUse) -> Result<Loaded, Loa
         }
         match issuer_use {
             IssuerUse::Start => {
-                let started = EmbeddedIssuer::start(settings, &config.base_dir, env.clock.clone())
-                    .map_err(LoadError::Start)?;
+                let started = EmbeddedIssuer::start(
+                    settings,
+                    &config.base_dir,
+                    env.clock.clone(),
+                    worker_threads(&config),
+                )
+                .map_err(LoadError::Start)?;
                 env.embedded = Some(started.issuer.embedded_keys());
                 issuer = Some(started);
             }
@@ -136,6 +141,14 @@ pub fn load(path: &std::path::Path, issuer_use: IssuerUse) -> Result<Loaded, Loa
         snapshot,
         issuer,
     })
+}
+
+/// Worker threads per runtime: `runtime.worker_threads`, or one per core when 0.
+fn worker_threads(config: &Config) -> usize {
+    match config.runtime.worker_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
 }
 
 /// The embedded issuer's published keys, or none (with a note on stderr) when its database
@@ -220,10 +233,7 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
         tracing::warn!(listen.public = %public, "no [tls] section: the public listener speaks plain HTTP (only behind a TLS-terminating proxy)");
     }
 
-    let threads = match config.runtime.worker_threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let threads = worker_threads(&config);
     let drain = config.runtime.shutdown_drain;
     let mut conf = ServerConf {
         threads,

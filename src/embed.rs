@@ -31,14 +31,17 @@ pub struct EmbeddedIssuer {
 pub type Answer = http::Response<Bytes>;
 
 impl EmbeddedIssuer {
-    /// Opens the store, imports missing realms and loads keys, on the issuer's own runtime.
+    /// Opens the store, imports missing realms and loads keys, on the issuer's own runtime of
+    /// `threads` workers (the gateway's `runtime.worker_threads`: signing and password hashing
+    /// are CPU work that scales with cores, and more workers than cores only add wake-ups).
     pub fn start(
         settings: &IssuerSettings,
         base_dir: &Path,
         clock: SharedClock,
+        threads: usize,
     ) -> Result<Arc<Self>> {
         let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(threads.max(1))
             .thread_name("issuer")
             .enable_all()
             .build()
