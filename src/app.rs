@@ -219,13 +219,6 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
         issuer,
     } = loaded;
     install_crypto_provider();
-    // Pingora's own timeouts (upstream read, keep-alive, pool idle: 3.5 per proxied request)
-    // on tokio's timer wheel rather than Pingora's "fast" timer, whose every timeout takes a
-    // lock, subscribes to a `Notify` and is fired from a separate clock thread: measured
-    // 2-3 % less CPU per request (benches/README.md, fourth pass), same timeouts.
-    pingora::time::fast_timeout::set_fast_timeout_to_tokio_threshold(Some(
-        std::time::Duration::ZERO,
-    ));
     let public = config.listen.public;
     if let Some(tls) = &config.tls {
         crate::certs::ensure(tls)?;
@@ -240,6 +233,11 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
         // Our Drain service exits as soon as nothing is in flight; this is only the backstop.
         grace_period_seconds: Some(drain.as_secs() + 2),
         graceful_shutdown_timeout_seconds: Some(1),
+        // Pingora's own timeouts of a second or more (upstream read, keep-alive, pool idle:
+        // 3.5 per proxied request) on tokio's timer wheel rather than Pingora's "fast" timer,
+        // whose every timeout takes a lock, subscribes to a `Notify` and is fired from a
+        // separate clock thread. (`Server::run` applies this; setting it earlier is undone.)
+        fast_timeout_to_tokio_threshold_seconds: Some(0),
         ..ServerConf::default()
     };
     // Several gateways on one host (tests, blue/green) must not share these files.
