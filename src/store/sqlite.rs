@@ -70,8 +70,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        // SQLite takes one writer at a time: with many connections concurrent writes (a refresh
+        // rotates a row) wait in SQLite's sleeping busy handler, each on its own worker thread.
+        // Two connections queue them in the pool instead and keep one free for a reader:
+        // refresh grants 1,104 -> 1,142/s per core (benches/README.md; one connection: 1,151).
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(2)
             .connect_with(opts)
             .await
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
