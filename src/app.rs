@@ -282,7 +282,11 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     proxy.h2_options = Some(h2_options(config.limits.max_header_bytes));
     let mut public_svc = Service::new(
         "public".to_string(),
-        Guarded::new(proxy, config.limits.header_read_timeout),
+        Guarded::new(
+            proxy,
+            config.limits.header_read_timeout,
+            config.limits.max_connections,
+        ),
     );
     let public_addr = public.to_string();
     match &config.tls {
@@ -306,6 +310,7 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
                     https_port: public.port(),
                 }),
                 config.limits.header_read_timeout,
+                config.limits.max_connections,
             ),
         );
         svc.add_tcp(&redirect.to_string());

@@ -76,7 +76,13 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
     pub keepalive_timeout: Duration,
+    /// Open client connections per public/redirect listener; 0: no cap.
+    pub max_connections: usize,
 }
+
+/// Default `limits.max_connections`: HAProxy's order of magnitude, far above what one worker
+/// serves well, low enough that a connection flood meets a wall before the file-descriptor limit.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct IssuerSettings {
@@ -386,6 +392,7 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
         keepalive_timeout: Duration::from_secs(
             f.limits.keepalive_timeout_seconds.unwrap_or(60).max(1),
         ),
+        max_connections: f.limits.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
     };
 
     // What the issuer would refuse at start, reported by `check` with its place.

@@ -14,11 +14,15 @@
 //! keep-alive connection stays under Pingora's keep-alive timeout. The fast path (a head that
 //! arrives in one read) costs a clock read and never arms a timer. HTTP/2 connections are not
 //! wrapped: their streams have no per-connection head to time.
+//!
+//! The same wrapper ([`Guarded`]) caps the listener's open connections
+//! (`limits.max_connections`): Pingora accepts without a limit, and each connection holds a
+//! task, buffers and a file descriptor.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -263,19 +267,51 @@ impl Peek for HeadDeadline {
     }
 }
 
-/// A [`ServerApp`] that wraps each HTTP/1 connection in a [`HeadDeadline`] before `inner`
-/// sees it.
+/// A [`ServerApp`] that caps the listener's open connections and wraps each HTTP/1
+/// connection in a [`HeadDeadline`] before `inner` sees it.
 pub struct Guarded<A> {
     inner: Arc<A>,
     timeout: Duration,
+    slots: Arc<Slots>,
 }
 
 impl<A> Guarded<A> {
-    pub fn new(inner: A, timeout: Duration) -> Self {
+    /// `max_connections` of 0 means no cap.
+    pub fn new(inner: A, timeout: Duration, max_connections: usize) -> Self {
         Self {
             inner: Arc::new(inner),
             timeout,
+            slots: Arc::new(Slots {
+                open: AtomicUsize::new(0),
+                max: max_connections,
+            }),
         }
+    }
+}
+
+/// Open connections of one listener (Pingora accepts without a limit).
+struct Slots {
+    open: AtomicUsize,
+    max: usize,
+}
+
+/// One open connection, counted until dropped.
+struct Slot(Arc<Slots>);
+
+impl Slots {
+    fn take(self: &Arc<Self>) -> Option<Slot> {
+        let before = self.open.fetch_add(1, Ordering::AcqRel);
+        if self.max != 0 && before >= self.max {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Slot(Arc::clone(self)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -286,6 +322,15 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        let Some(_slot) = self.slots.take() else {
+            // Over the cap: dropping the stream closes it (after TLS, which Pingora completes
+            // before any app code runs).
+            metrics()
+                .guard_refusals
+                .with_label_values(&["connection_limit"])
+                .inc();
+            return None;
+        };
         let stream: Stream = if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             stream
         } else {

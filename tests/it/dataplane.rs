@@ -514,3 +514,43 @@ async fn audit_log_has_one_json_line_per_request() {
     assert_eq!(miss["status"], 404);
     assert_eq!(miss["decision"], "deny");
 }
+
+/// `limits.max_connections` caps a listener's open connections: one over the cap is closed
+/// without an answer and counted; a freed slot serves again.
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_over_the_cap_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = Upstream::start().await;
+    let gw = Gateway::start(
+        Opts::new(route("api", "/api", &[up.url()], "")).extra("[limits]\nmax_connections = 2"),
+    )
+    .await;
+    async fn get(s: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>) -> String {
+        s.write_all(b"GET /api/x HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    }
+    let mut a = gw.raw_conn().await;
+    let mut b = gw.raw_conn().await;
+    assert!(get(&mut a).await.starts_with("HTTP/1.1 200"));
+    assert!(get(&mut b).await.starts_with("HTTP/1.1 200"));
+    // Both stay open (keep-alive): a third is one too many.
+    let mut c = gw.raw_conn().await;
+    assert_eq!(get(&mut c).await, "", "the third connection got an answer");
+    let m = gw.metrics().await;
+    assert!(
+        m.contains("portcullis_guard_refusals_total{reason=\"connection_limit\"} 1"),
+        "{m}"
+    );
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut d = gw.raw_conn().await;
+    assert!(get(&mut d).await.starts_with("HTTP/1.1 200"));
+    assert!(get(&mut b).await.starts_with("HTTP/1.1 200"));
+}
