@@ -6,6 +6,23 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `println!` for the commands' output: a closed stdout (`portcullis explain … | head`) ends
+/// the output quietly instead of panicking, as other command-line tools do.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
+/// `print!`, likewise.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "portcullis",
@@ -171,7 +188,7 @@ pub fn main() -> ExitCode {
             command: CertsCommand::Dev { cert, key },
         } => match crate::certs::write_dev_cert(&cert, &key) {
             Ok(()) => {
-                println!(
+                outln!(
                     "wrote {}, {} and the dev CA {}",
                     cert.display(),
                     key.display(),
@@ -252,9 +269,9 @@ fn check(config: &std::path::Path) -> ExitCode {
             for w in &snap.warnings {
                 eprintln!("{w}");
             }
-            println!("{}: OK", cfg.path.display());
-            println!("  {}", crate::snapshot::summary(&snap));
-            println!(
+            outln!("{}: OK", cfg.path.display());
+            outln!("  {}", crate::snapshot::summary(&snap));
+            outln!(
                 "  public {} ({}), management {}",
                 cfg.listen.public,
                 if cfg.tls.is_some() {
@@ -323,9 +340,9 @@ fn explain(
     };
     let e = crate::explain::explain(&snap, &q);
     if json {
-        println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
     } else {
-        print!("{e}");
+        out!("{e}");
     }
     if e.allowed {
         ExitCode::SUCCESS
@@ -359,17 +376,17 @@ fn issuer_command(config: &std::path::Path, cmd: IssuerCmd) -> ExitCode {
         match cmd {
             IssuerCmd::Realm(RealmCommand::Import { file, sync }) => {
                 let outcome = crate::issuer::realm_import(settings, &base, &file, sync).await?;
-                println!("{}: {outcome:?}", file.display());
+                outln!("{}: {outcome:?}", file.display());
                 Ok(())
             }
             IssuerCmd::Realm(RealmCommand::Export { realm }) => {
                 let v = crate::issuer::realm_export(settings, &base, &realm).await?;
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                outln!("{}", serde_json::to_string_pretty(&v)?);
                 Ok(())
             }
             IssuerCmd::Keys(KeysCommand::Rotate { realm }) => {
                 let kid = crate::issuer::keys_rotate(settings, &base, &realm).await?;
-                println!("realm {realm}: new active signing key {kid}");
+                outln!("realm {realm}: new active signing key {kid}");
                 Ok::<(), anyhow::Error>(())
             }
         }

@@ -300,3 +300,24 @@ fn issuer_settings_the_issuer_would_refuse_are_check_errors() {
         "{text}"
     );
 }
+
+/// `portcullis check | head`: a closed stdout ends the output quietly, never a panic.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Opts::new(route("a", "/a", &["http://127.0.0.1:1".into()], ""));
+    Gateway::write_config(dir.path(), &o, 18443, 19000, None);
+    let mut child = Command::new(BIN)
+        .args(["check", "--config", "portcullis.toml"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before anything is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
