@@ -71,9 +71,9 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         // SQLite takes one writer at a time: with many connections concurrent writes (a refresh
-        // rotates a row) wait in SQLite's sleeping busy handler, each on its own worker thread.
-        // Two connections queue them in the pool instead and keep one free for a reader:
-        // refresh grants 1,104 -> 1,142/s per core (benches/README.md; one connection: 1,151).
+        // rotates a row) wait in SQLite's sleeping busy handler, each on its own sqlx worker
+        // thread. Two connections queue them in the pool instead and keep one free for a
+        // reader (refresh 905 -> 873 us/op, within the bench's run-to-run noise: benches/README.md).
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
             .connect_with(opts)
