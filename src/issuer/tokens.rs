@@ -69,12 +69,11 @@ fn has_scope(scope: &str, s: &str) -> bool {
 
 /// Claims about the user shared by access tokens, id tokens and userinfo.
 pub fn user_claims(
-    m: &Map<String, Value>,
+    mut c: Map<String, Value>,
     user: &UserRow,
     grants: &Grants,
     client: &ClientRow,
 ) -> Map<String, Value> {
-    let mut c = m.clone();
     c.insert("preferred_username".into(), user.username.clone().into());
     if let Some(e) = &user.email {
         c.insert("email".into(), e.clone().into());
@@ -145,7 +144,9 @@ pub async fn mint(st: &State, m: Mint<'_>, refresh: Option<Refresh>) -> OAuthRes
     }
     base.insert("acr".into(), "1".into());
 
-    let mut access = base.clone();
+    // The id token starts from the same claims; copied only when one is asked for.
+    let id_base = has_scope(&m.scope, "openid").then(|| base.clone());
+    let mut access = base;
     access.insert("aud".into(), aud);
     access.insert("typ".into(), "Bearer".into());
     access.insert("scope".into(), m.scope.clone().into());
@@ -160,17 +161,16 @@ pub async fn mint(st: &State, m: Mint<'_>, refresh: Option<Refresh>) -> OAuthRes
         .map(|(c, r)| (c.clone(), json!({ "roles": r.iter().collect::<Vec<_>>() })))
         .collect();
     access.insert("resource_access".into(), Value::Object(resource));
-    let access = user_claims(&access, m.user, m.grants, m.client);
+    let access = user_claims(access, m.user, m.grants, m.client);
     let access_token = keys.signer.sign("JWT", &access)?;
 
-    let id_token = if has_scope(&m.scope, "openid") {
-        let mut id = base;
+    let id_token = if let Some(mut id) = id_base {
         id.insert("aud".into(), client_id.clone().into());
         id.insert("typ".into(), "ID".into());
         if let Some(n) = &m.nonce {
             id.insert("nonce".into(), n.clone().into());
         }
-        let id = user_claims(&id, m.user, m.grants, m.client);
+        let id = user_claims(id, m.user, m.grants, m.client);
         Some(keys.signer.sign("JWT", &id)?)
     } else {
         None

@@ -62,7 +62,5 @@ pub async fn userinfo(
         .ok_or_else(invalid)?;
     let mut base = Map::new();
     base.insert("sub".into(), user.id.clone().into());
-    Ok(Json(Value::Object(user_claims(
-        &base, user, grants, client,
-    ))))
+    Ok(Json(Value::Object(user_claims(base, user, grants, client))))
 }

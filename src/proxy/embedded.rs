@@ -47,17 +47,22 @@ pub async fn serve(
         .map_err(|e| {
             Error::because(ErrorType::HTTPStatus(502), "embedded issuer", e.to_string())
         })?;
-    let (parts, body) = resp.into_parts();
+    let (mut parts, body) = resp.into_parts();
     let status = parts.status.as_u16();
-    let mut out = ResponseHeader::build(parts.status, Some(parts.headers.len() + 2))?;
-    for (k, v) in &parts.headers {
-        if k != header::CONTENT_LENGTH && k != header::TRANSFER_ENCODING && k != header::CONNECTION
-        {
-            out.append_header(k.clone(), v.clone())?;
-        }
+    // Edited as a plain header map and handed over whole (see `super::headers`): Pingora's
+    // `append_header` keeps a second, case-preserving map up to date on every call.
+    for hop in [
+        header::CONTENT_LENGTH,
+        header::TRANSFER_ENCODING,
+        header::CONNECTION,
+    ] {
+        parts.headers.remove(hop);
     }
-    out.insert_header(header::CONTENT_LENGTH, body.len().to_string())?;
-    out.insert_header(X_REQUEST_ID, request_id.clone())?;
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, http::HeaderValue::from(body.len()));
+    parts.headers.insert(X_REQUEST_ID, request_id.clone());
+    let out = ResponseHeader::from(parts);
     let head_only = session.req_header().method == http::Method::HEAD;
     session
         .write_response_header(Box::new(out), head_only)

@@ -447,3 +447,31 @@ async fn explain_reads_the_issuer_keys_and_creates_nothing() {
         "explain created the database"
     );
 }
+
+/// The issuer's own response headers reach the client through the gateway, with the gateway's
+/// request id and a Content-Length that matches the body.
+#[tokio::test(flavor = "multi_thread")]
+async fn issuer_response_headers_pass_through_the_gateway() {
+    let up = Upstream::start().await;
+    let gw = issuer_gateway(&up).await;
+    let r = gw
+        .client()
+        .post(gw.url("/auth/realms/myrealm/protocol/openid-connect/token"))
+        .basic_auth("svc-reports", Some("svc-secret"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    assert_eq!(h["cache-control"], "no-store");
+    assert!(
+        h["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert!(!h["x-request-id"].is_empty());
+    let len: usize = h["content-length"].to_str().unwrap().parse().unwrap();
+    assert_eq!(r.bytes().await.unwrap().len(), len);
+}
