@@ -202,19 +202,16 @@ async fn authorization_code_with_pkce_through_the_gateway_then_a_jwt_route() {
     assert_eq!(r.status(), 404);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn password_and_client_credentials_grants_through_the_gateway() {
-    let up = Upstream::start().await;
-    let gw = issuer_gateway(&up).await;
-    let c = gw.client();
-    let token_url = gw.url("/auth/realms/myrealm/protocol/openid-connect/token");
-    let t: Value = c
-        .post(&token_url)
+/// An access token for a dev-realm user (password `password`) from `myclient`'s password grant.
+async fn password_token(gw: &Gateway, user: &str) -> String {
+    let t: Value = gw
+        .client()
+        .post(gw.url("/auth/realms/myrealm/protocol/openid-connect/token"))
         .form(&[
             ("grant_type", "password"),
             ("client_id", "myclient"),
             ("client_secret", "my-client-secret"),
-            ("username", "bob"),
+            ("username", user),
             ("password", "password"),
         ])
         .send()
@@ -223,7 +220,16 @@ async fn password_and_client_credentials_grants_through_the_gateway() {
         .json()
         .await
         .unwrap();
-    let bob = t["access_token"].as_str().unwrap();
+    t["access_token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn password_and_client_credentials_grants_through_the_gateway() {
+    let up = Upstream::start().await;
+    let gw = issuer_gateway(&up).await;
+    let c = gw.client();
+    let token_url = gw.url("/auth/realms/myrealm/protocol/openid-connect/token");
+    let bob = &password_token(&gw, "bob").await;
     // bob has no groups: authenticated, but deny by default.
     assert_eq!(
         c.get(gw.url("/api/orders"))
@@ -401,23 +407,7 @@ fn copy_without_data(from: &std::path::Path, to: &std::path::Path) {
 async fn explain_reads_the_issuer_keys_and_creates_nothing() {
     let up = Upstream::start().await;
     let gw = issuer_gateway(&up).await;
-    let t: Value = gw
-        .client()
-        .post(gw.url("/auth/realms/myrealm/protocol/openid-connect/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", "myclient"),
-            ("client_secret", "my-client-secret"),
-            ("username", "alice"),
-            ("password", "password"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let alice = t["access_token"].as_str().unwrap().to_string();
+    let alice = password_token(&gw, "alice").await;
     let explain = |dir: &std::path::Path| {
         std::process::Command::new(crate::harness::BIN)
             .args(["explain", "--method", "GET", "--path", "/api/orders/1"])
