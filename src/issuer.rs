@@ -24,6 +24,7 @@ pub mod realm_file;
 pub mod realm_import;
 pub(crate) mod redirect;
 mod revoke;
+mod rotations;
 pub mod secrets;
 mod sessions;
 mod signing;
@@ -64,6 +65,8 @@ pub(crate) struct State {
     pub keys: keys::KeyRing,
     pub dirs: ArcSwap<HashMap<String, Arc<Directory>>>,
     pub retention_seconds: i64,
+    /// Refresh-token rotations, committed in groups.
+    pub rotations: rotations::Rotations,
     /// Serialises reloads for a newer revision, so concurrent refreshes reload a realm once.
     pub reload_lock: tokio::sync::Mutex<()>,
 }
@@ -154,12 +157,13 @@ impl Issuer {
         store.purge(now.saturating_sub(retention), now).await?;
         let issuer = Issuer {
             state: Arc::new(State {
-                store,
+                store: store.clone(),
                 clock,
                 frontend_url: settings.frontend_url.clone(),
                 keys: keys::KeyRing::default(),
                 dirs: ArcSwap::default(),
                 retention_seconds: retention,
+                rotations: rotations::Rotations::start(store.clone()),
                 reload_lock: tokio::sync::Mutex::new(()),
             }),
         };

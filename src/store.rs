@@ -33,7 +33,7 @@ pub trait Store: Send + Sync + 'static {
     /// The realm's revision (0 for a realm never changed, or none).
     async fn realm_revision(&self, name: &str) -> anyhow::Result<i64>;
     /// Marks a change to the realm's users, groups, roles or clients, once it is complete:
-    /// issuers holding an older directory reload it (see `rotate_live_family`).
+    /// issuers holding an older directory reload it (see `rotate_live_families`).
     async fn bump_realm_revision(&self, name: &str) -> anyhow::Result<()>;
 
     // Users.
@@ -113,7 +113,20 @@ pub trait Store: Send + Sync + 'static {
     /// live by the same bounds. A rotation also advances its session's `last_seen` (a trigger,
     /// migration 0002). Returns the rotated family with the realm's current revision, or `None`
     /// when any condition failed.
-    async fn rotate_live_family(&self, r: &Rotation<'_>) -> anyhow::Result<Option<Rotated>>;
+    async fn rotate_live_family(&self, r: &Rotation<'_>) -> anyhow::Result<Option<Rotated>> {
+        Ok(self
+            .rotate_live_families(std::slice::from_ref(r))
+            .await?
+            .pop()
+            .flatten())
+    }
+    /// `rotate_live_family` for many rotations at once (the issuer's group commit): one
+    /// statement per round, the answers in the order asked. A family named twice is rotated
+    /// in order, by one more statement per repeat, so the second sees the first's result.
+    async fn rotate_live_families(
+        &self,
+        rs: &[Rotation<'_>],
+    ) -> anyhow::Result<Vec<Option<Rotated>>>;
     async fn revoke_family(&self, id: &str) -> anyhow::Result<()>;
     /// Revokes what a (reused) authorization code issued.
     async fn revoke_families_from_code(&self, code_hash: &str) -> anyhow::Result<()>;
@@ -179,4 +192,19 @@ pub async fn open_with(url: &str, base_dir: &Path, access: Access) -> anyhow::Re
     } else {
         anyhow::bail!("issuer.database: expected sqlite://PATH or postgres://URL")
     }
+}
+
+/// Splits `rs` into rounds in which no family appears twice, keeping each family's rotations
+/// in the order asked (indices into `rs`).
+pub(crate) fn distinct_rounds(rs: &[Rotation<'_>]) -> Vec<Vec<usize>> {
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, r) in rs.iter().enumerate() {
+        let round = seen.entry(r.family_id).and_modify(|n| *n += 1).or_insert(0);
+        if rounds.len() <= *round {
+            rounds.push(Vec::new());
+        }
+        rounds[*round].push(i);
+    }
+    rounds
 }

@@ -554,35 +554,38 @@ macro_rules! impl_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn rotate_live_family(
+            async fn rotate_live_families(
                 &self,
-                r: &Rotation<'_>,
-            ) -> anyhow::Result<Option<Rotated>> {
-                let row = sqlx::query(
-                    "UPDATE refresh_families SET current_hash = $1, updated_at = $2 \
-                     WHERE id = $3 AND realm = $4 AND client_id = $5 AND current_hash = $6 \
-                     AND revoked = $7 AND updated_at >= $8 AND created_at >= $9 \
-                     AND (session_id IS NULL OR EXISTS (SELECT 1 FROM sso_sessions s \
-                     WHERE s.id = refresh_families.session_id AND s.realm = $4 AND s.ended = $7 \
-                     AND s.last_seen >= $8 AND s.created_at >= $9)) \
-                     RETURNING *, (SELECT revision FROM realms WHERE name = $4) AS realm_revision",
-                )
-                .bind(r.new_hash)
-                .bind(r.now)
-                .bind(r.family_id)
-                .bind(r.realm)
-                .bind(r.client_id)
-                .bind(r.old_hash)
-                .bind(false)
-                .bind(r.active_since)
-                .bind(r.created_since)
-                .fetch_optional(&self.pool)
-                .await?;
-                let Some(row) = row else { return Ok(None) };
-                Ok(Some(Rotated {
-                    family: decode::family(&row)?,
-                    realm_revision: row.try_get("realm_revision")?,
-                }))
+                rs: &[Rotation<'_>],
+            ) -> anyhow::Result<Vec<Option<Rotated>>> {
+                let mut out = vec![None; rs.len()];
+                for round in crate::store::distinct_rounds(rs) {
+                    // Built from counts only, never from input.
+                    let sql = sqlx::AssertSqlSafe(super::sql::rotation_sql(round.len()));
+                    let mut q = sqlx::query(sql).bind(false);
+                    for r in round.iter().map(|&i| &rs[i]) {
+                        q = q
+                            .bind(r.family_id)
+                            .bind(r.realm)
+                            .bind(r.client_id)
+                            .bind(r.old_hash)
+                            .bind(r.new_hash)
+                            .bind(r.now)
+                            .bind(r.active_since)
+                            .bind(r.created_since);
+                    }
+                    for row in q.fetch_all(&self.pool).await? {
+                        let family = decode::family(&row)?;
+                        // Family ids are distinct within a round, so the id names the request.
+                        if let Some(&i) = round.iter().find(|&&i| rs[i].family_id == family.id) {
+                            out[i] = Some(Rotated {
+                                family,
+                                realm_revision: row.try_get("realm_revision")?,
+                            });
+                        }
+                    }
+                }
+                Ok(out)
             }
 
             async fn revoke_family(&self, id: &str) -> anyhow::Result<()> {
@@ -762,3 +765,46 @@ macro_rules! impl_store {
 }
 
 pub(crate) use impl_store;
+
+/// The rotation statement for `n` families (`Store::rotate_live_families`): `$1` is `false`,
+/// then eight parameters per family. SQLite names a `VALUES` table's columns `column1…` as
+/// PostgreSQL does, and its `RETURNING` may name only the updated table, hence the unqualified
+/// `realm` in the revision's subquery.
+pub(super) fn rotation_sql(n: usize) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::with_capacity(900 + n * 90);
+    sql.push_str(
+        "UPDATE refresh_families AS f SET current_hash = v.column5, updated_at = v.column6 \
+         FROM (VALUES ",
+    );
+    for i in 0..n {
+        let b = 2 + 8 * i;
+        let sep = if i == 0 { "" } else { ", " };
+        // Writing to a String cannot fail.
+        let _ = write!(
+            sql,
+            "{sep}(${}, ${}, ${}, ${}, ${}, CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
+            b,
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7
+        );
+    }
+    sql.push_str(
+        ") AS v \
+         WHERE f.id = v.column1 AND f.realm = v.column2 AND f.client_id = v.column3 \
+         AND f.current_hash = v.column4 AND f.revoked = $1 \
+         AND f.updated_at >= v.column7 AND f.created_at >= v.column8 \
+         AND (f.session_id IS NULL OR EXISTS (SELECT 1 FROM sso_sessions s \
+         WHERE s.id = f.session_id AND s.realm = v.column2 AND s.ended = $1 \
+         AND s.last_seen >= v.column7 AND s.created_at >= v.column8)) \
+         RETURNING id, realm, client_id, user_id, session_id, scope, current_hash, code_hash, \
+         created_at, updated_at, revoked, \
+         (SELECT revision FROM realms WHERE name = realm) AS realm_revision",
+    );
+    sql
+}

@@ -385,6 +385,81 @@ async fn live_rotation_checks_everything_and_touches_the_session() {
 }
 
 #[tokio::test]
+async fn batched_rotations_answer_each_in_order_and_repeat_a_family_in_sequence() {
+    each_backend(|s| async move {
+        s.put_realm(&realm()).await.unwrap();
+        s.bump_realm_revision("r1").await.unwrap();
+        for (id, session) in [("f1", Some("s1")), ("f2", None), ("f3", None)] {
+            s.create_family(&FamilyRow {
+                id: id.into(),
+                realm: "r1".into(),
+                client_id: "app".into(),
+                user_id: format!("user-of-{id}"),
+                session_id: session.map(Into::into),
+                scope: "openid".into(),
+                current_hash: format!("{id}-h1"),
+                code_hash: None,
+                created_at: 100,
+                updated_at: 100,
+                revoked: false,
+            })
+            .await
+            .unwrap();
+        }
+        let r = |family_id, old_hash, new_hash| Rotation {
+            family_id,
+            realm: "r1",
+            client_id: "app",
+            old_hash,
+            new_hash,
+            now: 150,
+            active_since: 0,
+            created_since: 0,
+        };
+        let got = s
+            .rotate_live_families(&[
+                // f1's session does not exist: refused.
+                r("f1", "f1-h1", "f1-h2"),
+                r("f2", "f2-h1", "f2-h2"),
+                // The same family again, after the first: rotates from f2-h2.
+                r("f2", "f2-h2", "f2-h3"),
+                r("nope", "x", "y"),
+                r("f3", "wrong", "f3-h2"),
+                // A replay of f2's first token, asked after both rotations.
+                r("f2", "f2-h1", "f2-h9"),
+            ])
+            .await
+            .unwrap();
+        let hashes: Vec<_> = got
+            .iter()
+            .map(|o| o.as_ref().map(|r| r.family.current_hash.as_str()))
+            .collect();
+        assert_eq!(
+            hashes,
+            [None, Some("f2-h2"), Some("f2-h3"), None, None, None]
+        );
+        let second = got[2].as_ref().unwrap();
+        assert_eq!(
+            (
+                second.family.user_id.as_str(),
+                second.family.updated_at,
+                second.realm_revision
+            ),
+            ("user-of-f2", 150, 1)
+        );
+        assert_eq!(
+            s.get_family("f2").await.unwrap().unwrap().current_hash,
+            "f2-h3"
+        );
+        assert_eq!(
+            s.get_family("f3").await.unwrap().unwrap().current_hash,
+            "f3-h1"
+        );
+        assert!(s.rotate_live_families(&[]).await.unwrap().is_empty());
+    })
+    .await;
+}
+#[tokio::test]
 async fn failures_events_revocations_and_purge() {
     each_backend(|s| async move {
         assert_eq!(s.get_failures("r1", "user:u1").await.unwrap(), None);

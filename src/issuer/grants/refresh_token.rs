@@ -1,8 +1,9 @@
 //! `refresh_token`: rotates the family's token. Presenting a token that is no longer the
 //! family's current one means it leaked or was replayed: the whole family is revoked.
 //!
-//! The common case is one store statement: the rotation checks every condition itself
-//! (`Store::rotate_live_family`) and returns the realm's revision; the user and grants come
+//! The common case is one store statement, shared with the rotations asked at the same time
+//! (`rotations`): the rotation checks every condition itself (`Store::rotate_live_families`)
+//! and returns the realm's revision; the user and grants come
 //! from the directory's cache, reloaded first when the revision is newer than the directory.
 //! Only a refused rotation reads the family back to tell why.
 
@@ -40,7 +41,7 @@ pub async fn grant(ctx: &Ctx<'_>) -> OAuthResult<TokenResponse> {
     let Some(Rotated {
         family,
         realm_revision,
-    }) = st.store.rotate_live_family(&rotation).await?
+    }) = st.rotations.rotate(&rotation).await?
     else {
         return Err(refused(ctx, family_id, &old_hash, now).await?);
     };
