@@ -109,6 +109,11 @@ pub fn load(path: &std::path::Path, issuer_use: IssuerUse) -> Result<Loaded, Loa
             }
         }
         if diags.has_errors() {
+            // The rest is still checked: `check` reports every error at once.
+            env.embedded = Some(Arc::new(FixedKeys::none()));
+            if let Err(more) = Snapshot::load(&config, &env, 1) {
+                diags.extend(more);
+            }
             return Err(LoadError::Config(diags));
         }
         match issuer_use {

@@ -80,6 +80,9 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
+/// Never served on the public listener, whatever `guard.blocked_prefixes` lists.
+pub const ALWAYS_BLOCKED: &str = "/auth/admin";
+
 /// Default `limits.max_connections`: HAProxy's order of magnitude, far above what one worker
 /// serves well, low enough that a connection flood meets a wall before the file-descriptor limit.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
@@ -359,13 +362,10 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
 
     let guarded_ports = guarded_ports_named(f);
 
-    let mut blocked_prefixes = Vec::new();
-    let blocked_in = f
-        .guard
-        .blocked_prefixes
-        .clone()
-        .unwrap_or_else(|| vec![toml::Spanned::new(0..0, "/auth/admin".to_string())]);
-    for b in blocked_in {
+    // Keycloak's admin console is blocked whatever the list says (like the gateway's own
+    // ports in `internal_ports`): a list written for other paths must not expose it.
+    let mut blocked_prefixes = vec![ALWAYS_BLOCKED.to_string()];
+    for b in f.guard.blocked_prefixes.iter().flatten() {
         let s = b.get_ref();
         if !s.starts_with('/') {
             diags.push(src.error(
@@ -374,7 +374,10 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
             ));
             continue;
         }
-        blocked_prefixes.push(crate::proxy::route::canonical_prefix(s));
+        let p = crate::proxy::route::canonical_prefix(s);
+        if !blocked_prefixes.contains(&p) {
+            blocked_prefixes.push(p);
+        }
     }
 
     let limits = Limits {
@@ -429,6 +432,20 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
                         ),
                     )
                     .with_hint("e.g. \"https://sso.example.com/auth\" (the public URL of the /auth route), or leave it out to follow X-Forwarded-*"),
+                );
+            } else if !u.get_ref().trim_end_matches('/').ends_with("/auth") {
+                // Legitimate behind a proxy that maps this URL onto the gateway's /auth, a
+                // mistake otherwise: browsers and relying parties would be sent to paths the
+                // gateway does not serve.
+                diags.push(
+                    src.warning(
+                        u.span(),
+                        format!(
+                            "issuer.frontend_url = \"{}\" does not end in /auth, where the gateway serves the issuer",
+                            u.get_ref()
+                        ),
+                    )
+                    .with_hint("right only if a proxy in front maps it onto the gateway's /auth"),
                 );
             }
         }

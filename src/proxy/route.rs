@@ -431,6 +431,26 @@ fn build_route(
                 "\"embedded:issuer\" can't be mixed with other upstreams",
             ));
         }
+        // The issuer answers Keycloak's paths, `/auth/realms/…`, as they arrive: any other
+        // prefix, or a stripped one, could only ever answer 404.
+        let under_auth = prefix == "/" || prefix == "/auth" || prefix.starts_with("/auth/");
+        if !under_auth {
+            diags.push(
+                src.error(
+                    rf.prefix.span(),
+                    format!("route \"{name}\": \"embedded:issuer\" serves paths under /auth, not \"{prefix}\""),
+                )
+                .with_hint("use prefix = \"/auth\" (Keycloak's paths, /auth/realms/{realm}/…)"),
+            );
+        } else if rf.strip_prefix == Some(true) && prefix != "/" {
+            diags.push(
+                src.error(
+                    rf.prefix.span(),
+                    format!("route \"{name}\": \"embedded:issuer\" needs the full path, and strip_prefix = true removes \"{prefix}\" from it"),
+                )
+                .with_hint("remove strip_prefix from this route"),
+            );
+        }
         Target::EmbeddedIssuer
     } else {
         let mut servers = Vec::new();

@@ -321,3 +321,43 @@ fn a_closed_stdout_is_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");
 }
+
+/// A broken realm template does not hide the other files' errors: `check` reports them all.
+#[test]
+fn check_reports_realm_and_route_errors_together() {
+    let (code, text) = check_file(
+        "[listen]\npublic = \"127.0.0.1:18443\"\n[issuer]\nimport = [\"realms/r.json\"]\n",
+        &[
+            ("realms/r.json", "{\n  \"realm\": 3\n}\n"),
+            (
+                "routes/r.toml",
+                "[[route]]\nname = \"a\"\nprefix = \"/a\"\nupstreams = [\"ftp://127.0.0.1:1\"]\n",
+            ),
+        ],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("r.json:2:"), "{text}");
+    assert!(
+        text.contains("upstream scheme \"ftp\" is not supported"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_frontend_url_outside_auth_is_a_warning() {
+    let toml = |url: &str| {
+        format!("[listen]\npublic = \"127.0.0.1:18443\"\n[issuer]\nfrontend_url = \"{url}\"\n")
+    };
+    let (code, text) = check_file(&toml("https://sso.example.com"), &[("routes/r.toml", "")]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("portcullis.toml:4:16: warning: issuer.frontend_url = \"https://sso.example.com\" does not end in /auth"),
+        "{text}"
+    );
+    let (code, text) = check_file(
+        &toml("https://sso.example.com/auth/"),
+        &[("routes/r.toml", "")],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("does not end in /auth"), "{text}");
+}

@@ -44,8 +44,19 @@ async fn routes_by_longest_prefix_on_segment_boundaries() {
 #[tokio::test(flavor = "multi_thread")]
 async fn attack_paths_never_reach_the_admin_upstream() {
     let up = Upstream::start().await;
-    let gw = Gateway::start(Opts::new(route("auth", "/auth", &[up.url()], ""))).await;
+    // A list of its own adds to /auth/admin, never replaces it.
+    let gw = Gateway::start(
+        Opts::new(
+            route("auth", "/auth", &[up.url()], "")
+                + &route("internal", "/internal", &[up.url()], ""),
+        )
+        .extra("[guard]\nblocked_prefixes = [\"/internal/\"]\n"),
+    )
+    .await;
     let attacks = [
+        "/internal",
+        "/internal/x",
+        "/Internal/../internal/x",
         "/auth/./admin",
         "//auth//admin",
         "/auth/%61dmin",

@@ -156,3 +156,29 @@ fn paths_longer_than_every_prefix_still_match_and_never_split_a_character() {
         Some("root")
     );
 }
+
+#[test]
+fn the_embedded_issuer_is_routed_only_where_its_paths_arrive_whole() {
+    for ok in ["/auth", "/auth/realms/myrealm", "/"] {
+        let text = format!(
+            "[[route]]\nname = \"auth\"\nprefix = \"{ok}\"\nupstreams = [\"embedded:issuer\"]\n"
+        );
+        assert!(load(&text).is_ok(), "{ok}");
+    }
+    let err = load(
+        "[[route]]\nname = \"sso\"\nprefix = \"/sso\"\nupstreams = [\"embedded:issuer\"]\n\
+         [[route]]\nname = \"auth\"\nprefix = \"/auth\"\nstrip_prefix = true\nupstreams = [\"embedded:issuer\"]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains(
+            "r.toml:3:10: route \"sso\": \"embedded:issuer\" serves paths under /auth, not \"/sso\""
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("r.toml:7:10: route \"auth\": \"embedded:issuer\" needs the full path, and strip_prefix = true removes \"/auth\""),
+        "{err}"
+    );
+}
