@@ -407,7 +407,19 @@ impl ProxyHttp for PublicProxy {
                 .observe(elapsed.as_secs_f64()),
         }
         if self.audit {
-            let groups = ctx.principal.as_ref().map(|p| p.groups.join(","));
+            // The X-Auth-Request-Groups value already holds them joined; joined here only
+            // when that header was withheld (a group with control bytes).
+            let derived = ctx.held.as_ref().and_then(|h| h.identity[2].as_ref());
+            let joined = match derived.and_then(|v| v.to_str().ok()) {
+                Some(v) => std::borrow::Cow::Borrowed(v),
+                None => std::borrow::Cow::Owned(
+                    ctx.principal
+                        .as_ref()
+                        .map(|p| p.groups.join(","))
+                        .unwrap_or_default(),
+                ),
+            };
+            let groups = ctx.principal.as_ref().map(|_| &*joined);
             crate::audit::request(&crate::audit::RequestRecord {
                 request_id: ctx.request_id_str(),
                 listener: "public",
@@ -421,7 +433,7 @@ impl ProxyHttp for PublicProxy {
                 reason: ctx.reason,
                 sub: ctx.principal.as_ref().map(|p| p.sub.as_str()),
                 user: ctx.principal.as_ref().map(|p| p.user()),
-                groups: groups.as_deref(),
+                groups,
                 upstream: ctx
                     .upstream
                     .as_ref()

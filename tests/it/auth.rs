@@ -232,6 +232,13 @@ async fn rbac_decides_and_identity_headers_reach_the_upstream() {
         .unwrap();
     assert_eq!(deny["decision"], "deny");
     assert_eq!(deny["reason"], "no_roles");
+    assert_eq!(deny["groups"], "", "a token without groups");
+    let allow: Value = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["user"] == "alice" && l["decision"] == "allow")
+        .unwrap();
+    assert_eq!(allow["groups"], "/staff");
     assert_eq!(deny["status"], 403);
     // A refusal is counted and audited under the route it matched.
     assert_eq!(deny["route"], "orders");
