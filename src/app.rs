@@ -290,6 +290,7 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
         Guarded::new(
             proxy,
             config.limits.header_read_timeout,
+            config.limits.max_header_bytes,
             config.limits.max_connections,
         ),
     );
@@ -315,6 +316,7 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
                     https_port: public.port(),
                 }),
                 config.limits.header_read_timeout,
+                config.limits.max_header_bytes,
                 config.limits.max_connections,
             ),
         );

@@ -15,6 +15,14 @@
 //! arrives in one read) costs a clock read and never arms a timer. HTTP/2 connections are not
 //! wrapped: their streams have no per-connection head to time.
 //!
+//! It also bounds the bytes a head may take: Pingora buffers a request head of up to 1 MiB
+//! before any app code sees it, so a few hundred clients sending endless header lines could
+//! hold a gigabyte. A head read past twice `limits.max_header_bytes` (plus Pingora's first
+//! buffer) gets a best-effort `431` and the connection is closed; heads under that bound are
+//! measured exactly by the guard (`431` with the JSON body). Twice, because the bytes read
+//! while a head is incomplete include what follows it in the last read, and Pingora's buffer
+//! doubles as it fills: that read is at most the head's own size again.
+//!
 //! The same wrapper ([`Guarded`]) caps the listener's open connections
 //! (`limits.max_connections`): Pingora accepts without a limit, and each connection holds a
 //! task, buffers and a file descriptor.
@@ -52,10 +60,22 @@ const IN_REQUEST: u8 = 2;
 const TIMEOUT_RESPONSE: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 
+/// Sent, best effort, before a connection whose head grew past its bound is closed.
+const TOO_LARGE_RESPONSE: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\n\
+Connection: close\r\nContent-Type: application/json\r\nContent-Length: 99\r\n\r\n\
+{\"error\":\"request_header_fields_too_large\",\"error_description\":\"request header block is too large\"}";
+
+/// Pingora's first read buffer for a request head.
+const FIRST_READ: usize = 4096;
+
 /// A downstream connection whose request heads must each arrive within `timeout`.
 pub struct HeadDeadline {
     inner: Stream,
     timeout: Duration,
+    /// Most bytes read while one head is incomplete.
+    max_head_read: usize,
+    /// Bytes read since the current head's first byte.
+    head_read: usize,
     phase: AtomicU8,
     deadline: Option<Instant>,
     timer: Option<Pin<Box<Sleep>>>,
@@ -72,10 +92,15 @@ impl std::fmt::Debug for HeadDeadline {
 }
 
 impl HeadDeadline {
-    pub fn new(inner: Stream, timeout: Duration) -> Self {
+    /// Heads must arrive within `timeout`; `max_header_bytes` is the guard's exact limit.
+    pub fn new(inner: Stream, timeout: Duration, max_header_bytes: usize) -> Self {
         Self {
             inner,
             timeout,
+            max_head_read: max_header_bytes
+                .saturating_mul(2)
+                .saturating_add(FIRST_READ),
+            head_read: 0,
             phase: AtomicU8::new(AWAIT_HEAD),
             deadline: None,
             timer: None,
@@ -98,9 +123,9 @@ impl HeadDeadline {
     }
 
     /// Tells the client why the connection ends, if its socket takes the bytes at once.
-    fn answer_408(&mut self, cx: &mut Context<'_>) {
+    fn answer(&mut self, cx: &mut Context<'_>, response: &[u8]) {
         let mut inner = Pin::new(&mut self.inner);
-        if let Poll::Ready(Ok(_)) = inner.as_mut().poll_write(cx, TIMEOUT_RESPONSE) {
+        if let Poll::Ready(Ok(_)) = inner.as_mut().poll_write(cx, response) {
             let _ = inner.poll_flush(cx);
         }
     }
@@ -143,10 +168,30 @@ impl AsyncRead for HeadDeadline {
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                if buf.filled().len() > before && this.phase.load(Ordering::Relaxed) == AWAIT_HEAD {
-                    this.set_phase(IN_HEAD);
-                    this.deadline = Some(Instant::now() + this.timeout);
-                    this.timer = None;
+                let n = buf.filled().len() - before;
+                if n == 0 {
+                    return Poll::Ready(Ok(()));
+                }
+                match this.phase.load(Ordering::Relaxed) {
+                    AWAIT_HEAD => {
+                        this.set_phase(IN_HEAD);
+                        this.deadline = Some(Instant::now() + this.timeout);
+                        this.timer = None;
+                        this.head_read = n;
+                    }
+                    IN_HEAD => this.head_read = this.head_read.saturating_add(n),
+                    _ => return Poll::Ready(Ok(())),
+                }
+                if this.head_read > this.max_head_read {
+                    metrics()
+                        .guard_refusals
+                        .with_label_values(&["header_too_large"])
+                        .inc();
+                    this.answer(cx, TOO_LARGE_RESPONSE);
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "request head larger than limits.max_header_bytes",
+                    )));
                 }
                 Poll::Ready(Ok(()))
             }
@@ -156,7 +201,7 @@ impl AsyncRead for HeadDeadline {
                         .guard_refusals
                         .with_label_values(&["header_timeout"])
                         .inc();
-                    this.answer_408(cx);
+                    this.answer(cx, TIMEOUT_RESPONSE);
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "request head not complete within header_read_timeout",
@@ -272,15 +317,22 @@ impl Peek for HeadDeadline {
 pub struct Guarded<A> {
     inner: Arc<A>,
     timeout: Duration,
+    max_header_bytes: usize,
     slots: Arc<Slots>,
 }
 
 impl<A> Guarded<A> {
     /// `max_connections` of 0 means no cap.
-    pub fn new(inner: A, timeout: Duration, max_connections: usize) -> Self {
+    pub fn new(
+        inner: A,
+        timeout: Duration,
+        max_header_bytes: usize,
+        max_connections: usize,
+    ) -> Self {
         Self {
             inner: Arc::new(inner),
             timeout,
+            max_header_bytes,
             slots: Arc::new(Slots {
                 open: AtomicUsize::new(0),
                 max: max_connections,
@@ -334,7 +386,11 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
         let stream: Stream = if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             stream
         } else {
-            Box::new(HeadDeadline::new(stream, self.timeout))
+            Box::new(HeadDeadline::new(
+                stream,
+                self.timeout,
+                self.max_header_bytes,
+            ))
         };
         self.inner.process_new(stream, shutdown).await
     }

@@ -208,6 +208,42 @@ async fn framing_attacks_are_refused_and_never_forwarded() {
     assert_eq!(up.hits(), 0, "{:?}", up.paths.lock().unwrap());
 }
 
+/// Header lines that never end are refused once they pass twice the limit, at once: Pingora
+/// alone would buffer up to 1 MiB per connection and wait for the head timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_head_is_cut_off_long_before_pingora_s_1_mib() {
+    use tokio::io::AsyncWriteExt;
+    let up = Upstream::start().await;
+    let gw = Gateway::start(
+        Opts::new(route("root", "/", &[up.url()], ""))
+            .extra("[limits]\nmax_header_bytes = 8192\nheader_read_timeout_seconds = 30\n"),
+    )
+    .await;
+    let mut conn = gw.raw_conn().await;
+    conn.write_all(b"GET /x HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    let line = format!("X-Pad: {}\r\n", "a".repeat(1000));
+    let started = std::time::Instant::now();
+    // Just past the bound (2 × 8192 + 4096), far from 1 MiB, and no end of head. No more than
+    // that: bytes left unread when the gateway closes would reset the connection.
+    let mut sent = 0;
+    while sent <= 2 * 8192 + 4096 {
+        conn.write_all(line.as_bytes()).await.unwrap();
+        sent += line.len();
+    }
+    let resp = crate::harness::read_some(&mut conn, Duration::from_secs(5)).await;
+    assert_eq!(status_of(&resp), 431, "after {sent} bytes: {resp}");
+    assert!(resp.contains("request_header_fields_too_large"), "{resp}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(up.hits(), 0);
+    let m = gw.metrics().await;
+    assert!(
+        m.contains("portcullis_guard_refusals_total{reason=\"header_too_large\"} 1"),
+        "{m}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn http2_over_tls_and_streaming_bodies() {
     let up = Upstream::start().await;
