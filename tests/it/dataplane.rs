@@ -601,3 +601,55 @@ async fn connections_over_the_cap_are_closed() {
     assert!(get(&mut d).await.starts_with("HTTP/1.1 200"));
     assert!(get(&mut b).await.starts_with("HTTP/1.1 200"));
 }
+
+/// HTTP/2's slowloris: a stream's header block begun and never finished (no END_HEADERS).
+/// The connection has no request to time, so the HTTP/2 idle timeout must end it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unfinished_http2_header_block_does_not_hold_the_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = Upstream::start().await;
+    let gw = Gateway::start(
+        Opts::new(route("root", "/", &[up.url()], ""))
+            .extra("[limits]\nkeepalive_timeout_seconds = 2\n"),
+    )
+    .await;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in crate::harness::rustls_pemfile_certs(&gw.cert_pem()) {
+        roots.add(c).unwrap();
+    }
+    let mut cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", gw.public))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut s = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend_from_slice(&[0, 0, 0, 0x4, 0, 0, 0, 0, 0]); // empty SETTINGS
+    // HEADERS on stream 1, flags 0 (no END_HEADERS): ":method: GET" and nothing more.
+    out.extend_from_slice(&[0, 0, 1, 0x1, 0, 0, 0, 0, 1, 0x82]);
+    s.write_all(&out).await.unwrap();
+    let started = std::time::Instant::now();
+    // Read until the gateway closes (its SETTINGS, ACK and GOAWAY come first).
+    let mut buf = [0u8; 4096];
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(_)) => continue,
+            Err(_) => break false,
+        }
+    };
+    assert!(closed, "connection still open after 20 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "closed only after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(up.hits(), 0);
+}
