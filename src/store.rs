@@ -120,6 +120,12 @@ pub trait Store: Send + Sync + 'static {
             .pop()
             .flatten())
     }
+    /// How many writes may usefully run at once: SQLite admits one writer (a second would wait
+    /// in its sleeping busy handler); PostgreSQL locks rows, and a round trip leaves the
+    /// issuer idle unless another write is in flight.
+    fn concurrent_writes(&self) -> usize {
+        1
+    }
     /// `rotate_live_family` for many rotations at once (the issuer's group commit): one
     /// statement per round, the answers in the order asked. A family named twice is rotated
     /// in order, by one more statement per repeat, so the second sees the first's result.

@@ -6,13 +6,15 @@
 # gateway runs with one worker thread and serves the issuer at /auth on its public listener.
 #
 # usage: benches/load/issuer.sh [--duration S] [--warmup S] [--concurrency N] [--only portcullis|anchor]
-#                                [--grants cc,refresh,login]
+#                                [--grants cc,refresh,login] [--database URL]
 #   PORTCULLIS_BIN=path   use this binary instead of building target/release
+#   --database URL        the issuer's store (default: a fresh SQLite file); a postgres:// URL
+#                         must name an existing, empty database (the issuer migrates it)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 bench=${BENCH_DIR:-$repo/../shared/bench}
-duration=15; warmup=10; conc=8; only=; grants=cc,refresh,login
+duration=15; warmup=10; conc=8; only=; grants=cc,refresh,login; database=
 while (($#)); do
   case $1 in
     --duration) duration=$2; shift 2 ;;
@@ -20,6 +22,7 @@ while (($#)); do
     --concurrency) conc=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     --grants) grants=$2; shift 2 ;;
+    --database) database=$2; shift 2 ;;
     *) echo "unknown argument $1"; exit 2 ;;
   esac
 done
@@ -67,7 +70,7 @@ audit_log = false
 [routing]
 watch = false
 [issuer]
-database = "sqlite://$dir/portcullis.db"
+database = "${database:-sqlite://$dir/portcullis.db}"
 import = ["$realm_json"]
 TOML
   printf '[[route]]\nname = "auth"\nprefix = "/auth"\nupstreams = ["embedded:issuer"]\n' > "$dir/routes/auth.toml"

@@ -4,11 +4,14 @@
 //! A refresh is one RSA signature and one write. On one core the write's fixed costs (a hop to
 //! SQLite's worker thread and back, the transaction's locks and WAL append, or a PostgreSQL
 //! round trip) are paid once per batch instead of once per refresh. Nothing waits for a batch
-//! to fill: an idle issuer sends each rotation alone, as before.
+//! to fill: an idle issuer sends each rotation alone, as before. SQLite takes one batch at a
+//! time (one writer); PostgreSQL a few (`Store::concurrent_writes`).
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
 
-use crate::store::{Rotated, Rotation, SharedStore};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::store::{Rotated, Rotation, SharedStore, Store};
 
 /// Most rotations in one statement (nine parameters each, far below either backend's limit).
 const MAX_BATCH: usize = 32;
@@ -82,8 +85,17 @@ impl Rotations {
 }
 
 async fn run(store: SharedStore, mut rx: mpsc::Receiver<Job>) {
-    let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+    // One batch at a time on SQLite; on PostgreSQL a few, so a round trip doesn't idle us.
+    let in_flight = Arc::new(Semaphore::new(store.concurrent_writes().max(1)));
+    loop {
+        // Rotations queue up while every permit is out: they make the next batch.
+        let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
+            return;
+        };
+        let mut jobs = Vec::with_capacity(MAX_BATCH);
+        if rx.recv_many(&mut jobs, MAX_BATCH).await == 0 {
+            return;
+        }
         if jobs.len() < MAX_BATCH {
             // Let the tasks already woken reach their own rotation first: on a busy issuer
             // they join this batch instead of each starting another.
@@ -93,21 +105,30 @@ async fn run(store: SharedStore, mut rx: mpsc::Receiver<Job>) {
                 jobs.push(job);
             }
         }
-        let rotations: Vec<Rotation<'_>> = jobs.iter().map(Job::rotation).collect();
-        let answers = store.rotate_live_families(&rotations).await;
-        drop(rotations);
-        match answers {
-            Ok(answers) => {
-                for (job, answer) in jobs.drain(..).zip(answers) {
-                    // A caller that went away no longer wants its answer.
-                    let _ = job.reply.send(Ok(answer));
-                }
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            commit(store.as_ref(), jobs).await;
+            drop(permit);
+        });
+    }
+}
+
+/// One batch: its statement, and each caller's answer.
+async fn commit(store: &dyn Store, jobs: Vec<Job>) {
+    let rotations: Vec<Rotation<'_>> = jobs.iter().map(Job::rotation).collect();
+    let answers = store.rotate_live_families(&rotations).await;
+    drop(rotations);
+    match answers {
+        Ok(answers) => {
+            for (job, answer) in jobs.into_iter().zip(answers) {
+                // A caller that went away no longer wants its answer.
+                let _ = job.reply.send(Ok(answer));
             }
-            Err(e) => {
-                let e = format!("{e:#}");
-                for job in jobs.drain(..) {
-                    let _ = job.reply.send(Err(e.clone()));
-                }
+        }
+        Err(e) => {
+            let e = format!("{e:#}");
+            for job in jobs {
+                let _ = job.reply.send(Err(e.clone()));
             }
         }
     }
@@ -115,8 +136,6 @@ async fn run(store: SharedStore, mut rx: mpsc::Receiver<Job>) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::store::{FamilyRow, RealmRow, RealmSettings};
 
@@ -153,56 +172,51 @@ mod tests {
     }
 
     /// Many concurrent rotations (more than a batch holds, two per family in a chain and one
-    /// replay each) against a real SQLite file: each caller gets its own family's answer.
-    #[tokio::test]
+    /// replay each), on SQLite (one batch at a time) and PostgreSQL (several in flight): each
+    /// caller gets its own family's answer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_rotations_each_get_their_own_answer() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: SharedStore = Arc::new(
-            crate::store::sqlite::SqliteStore::open(
-                &dir.path().join("p.db"),
-                crate::store::Access::ReadWrite,
-            )
-            .await
-            .unwrap(),
-        );
-        store
-            .put_realm(&RealmRow {
-                name: "r1".into(),
-                enabled: true,
-                settings: RealmSettings::default(),
-            })
-            .await
-            .unwrap();
-        let ids: Vec<String> = (0..80).map(|i| format!("f{i}")).collect();
-        for id in &ids {
-            family(&store, id).await;
-        }
-        let rotations = Arc::new(Rotations::start(store.clone()));
-        let mut tasks = Vec::new();
-        for id in ids.clone() {
-            let rotations = rotations.clone();
-            tasks.push(tokio::spawn(async move {
-                let (h0, h1, h2) = (format!("{id}-0"), format!("{id}-1"), format!("{id}-2"));
-                let first = rotations.rotate(&rotation(&id, &h0, &h1)).await.unwrap();
-                let second = rotations.rotate(&rotation(&id, &h1, &h2)).await.unwrap();
-                let replay = rotations.rotate(&rotation(&id, &h0, "x")).await.unwrap();
-                (id, first, second, replay)
-            }));
-        }
-        for task in tasks {
-            let (id, first, second, replay) = task.await.unwrap();
-            assert_eq!(first.unwrap().family.current_hash, format!("{id}-1"));
-            let second = second.unwrap().family;
-            assert_eq!(
-                (second.id.as_str(), second.current_hash),
-                (id.as_str(), format!("{id}-2"))
-            );
-            assert!(replay.is_none(), "{id}: a rotated token rotates no more");
-        }
-        for id in &ids {
-            let f = store.get_family(id).await.unwrap().unwrap();
-            assert_eq!(f.current_hash, format!("{id}-2"));
-        }
+        crate::store::testing::each_backend(|store| async move {
+            store
+                .put_realm(&RealmRow {
+                    name: "r1".into(),
+                    enabled: true,
+                    settings: RealmSettings::default(),
+                })
+                .await
+                .unwrap();
+            let ids: Vec<String> = (0..80).map(|i| format!("f{i}")).collect();
+            for id in &ids {
+                family(&store, id).await;
+            }
+            let rotations = Arc::new(Rotations::start(store.clone()));
+            let mut tasks = Vec::new();
+            for id in ids.clone() {
+                let rotations = rotations.clone();
+                tasks.push(tokio::spawn(async move {
+                    let (h0, h1, h2) = (format!("{id}-0"), format!("{id}-1"), format!("{id}-2"));
+                    let first = rotations.rotate(&rotation(&id, &h0, &h1)).await.unwrap();
+                    let second = rotations.rotate(&rotation(&id, &h1, &h2)).await.unwrap();
+                    let replay = rotations.rotate(&rotation(&id, &h0, "x")).await.unwrap();
+                    (id, first, second, replay)
+                }));
+            }
+            for task in tasks {
+                let (id, first, second, replay) = task.await.unwrap();
+                assert_eq!(first.unwrap().family.current_hash, format!("{id}-1"));
+                let second = second.unwrap().family;
+                assert_eq!(
+                    (second.id.as_str(), second.current_hash),
+                    (id.as_str(), format!("{id}-2"))
+                );
+                assert!(replay.is_none(), "{id}: a rotated token rotates no more");
+            }
+            for id in &ids {
+                let f = store.get_family(id).await.unwrap().unwrap();
+                assert_eq!(f.current_hash, format!("{id}-2"));
+            }
+        })
+        .await;
     }
 
     #[tokio::test]

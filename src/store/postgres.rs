@@ -51,4 +51,4 @@ impl PostgresStore {
     }
 }
 
-super::sql::impl_store!(PostgresStore, sqlx::postgres::PgRow);
+super::sql::impl_store!(PostgresStore, sqlx::postgres::PgRow, 4);

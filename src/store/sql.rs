@@ -6,7 +6,7 @@
 //! `BOOLEAN` and `BYTEA`/`BLOB`, which both decode the same way.
 
 macro_rules! impl_store {
-    ($ty:ty, $row:ty) => {
+    ($ty:ty, $row:ty, $concurrent_writes:expr) => {
         use crate::store::model::*;
         use sqlx::Row as _;
 
@@ -14,6 +14,10 @@ macro_rules! impl_store {
 
         #[async_trait::async_trait]
         impl crate::store::Store for $ty {
+            fn concurrent_writes(&self) -> usize {
+                $concurrent_writes
+            }
+
             async fn ping(&self) -> anyhow::Result<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())

@@ -84,4 +84,4 @@ impl SqliteStore {
     }
 }
 
-super::sql::impl_store!(SqliteStore, sqlx::sqlite::SqliteRow);
+super::sql::impl_store!(SqliteStore, sqlx::sqlite::SqliteRow, 1);
