@@ -212,4 +212,55 @@ mod tests {
         ));
         assert!(text.contains("portcullis_config_generation 3"));
     }
+
+    /// The Grafana dashboard in deploy/ queries only metrics that exist, and shows them all.
+    #[test]
+    fn the_dashboard_names_every_metric_and_only_real_ones() {
+        let m = super::metrics();
+        // A vector is exported once it has a child: give each one (labels of this test only).
+        let l = "dashboard-test";
+        m.http_duration.with_label_values(&[l]).observe(0.1);
+        for (c, n) in [
+            (&m.http_requests, 3),
+            (&m.authn_failures, 1),
+            (&m.authz_allow, 1),
+            (&m.authz_deny, 1),
+            (&m.guard_refusals, 1),
+            (&m.upstream_failures, 2),
+            (&m.config_reloads, 1),
+            (&m.jwks_refreshes, 2),
+            (&m.issuer_tokens_issued, 2),
+            (&m.issuer_logins, 2),
+        ] {
+            c.with_label_values(&vec![l; n]).inc();
+        }
+        let exported: std::collections::BTreeSet<String> = m
+            .registry
+            .gather()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../deploy/dashboards/portcullis.json")).unwrap();
+        let mut used = std::collections::BTreeSet::new();
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let expr = target["expr"].as_str().unwrap();
+                for (i, _) in expr.match_indices("portcullis_") {
+                    let name: String = expr[i..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                        .collect();
+                    let base = ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .find_map(|s| name.strip_suffix(s))
+                        .filter(|b| exported.contains(*b))
+                        .map_or(name.clone(), str::to_string);
+                    assert!(exported.contains(&base), "{name} is not a metric");
+                    used.insert(base);
+                }
+            }
+        }
+        assert_eq!(used, exported, "every metric on the dashboard");
+    }
 }
