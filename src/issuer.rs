@@ -157,13 +157,13 @@ impl Issuer {
         store.purge(now.saturating_sub(retention), now).await?;
         let issuer = Issuer {
             state: Arc::new(State {
-                store: store.clone(),
+                rotations: rotations::Rotations::start(Arc::clone(&store)),
+                store,
                 clock,
                 frontend_url: settings.frontend_url.clone(),
                 keys: keys::KeyRing::default(),
                 dirs: ArcSwap::default(),
                 retention_seconds: retention,
-                rotations: rotations::Rotations::start(store.clone()),
                 reload_lock: tokio::sync::Mutex::new(()),
             }),
         };

@@ -7,6 +7,7 @@
 mod decode;
 mod model;
 pub mod postgres;
+mod rotation;
 mod sql;
 pub mod sqlite;
 #[cfg(test)]
@@ -107,32 +108,22 @@ pub trait Store: Send + Sync + 'static {
         new_hash: &str,
         now: i64,
     ) -> anyhow::Result<bool>;
-    /// The refresh grant in one statement: rotates `r.family_id` to `r.new_hash` only if
-    /// `r.old_hash` is its current token, it is not revoked, belongs to `r.realm` and
-    /// `r.client_id`, is within its idle and max lifespan, and its session (if it has one) is
-    /// live by the same bounds. A rotation also advances its session's `last_seen` (a trigger,
-    /// migration 0002). Returns the rotated family with the realm's current revision, or `None`
-    /// when any condition failed.
-    async fn rotate_live_family(&self, r: &Rotation<'_>) -> anyhow::Result<Option<Rotated>> {
-        Ok(self
-            .rotate_live_families(std::slice::from_ref(r))
-            .await?
-            .pop()
-            .flatten())
-    }
-    /// How many writes may usefully run at once: SQLite admits one writer (a second would wait
-    /// in its sleeping busy handler); PostgreSQL locks rows, and a round trip leaves the
-    /// issuer idle unless another write is in flight.
-    fn concurrent_writes(&self) -> usize {
-        1
-    }
-    /// `rotate_live_family` for many rotations at once (the issuer's group commit): one
-    /// statement per round, the answers in the order asked. A family named twice is rotated
-    /// in order, by one more statement per repeat, so the second sees the first's result.
+    /// The refresh grant's check-and-rotate, for many rotations at once (the issuer's group
+    /// commit): each `r` rotates `r.family_id` to `r.new_hash` only if `r.old_hash` is its
+    /// current token, it is not revoked, belongs to `r.realm` and `r.client_id`, is within its
+    /// idle and max lifespan, and its session (if it has one) is live by the same bounds. A
+    /// rotation also advances its session's `last_seen` (a trigger, migration 0002). Answers in
+    /// the order asked: the rotated family with the realm's current revision, or `None` when
+    /// any condition failed. One statement per round; a family named twice is rotated in order,
+    /// by one more statement per repeat, so the second sees the first's result.
     async fn rotate_live_families(
         &self,
         rs: &[Rotation<'_>],
     ) -> anyhow::Result<Vec<Option<Rotated>>>;
+    /// How many writes may usefully run at once: SQLite admits one writer (a second would wait
+    /// in its sleeping busy handler); PostgreSQL locks rows, and a round trip leaves the
+    /// issuer idle unless another write is in flight.
+    fn concurrent_writes(&self) -> usize;
     async fn revoke_family(&self, id: &str) -> anyhow::Result<()>;
     /// Revokes what a (reused) authorization code issued.
     async fn revoke_families_from_code(&self, code_hash: &str) -> anyhow::Result<()>;
@@ -198,19 +189,4 @@ pub async fn open_with(url: &str, base_dir: &Path, access: Access) -> anyhow::Re
     } else {
         anyhow::bail!("issuer.database: expected sqlite://PATH or postgres://URL")
     }
-}
-
-/// Splits `rs` into rounds in which no family appears twice, keeping each family's rotations
-/// in the order asked (indices into `rs`).
-pub(crate) fn distinct_rounds(rs: &[Rotation<'_>]) -> Vec<Vec<usize>> {
-    let mut rounds: Vec<Vec<usize>> = Vec::new();
-    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for (i, r) in rs.iter().enumerate() {
-        let round = seen.entry(r.family_id).and_modify(|n| *n += 1).or_insert(0);
-        if rounds.len() <= *round {
-            rounds.push(Vec::new());
-        }
-        rounds[*round].push(i);
-    }
-    rounds
 }

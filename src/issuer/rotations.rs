@@ -59,7 +59,7 @@ impl Rotations {
         Rotations { tx }
     }
 
-    /// `Store::rotate_live_family`, batched with whatever else is waiting.
+    /// One rotation (`Store::rotate_live_families`), batched with whatever else is waiting.
     pub async fn rotate(&self, r: &Rotation<'_>) -> anyhow::Result<Option<Rotated>> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
@@ -137,25 +137,11 @@ async fn commit(store: &dyn Store, jobs: Vec<Job>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{FamilyRow, RealmRow, RealmSettings};
+    use crate::store::{RealmRow, RealmSettings};
 
     async fn family(store: &SharedStore, id: &str) {
-        store
-            .create_family(&FamilyRow {
-                id: id.into(),
-                realm: "r1".into(),
-                client_id: "app".into(),
-                user_id: "u1".into(),
-                session_id: None,
-                scope: "openid".into(),
-                current_hash: format!("{id}-0"),
-                code_hash: None,
-                created_at: 100,
-                updated_at: 100,
-                revoked: false,
-            })
-            .await
-            .unwrap();
+        let row = crate::store::testing::family_row(id, &format!("{id}-0"));
+        store.create_family(&row).await.unwrap();
     }
 
     fn rotation<'a>(family_id: &'a str, old_hash: &'a str, new_hash: &'a str) -> Rotation<'a> {

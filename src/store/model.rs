@@ -218,7 +218,7 @@ pub struct FamilyRow {
     pub revoked: bool,
 }
 
-/// The refresh grant's check-and-rotate (`Store::rotate_live_family`).
+/// The refresh grant's check-and-rotate (`Store::rotate_live_families`).
 #[derive(Debug, Clone, Copy)]
 pub struct Rotation<'a> {
     pub family_id: &'a str,

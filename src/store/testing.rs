@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
-use super::{SharedStore, postgres::PostgresStore, sqlite::SqliteStore};
+use super::{FamilyRow, SharedStore, postgres::PostgresStore, sqlite::SqliteStore};
 
 const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -64,4 +64,22 @@ where
         .unwrap();
     test(Arc::new(pg)).await;
     db.drop_db().await;
+}
+
+/// A live refresh family of realm `r1`, client `app` and user `u1`, without a session,
+/// created and last used at 100; tests change what they need with `..family_row(…)`.
+pub(crate) fn family_row(id: &str, current_hash: &str) -> FamilyRow {
+    FamilyRow {
+        id: id.into(),
+        realm: "r1".into(),
+        client_id: "app".into(),
+        user_id: "u1".into(),
+        session_id: None,
+        scope: "openid".into(),
+        current_hash: current_hash.into(),
+        code_hash: None,
+        created_at: 100,
+        updated_at: 100,
+        revoked: false,
+    }
 }

@@ -11,6 +11,14 @@ fn realm() -> RealmRow {
     }
 }
 
+/// One rotation, as the issuer's batches of one.
+async fn rotate_one(s: &SharedStore, r: &Rotation<'_>) -> anyhow::Result<Option<Rotated>> {
+    Ok(s.rotate_live_families(std::slice::from_ref(r))
+        .await?
+        .pop()
+        .flatten())
+}
+
 fn user(id: &str, name: &str) -> UserRow {
     UserRow {
         id: id.into(),
@@ -299,7 +307,7 @@ async fn live_rotation_checks_everything_and_touches_the_session() {
                 ..ok
             },
         ] {
-            assert_eq!(s.rotate_live_family(&bad).await.unwrap(), None, "{bad:?}");
+            assert_eq!(rotate_one(&s, &bad).await.unwrap(), None, "{bad:?}");
         }
         assert_eq!(s.get_family("f1").await.unwrap().unwrap(), fam);
         assert_eq!(s.session_by_id("s1").await.unwrap().unwrap().last_seen, 100);
@@ -311,7 +319,7 @@ async fn live_rotation_checks_everything_and_touches_the_session() {
         let Rotated {
             family: rotated,
             realm_revision,
-        } = s.rotate_live_family(&ok).await.unwrap().unwrap();
+        } = rotate_one(&s, &ok).await.unwrap().unwrap();
         assert_eq!(realm_revision, 1);
         assert_eq!(
             (rotated.current_hash.as_str(), rotated.updated_at),
@@ -323,7 +331,7 @@ async fn live_rotation_checks_everything_and_touches_the_session() {
             150,
             "a rotation is session activity"
         );
-        assert_eq!(s.rotate_live_family(&ok).await.unwrap(), None, "replay");
+        assert_eq!(rotate_one(&s, &ok).await.unwrap(), None, "replay");
 
         // A stale or ended session refuses too.
         let next = Rotation {
@@ -333,10 +341,13 @@ async fn live_rotation_checks_everything_and_touches_the_session() {
             ..ok
         };
         assert!(
-            s.rotate_live_family(&Rotation {
-                active_since: 151,
-                ..next
-            })
+            rotate_one(
+                &s,
+                &Rotation {
+                    active_since: 151,
+                    ..next
+                }
+            )
             .await
             .unwrap()
             .is_none()
@@ -346,10 +357,13 @@ async fn live_rotation_checks_everything_and_touches_the_session() {
         f2.id = "f2".into();
         s.create_family(&f2).await.unwrap();
         assert!(
-            s.rotate_live_family(&Rotation {
-                family_id: "f2",
-                ..ok
-            })
+            rotate_one(
+                &s,
+                &Rotation {
+                    family_id: "f2",
+                    ..ok
+                }
+            )
             .await
             .unwrap()
             .is_none()
@@ -361,21 +375,27 @@ async fn live_rotation_checks_everything_and_touches_the_session() {
         f3.session_id = None;
         s.create_family(&f3).await.unwrap();
         assert!(
-            s.rotate_live_family(&Rotation {
-                family_id: "f3",
-                ..ok
-            })
+            rotate_one(
+                &s,
+                &Rotation {
+                    family_id: "f3",
+                    ..ok
+                }
+            )
             .await
             .unwrap()
             .is_some()
         );
         s.revoke_family("f3").await.unwrap();
         assert!(
-            s.rotate_live_family(&Rotation {
-                family_id: "f3",
-                old_hash: "h2",
-                ..ok
-            })
+            rotate_one(
+                &s,
+                &Rotation {
+                    family_id: "f3",
+                    old_hash: "h2",
+                    ..ok
+                }
+            )
             .await
             .unwrap()
             .is_none()
@@ -391,17 +411,9 @@ async fn batched_rotations_answer_each_in_order_and_repeat_a_family_in_sequence(
         s.bump_realm_revision("r1").await.unwrap();
         for (id, session) in [("f1", Some("s1")), ("f2", None), ("f3", None)] {
             s.create_family(&FamilyRow {
-                id: id.into(),
-                realm: "r1".into(),
-                client_id: "app".into(),
                 user_id: format!("user-of-{id}"),
                 session_id: session.map(Into::into),
-                scope: "openid".into(),
-                current_hash: format!("{id}-h1"),
-                code_hash: None,
-                created_at: 100,
-                updated_at: 100,
-                revoked: false,
+                ..super::testing::family_row(id, &format!("{id}-h1"))
             })
             .await
             .unwrap();
