@@ -408,18 +408,19 @@ impl ProxyHttp for PublicProxy {
         }
         if self.audit {
             // The X-Auth-Request-Groups value already holds them joined; joined here only
-            // when that header was withheld (a group with control bytes).
-            let derived = ctx.held.as_ref().and_then(|h| h.identity[2].as_ref());
-            let joined = match derived.and_then(|v| v.to_str().ok()) {
-                Some(v) => std::borrow::Cow::Borrowed(v),
-                None => std::borrow::Cow::Owned(
-                    ctx.principal
-                        .as_ref()
-                        .map(|p| p.groups.join(","))
-                        .unwrap_or_default(),
-                ),
+            // when that header was withheld (no groups, or one with control bytes).
+            let joined;
+            let groups = match (
+                &ctx.principal,
+                ctx.held.as_ref().and_then(|h| h.groups_header()),
+            ) {
+                (Some(_), Some(header)) => Some(header),
+                (Some(p), None) => {
+                    joined = p.groups.join(",");
+                    Some(joined.as_str())
+                }
+                (None, _) => None,
             };
-            let groups = ctx.principal.as_ref().map(|_| &*joined);
             crate::audit::request(&crate::audit::RequestRecord {
                 request_id: ctx.request_id_str(),
                 listener: "public",

@@ -24,6 +24,9 @@ impl Default for SetId {
     }
 }
 
+/// Where `X-Auth-Request-Groups` is in [`Held::identity`] (the order of `IDENTITY_HEADERS`).
+const GROUPS: usize = 2;
+
 /// A principal's standing under one policy set.
 #[derive(Debug)]
 pub struct Held {
@@ -35,6 +38,13 @@ pub struct Held {
     /// `X-Auth-Request-User`, `-Email`, `-Groups` and `-Roles`, each when known and a valid
     /// header value.
     pub identity: [Option<HeaderValue>; 4],
+}
+
+impl Held {
+    /// The groups as `X-Auth-Request-Groups` carries them (comma-joined), when it does.
+    pub fn groups_header(&self) -> Option<&str> {
+        self.identity[GROUPS].as_ref().and_then(|v| v.to_str().ok())
+    }
 }
 
 /// The memo a [`Principal`] carries. Not part of its identity: clones start empty and every
@@ -82,10 +92,7 @@ impl PolicySet {
             any_role = true;
             grants.union_with(g);
         }
-        let roles = self.role_names(principal);
-        let join = |items: &[&str]| (!items.is_empty()).then(|| items.join(","));
-        let groups: Vec<&str> = principal.groups.iter().map(String::as_str).collect();
-        let roles: Vec<&str> = roles.iter().map(|r| &**r).collect();
+        let joined = |list: String| (!list.is_empty()).then_some(list);
         Held {
             set: self.id,
             grants,
@@ -93,8 +100,9 @@ impl PolicySet {
             identity: [
                 identity::header_value(principal.user()),
                 principal.email.as_deref().and_then(identity::header_value),
-                join(&groups).as_deref().and_then(identity::header_value),
-                join(&roles).as_deref().and_then(identity::header_value),
+                joined(principal.groups.join(",")).and_then(|g| identity::header_value(&g)),
+                joined(self.role_names(principal).join(","))
+                    .and_then(|r| identity::header_value(&r)),
             ],
         }
     }
