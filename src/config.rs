@@ -76,6 +76,9 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
     pub keepalive_timeout: Duration,
+    /// A pooled upstream connection idle longer is closed, not reused: set it below the
+    /// upstreams' own keep-alive timeout so the gateway never sends on a connection they close.
+    pub upstream_idle_timeout: Duration,
     /// Open client connections per public/redirect listener; 0: no cap.
     pub max_connections: usize,
 }
@@ -394,6 +397,9 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
         ),
         keepalive_timeout: Duration::from_secs(
             f.limits.keepalive_timeout_seconds.unwrap_or(60).max(1),
+        ),
+        upstream_idle_timeout: Duration::from_secs(
+            f.limits.upstream_idle_timeout_seconds.unwrap_or(60).max(1),
         ),
         max_connections: f.limits.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
     };

@@ -13,7 +13,7 @@ pub mod respond;
 pub mod route;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -283,7 +283,7 @@ impl ProxyHttp for PublicProxy {
         if session.is_upgrade_req() || !session.is_body_empty() {
             peer.options.write_timeout = Some(route.timeout);
         }
-        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        peer.options.idle_timeout = Some(self.live.config.limits.upstream_idle_timeout);
         ctx.upstream = Some(Arc::clone(up));
         Ok(Box::new(peer))
     }

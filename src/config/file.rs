@@ -107,6 +107,8 @@ pub struct LimitsFile {
     pub body_read_timeout_seconds: Option<u64>,
     /// Idle time of a downstream keep-alive connection.
     pub keepalive_timeout_seconds: Option<u64>,
+    /// Idle time of a pooled upstream connection before it is closed instead of reused.
+    pub upstream_idle_timeout_seconds: Option<u64>,
     /// Open client connections per listener; more are closed at once (0: no cap).
     pub max_connections: Option<usize>,
 }

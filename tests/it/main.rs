@@ -8,3 +8,4 @@ mod harness;
 mod idp;
 mod issuer;
 mod lifecycle;
+mod upstream_pool;
