@@ -99,15 +99,6 @@ pub trait Store: Send + Sync + 'static {
     // Refresh-token families.
     async fn create_family(&self, family: &FamilyRow) -> anyhow::Result<()>;
     async fn get_family(&self, id: &str) -> anyhow::Result<Option<FamilyRow>>;
-    /// Replaces the family's current token hash if `old_hash` is current (atomic); a rotation
-    /// advances the family's session's `last_seen`.
-    async fn rotate_family(
-        &self,
-        id: &str,
-        old_hash: &str,
-        new_hash: &str,
-        now: i64,
-    ) -> anyhow::Result<bool>;
     /// The refresh grant's check-and-rotate, for many rotations at once (the issuer's group
     /// commit): each `r` rotates `r.family_id` to `r.new_hash` only if `r.old_hash` is its
     /// current token, it is not revoked, belongs to `r.realm` and `r.client_id`, is within its

@@ -537,27 +537,6 @@ macro_rules! impl_store {
                 Ok(row.as_ref().map(decode::family).transpose()?)
             }
 
-            async fn rotate_family(
-                &self,
-                id: &str,
-                old_hash: &str,
-                new_hash: &str,
-                now: i64,
-            ) -> anyhow::Result<bool> {
-                let done = sqlx::query(
-                    "UPDATE refresh_families SET current_hash = $1, updated_at = $2 \
-                     WHERE id = $3 AND current_hash = $4 AND revoked = $5",
-                )
-                .bind(new_hash)
-                .bind(now)
-                .bind(id)
-                .bind(old_hash)
-                .bind(false)
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
-            }
-
             async fn rotate_live_families(
                 &self,
                 rs: &[Rotation<'_>],

@@ -190,6 +190,7 @@ async fn codes_are_single_use() {
 #[tokio::test]
 async fn sessions_and_refresh_families() {
     each_backend(|s| async move {
+        s.put_realm(&realm()).await.unwrap();
         let sess = SessionRow {
             id: "s1".into(),
             realm: "r1".into(),
@@ -219,9 +220,27 @@ async fn sessions_and_refresh_families() {
             revoked: false,
         };
         s.create_family(&fam).await.unwrap();
-        assert!(s.rotate_family("f1", "h1", "h2", 2).await.unwrap());
+        let rotation = |old_hash, new_hash, now| Rotation {
+            family_id: "f1",
+            realm: "r1",
+            client_id: "app",
+            old_hash,
+            new_hash,
+            now,
+            active_since: 0,
+            created_since: 0,
+        };
         assert!(
-            !s.rotate_family("f1", "h1", "h3", 3).await.unwrap(),
+            rotate_one(&s, &rotation("h1", "h2", 2))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            rotate_one(&s, &rotation("h1", "h3", 3))
+                .await
+                .unwrap()
+                .is_none(),
             "old hash"
         );
         assert_eq!(
@@ -232,7 +251,10 @@ async fn sessions_and_refresh_families() {
         assert!(s.session_by_id("s1").await.unwrap().unwrap().ended);
         assert!(s.get_family("f1").await.unwrap().unwrap().revoked);
         assert!(
-            !s.rotate_family("f1", "h2", "h3", 3).await.unwrap(),
+            rotate_one(&s, &rotation("h2", "h3", 3))
+                .await
+                .unwrap()
+                .is_none(),
             "revoked"
         );
 
