@@ -162,3 +162,146 @@ async fn pooled_connections_idle_past_the_timeout_are_closed_not_reused() {
     )
     .await;
 }
+
+// The patched pool itself, through pingora-core's public `TransportConnector`, with real
+// loopback sockets.
+
+mod pool {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use pingora::connectors::{ConnectorOptions, TransportConnector};
+    use pingora::protocols::Stream;
+    use pingora::protocols::l4::socket::SocketAddr;
+    use pingora::upstreams::peer::{BasicPeer, Peer};
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A listener that keeps each accepted socket (so the client side stays open) until told.
+    struct Server {
+        peer: BasicPeer,
+        conns: Arc<tokio::sync::Mutex<Vec<TcpStream>>>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Server {
+        async fn start() -> Server {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let peer = BasicPeer::new(&listener.local_addr().unwrap().to_string());
+            let conns = Arc::new(tokio::sync::Mutex::new(Vec::new()));
+            let kept = conns.clone();
+            let task = tokio::spawn(async move {
+                while let Ok((s, _)) = listener.accept().await {
+                    kept.lock().await.push(s);
+                }
+            });
+            Server { peer, conns, task }
+        }
+
+        /// Waits for the server to have accepted `n` connections since the last `close_all`.
+        async fn accepted(&self, n: usize) {
+            for _ in 0..200 {
+                if self.conns.lock().await.len() >= n {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("the server did not accept {n} connections");
+        }
+
+        /// Closes every connection accepted so far from the server's side.
+        async fn close_all(&self) {
+            self.conns.lock().await.clear();
+        }
+
+        /// Whether the client closed the `i`th accepted connection (reads EOF).
+        async fn closed_by_client(&self, i: usize) -> bool {
+            let mut conns = self.conns.lock().await;
+            let mut byte = [0u8; 1];
+            matches!(
+                tokio::time::timeout(Duration::from_secs(2), conns[i].read(&mut byte)).await,
+                Ok(Ok(0))
+            )
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    fn local(s: &Stream) -> SocketAddr {
+        s.get_socket_digest()
+            .and_then(|d| d.local_addr().cloned())
+            .unwrap()
+    }
+
+    fn connector(size: usize, evicted: &Arc<AtomicUsize>) -> TransportConnector {
+        let mut o = ConnectorOptions::new(size);
+        let e = evicted.clone();
+        o.keepalive_pool_callback = Some(Arc::new(move |_| {
+            e.fetch_add(1, Ordering::SeqCst);
+        }));
+        TransportConnector::new(Some(o))
+    }
+
+    #[tokio::test]
+    async fn most_recent_first_and_the_oldest_evicted_across_peers() {
+        let (a, b) = (Server::start().await, Server::start().await);
+        let evicted = Arc::new(AtomicUsize::new(0));
+        let c = connector(2, &evicted);
+        let b1 = c.new_stream(&b.peer).await.unwrap();
+        let a1 = c.new_stream(&a.peer).await.unwrap();
+        let a2 = c.new_stream(&a.peer).await.unwrap();
+        let (a1_addr, a2_addr) = (local(&a1), local(&a2));
+        let idle = Some(Duration::from_secs(60));
+        c.release_stream(b1, b.peer.reuse_hash(), idle);
+        c.release_stream(a1, a.peer.reuse_hash(), idle);
+        // The pool holds two: b1, idle longest, makes room, though it is another peer's.
+        c.release_stream(a2, a.peer.reuse_hash(), idle);
+        assert_eq!(evicted.load(Ordering::SeqCst), 1);
+        b.accepted(1).await;
+        assert!(b.closed_by_client(0).await, "the evicted stream is closed");
+        assert!(c.reused_stream(&b.peer).await.is_none());
+
+        // Most recently released first.
+        assert_eq!(local(&c.reused_stream(&a.peer).await.unwrap()), a2_addr);
+        assert_eq!(local(&c.reused_stream(&a.peer).await.unwrap()), a1_addr);
+        assert!(c.reused_stream(&a.peer).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn closed_expired_or_foreign_streams_are_never_handed_out() {
+        let (a, b) = (Server::start().await, Server::start().await);
+        let c = connector(16, &Arc::new(AtomicUsize::new(0)));
+        let idle = Some(Duration::from_secs(60));
+
+        // Closed by the server while idle.
+        let s = c.new_stream(&a.peer).await.unwrap();
+        c.release_stream(s, a.peer.reuse_hash(), idle);
+        a.accepted(1).await;
+        a.close_all().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(c.reused_stream(&a.peer).await.is_none());
+
+        // Past its idle timeout: not reused, and closed.
+        let s = c.new_stream(&a.peer).await.unwrap();
+        c.release_stream(s, a.peer.reuse_hash(), Some(Duration::from_millis(50)));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(c.reused_stream(&a.peer).await.is_none());
+        a.accepted(1).await;
+        assert!(a.closed_by_client(0).await);
+
+        // Filed under another peer's key (a reuse-hash collision): never given to that peer.
+        let s = c.new_stream(&a.peer).await.unwrap();
+        c.release_stream(s, b.peer.reuse_hash(), idle);
+        assert!(c.reused_stream(&b.peer).await.is_none());
+
+        // The control: a live stream within its timeout is reused.
+        let s = c.new_stream(&b.peer).await.unwrap();
+        c.release_stream(s, b.peer.reuse_hash(), idle);
+        assert!(c.reused_stream(&b.peer).await.is_some());
+    }
+}

@@ -58,13 +58,14 @@ impl Lists {
         self.next_full_sweep = Some(now + FULL_SWEEP_EVERY);
     }
 
-    /// Removes the oldest stream of `key`, or of any key when `key` has none.
-    fn evict_oldest(&mut self, key: u64) -> Option<Idle> {
-        let key = if self.by_key.get(&key).is_some_and(|l| !l.is_empty()) {
-            key
-        } else {
-            *self.by_key.iter().find(|(_, l)| !l.is_empty())?.0
-        };
+    /// Removes the stream idle longest, whatever its key (only runs with the pool full).
+    fn evict_oldest(&mut self) -> Option<Idle> {
+        let key = *self
+            .by_key
+            .iter()
+            .filter_map(|(k, l)| Some((k, l.front()?.since)))
+            .min_by_key(|&(_, since)| since)?
+            .0;
         let list = self.by_key.get_mut(&key)?;
         let evicted = list.pop_front();
         if list.is_empty() {
@@ -158,7 +159,7 @@ impl IdlePool {
             list.push_back(idle);
             lists.len = lists.len + 1 - swept;
             let evicted = if lists.len > self.capacity {
-                lists.evict_oldest(key)
+                lists.evict_oldest()
             } else {
                 None
             };
