@@ -25,7 +25,9 @@
 //!
 //! The same wrapper ([`Guarded`]) caps the listener's open connections
 //! (`limits.max_connections`): Pingora accepts without a limit, and each connection holds a
-//! task, buffers and a file descriptor.
+//! task, buffers and a file descriptor. Through the patched pingora-core's `ServerApp::admit`
+//! it counts a connection from its accept, TLS handshake included, and bounds that handshake
+//! by `limits.header_read_timeout_seconds` (`ServerApp::handshake_timeout`; Pingora's own is 60 s).
 
 use std::io;
 use std::pin::Pin;
@@ -35,7 +37,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pingora::apps::ServerApp;
+use pingora::apps::{Admission, ServerApp};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::tls::{SslDigest, TlsRef};
@@ -374,15 +376,6 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        let Some(_slot) = self.slots.take() else {
-            // Over the cap: dropping the stream closes it (after TLS, which Pingora completes
-            // before any app code runs).
-            metrics()
-                .guard_refusals
-                .with_label_values(&["connection_limit"])
-                .inc();
-            return None;
-        };
         let stream: Stream = if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             stream
         } else {
@@ -397,5 +390,25 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
 
     async fn cleanup(&self) {
         self.inner.cleanup().await
+    }
+
+    /// Counts the connection from its accept, before TLS (the patched pingora-core holds the
+    /// slot until the connection is done); over the cap it is closed unanswered.
+    fn admit(&self) -> Option<Admission> {
+        match self.slots.take() {
+            Some(slot) => Some(Box::new(slot)),
+            None => {
+                metrics()
+                    .guard_refusals
+                    .with_label_values(&["connection_limit"])
+                    .inc();
+                None
+            }
+        }
+    }
+
+    /// The TLS handshake gets the same bound as the request head.
+    fn handshake_timeout(&self) -> Duration {
+        self.timeout
     }
 }

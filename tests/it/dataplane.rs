@@ -563,7 +563,7 @@ async fn audit_log_has_one_json_line_per_request() {
 }
 
 /// `limits.max_connections` caps a listener's open connections: one over the cap is closed
-/// without an answer and counted; a freed slot serves again.
+/// before its TLS handshake and counted; a freed slot serves again.
 #[tokio::test(flavor = "multi_thread")]
 async fn connections_over_the_cap_are_closed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -587,9 +587,12 @@ async fn connections_over_the_cap_are_closed() {
     let mut b = gw.raw_conn().await;
     assert!(get(&mut a).await.starts_with("HTTP/1.1 200"));
     assert!(get(&mut b).await.starts_with("HTTP/1.1 200"));
-    // Both stay open (keep-alive): a third is one too many.
-    let mut c = gw.raw_conn().await;
-    assert_eq!(get(&mut c).await, "", "the third connection got an answer");
+    // Both stay open (keep-alive): a third is one too many, closed before TLS.
+    let third = tokio::time::timeout(Duration::from_secs(5), gw.try_raw_conn()).await;
+    assert!(
+        matches!(third, Ok(Err(_))),
+        "the third connection completed its handshake"
+    );
     let m = gw.metrics().await;
     assert!(
         m.contains("portcullis_guard_refusals_total{reason=\"connection_limit\"} 1"),
@@ -600,6 +603,57 @@ async fn connections_over_the_cap_are_closed() {
     let mut d = gw.raw_conn().await;
     assert!(get(&mut d).await.starts_with("HTTP/1.1 200"));
     assert!(get(&mut b).await.starts_with("HTTP/1.1 200"));
+}
+
+/// Connections still in their TLS handshake hold a slot too, and the handshake is bounded by
+/// `header_read_timeout_seconds` (Pingora alone: 60 s, uncounted).
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_in_the_handshake_count_and_time_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = Upstream::start().await;
+    let gw = Gateway::start(
+        Opts::new(route("api", "/api", &[up.url()], ""))
+            .extra("[limits]\nmax_connections = 2\nheader_read_timeout_seconds = 1"),
+    )
+    .await;
+    // Two clients that connect and never say hello fill the listener.
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        silent.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", gw.public))
+                .await
+                .unwrap(),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    assert!(
+        gw.try_raw_conn().await.is_err(),
+        "a third connection got through while two sat in the handshake"
+    );
+    // Each silent one is closed once the handshake deadline passes.
+    for s in &mut silent {
+        let mut b = [0u8; 1];
+        let r = tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await;
+        assert!(
+            matches!(r, Ok(Ok(0)) | Ok(Err(_))),
+            "a silent connection outlived the handshake deadline"
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(4));
+    // Their slots are free again.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut s = gw.try_raw_conn().await.unwrap();
+    s.write_all(b"GET /api/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let resp = crate::harness::read_some(&mut s, Duration::from_secs(5)).await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let m = gw.metrics().await;
+    assert!(
+        m.contains("portcullis_guard_refusals_total{reason=\"connection_limit\"} 1"),
+        "{m}"
+    );
 }
 
 /// HTTP/2's slowloris: a stream's header block begun and never finished (no END_HEADERS).

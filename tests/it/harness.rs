@@ -264,6 +264,13 @@ impl Gateway {
     }
 
     pub async fn raw_conn(&self) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        self.try_raw_conn().await.unwrap()
+    }
+
+    /// A TLS connection to the public listener, or the error its handshake ended with.
+    pub async fn try_raw_conn(
+        &self,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
         let mut roots = rustls::RootCertStore::empty();
         for c in rustls_pemfile_certs(&self.cert_pem()) {
             roots.add(c).unwrap();
@@ -272,11 +279,9 @@ impl Gateway {
             .with_root_certificates(roots)
             .with_no_client_auth();
         let conn = tokio_rustls::TlsConnector::from(Arc::new(cfg));
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.public))
-            .await
-            .unwrap();
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.public)).await?;
         let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        conn.connect(name, tcp).await.unwrap()
+        conn.connect(name, tcp).await
     }
 
     pub fn signal(&self, sig: &str) {
