@@ -83,6 +83,15 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
+/// The longest any `[limits]` timeout may be: a day. Larger values are taken as a day, so a
+/// deadline computed from one (`Instant + timeout`) can never overflow.
+pub const MAX_LIMIT_SECONDS: u64 = 86_400;
+
+/// A `[limits]` timeout: `default` when unset, within 1 s ..= [`MAX_LIMIT_SECONDS`].
+fn limit_seconds(set: Option<u64>, default: u64) -> Duration {
+    Duration::from_secs(set.unwrap_or(default).clamp(1, MAX_LIMIT_SECONDS))
+}
+
 /// Never served on the public listener, whatever `guard.blocked_prefixes` lists.
 pub const ALWAYS_BLOCKED: &str = "/auth/admin";
 
@@ -389,18 +398,10 @@ fn validate(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> Option
             .max_header_bytes
             .unwrap_or(64 * 1024)
             .clamp(1024, 1024 * 1024),
-        header_read_timeout: Duration::from_secs(
-            f.limits.header_read_timeout_seconds.unwrap_or(10).max(1),
-        ),
-        body_read_timeout: Duration::from_secs(
-            f.limits.body_read_timeout_seconds.unwrap_or(30).max(1),
-        ),
-        keepalive_timeout: Duration::from_secs(
-            f.limits.keepalive_timeout_seconds.unwrap_or(60).max(1),
-        ),
-        upstream_idle_timeout: Duration::from_secs(
-            f.limits.upstream_idle_timeout_seconds.unwrap_or(60).max(1),
-        ),
+        header_read_timeout: limit_seconds(f.limits.header_read_timeout_seconds, 10),
+        body_read_timeout: limit_seconds(f.limits.body_read_timeout_seconds, 30),
+        keepalive_timeout: limit_seconds(f.limits.keepalive_timeout_seconds, 60),
+        upstream_idle_timeout: limit_seconds(f.limits.upstream_idle_timeout_seconds, 60),
         max_connections: f.limits.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
     };
 

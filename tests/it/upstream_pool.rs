@@ -12,11 +12,13 @@ use crate::harness::{Gateway, Opts, eventually, route};
 
 /// A raw HTTP/1.1 upstream that counts the connections it accepted and the ones the gateway
 /// closed, and optionally closes each connection itself some time after answering (as an
-/// upstream's own keep-alive timer would, without `Connection: close`).
+/// upstream's own keep-alive timer would, without `Connection: close`). It closes only its
+/// sending side and goes on reading, so a request sent on such a connection is counted.
 struct CountingUpstream {
     url: String,
     accepted: Arc<AtomicUsize>,
     closed_by_gateway: Arc<AtomicUsize>,
+    sent_after_close: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -26,11 +28,16 @@ impl CountingUpstream {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let accepted = Arc::new(AtomicUsize::new(0));
         let closed_by_gateway = Arc::new(AtomicUsize::new(0));
-        let (a, c) = (accepted.clone(), closed_by_gateway.clone());
+        let sent_after_close = Arc::new(AtomicUsize::new(0));
+        let (a, c, late) = (
+            accepted.clone(),
+            closed_by_gateway.clone(),
+            sent_after_close.clone(),
+        );
         let task = tokio::spawn(async move {
             while let Ok((mut conn, _)) = listener.accept().await {
                 a.fetch_add(1, Ordering::SeqCst);
-                let c = c.clone();
+                let (c, late) = (c.clone(), late.clone());
                 tokio::spawn(async move {
                     let mut head = Vec::new();
                     let mut buf = [0u8; 4096];
@@ -53,6 +60,13 @@ impl CountingUpstream {
                         }
                         if let Some(after) = close_idle_after {
                             tokio::time::sleep(after).await;
+                            let _ = conn.shutdown().await;
+                            while let Ok(n) = conn.read(&mut buf).await {
+                                if n == 0 {
+                                    return;
+                                }
+                                late.fetch_add(1, Ordering::SeqCst);
+                            }
                             return;
                         }
                     }
@@ -63,6 +77,7 @@ impl CountingUpstream {
             url,
             accepted,
             closed_by_gateway,
+            sent_after_close,
             task,
         }
     }
@@ -97,7 +112,7 @@ async fn get_ok(c: &reqwest::Client, url: &str) {
 async fn upstream_connections_are_kept_and_reused() {
     let up = CountingUpstream::start(None).await;
     let gw = Gateway::start(all_to(&up)).await;
-    let c = gw.client();
+    let c = gw.client_h1();
     for i in 0..10 {
         get_ok(&c, &gw.url(&format!("/seq/{i}"))).await;
     }
@@ -134,13 +149,20 @@ async fn upstream_connections_are_kept_and_reused() {
 async fn an_upstream_closing_idle_connections_costs_no_request() {
     let up = CountingUpstream::start(Some(Duration::from_millis(100))).await;
     let gw = Gateway::start(all_to(&up)).await;
-    let c = gw.client();
+    let c = gw.client_h1();
     for i in 0..5 {
         get_ok(&c, &gw.url(&format!("/{i}"))).await;
         // Past the upstream's idle close: the pooled connection is dead by the next request.
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
     assert_eq!(up.accepted(), 5, "each request needed a fresh connection");
+    // Pingora would retry a GET that failed on a reused connection, so success alone does not
+    // show the pool dropped the closed ones: nothing may have been sent on them at all.
+    assert_eq!(
+        up.sent_after_close.load(Ordering::SeqCst),
+        0,
+        "a request went out on a connection the upstream had closed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -148,7 +170,7 @@ async fn pooled_connections_idle_past_the_timeout_are_closed_not_reused() {
     let up = CountingUpstream::start(None).await;
     let gw =
         Gateway::start(all_to(&up).extra("[limits]\nupstream_idle_timeout_seconds = 1\n")).await;
-    let c = gw.client();
+    let c = gw.client_h1();
     get_ok(&c, &gw.url("/first")).await;
     get_ok(&c, &gw.url("/soon-after")).await;
     assert_eq!(up.accepted(), 1);
@@ -161,6 +183,24 @@ async fn pooled_connections_idle_past_the_timeout_are_closed_not_reused() {
         || async { up.closed_by_gateway() == 1 },
     )
     .await;
+}
+
+/// Timeouts too large for a deadline (`Instant + timeout` would overflow and abort) are taken
+/// as a day: the gateway keeps serving and pooling.
+#[tokio::test(flavor = "multi_thread")]
+async fn huge_limit_timeouts_are_capped_not_fatal() {
+    let up = CountingUpstream::start(None).await;
+    let max = i64::MAX;
+    let gw = Gateway::start(all_to(&up).extra(&format!(
+        "[limits]\nupstream_idle_timeout_seconds = {max}\nheader_read_timeout_seconds = {max}\n\
+         body_read_timeout_seconds = {max}\nkeepalive_timeout_seconds = {max}\n"
+    )))
+    .await;
+    let c = gw.client_h1();
+    for i in 0..3 {
+        get_ok(&c, &gw.url(&format!("/{i}"))).await;
+    }
+    assert_eq!(up.accepted(), 1);
 }
 
 // The patched pool itself, through pingora-core's public `TransportConnector`, with real

@@ -142,7 +142,8 @@ impl IdlePool {
             stream,
             address,
             since: now,
-            deadline: idle_timeout.map(|t| now + t),
+            // A timeout too large to add never expires (rather than panicking).
+            deadline: idle_timeout.and_then(|t| now.checked_add(t)),
         };
         let mut dropped: Vec<Idle> = Vec::new();
         let evicted = {
