@@ -137,24 +137,12 @@ async fn commit(store: &dyn Store, jobs: Vec<Job>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::rotation;
     use crate::store::{RealmRow, RealmSettings};
 
     async fn family(store: &SharedStore, id: &str) {
         let row = crate::store::testing::family_row(id, &format!("{id}-0"));
         store.create_family(&row).await.unwrap();
-    }
-
-    fn rotation<'a>(family_id: &'a str, old_hash: &'a str, new_hash: &'a str) -> Rotation<'a> {
-        Rotation {
-            family_id,
-            realm: "r1",
-            client_id: "app",
-            old_hash,
-            new_hash,
-            now: 150,
-            active_since: 0,
-            created_since: 0,
-        }
     }
 
     /// Many concurrent rotations (more than a batch holds, two per family in a chain and one

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
-use super::{FamilyRow, SharedStore, postgres::PostgresStore, sqlite::SqliteStore};
+use super::{FamilyRow, Rotation, SharedStore, postgres::PostgresStore, sqlite::SqliteStore};
 
 const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -81,5 +81,24 @@ pub(crate) fn family_row(id: &str, current_hash: &str) -> FamilyRow {
         created_at: 100,
         updated_at: 100,
         revoked: false,
+    }
+}
+
+/// A rotation of `family_row`'s family (realm `r1`, client `app`) from `old_hash` to
+/// `new_hash` at time 150, with no idle or lifespan bound; tests change the rest with `..`.
+pub(crate) fn rotation<'a>(
+    family_id: &'a str,
+    old_hash: &'a str,
+    new_hash: &'a str,
+) -> Rotation<'a> {
+    Rotation {
+        family_id,
+        realm: "r1",
+        client_id: "app",
+        old_hash,
+        new_hash,
+        now: 150,
+        active_since: 0,
+        created_since: 0,
     }
 }

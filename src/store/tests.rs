@@ -221,14 +221,8 @@ async fn sessions_and_refresh_families() {
         };
         s.create_family(&fam).await.unwrap();
         let rotation = |old_hash, new_hash, now| Rotation {
-            family_id: "f1",
-            realm: "r1",
-            client_id: "app",
-            old_hash,
-            new_hash,
             now,
-            active_since: 0,
-            created_since: 0,
+            ..super::testing::rotation("f1", old_hash, new_hash)
         };
         assert!(
             rotate_one(&s, &rotation("h1", "h2", 2))
@@ -440,16 +434,7 @@ async fn batched_rotations_answer_each_in_order_and_repeat_a_family_in_sequence(
             .await
             .unwrap();
         }
-        let r = |family_id, old_hash, new_hash| Rotation {
-            family_id,
-            realm: "r1",
-            client_id: "app",
-            old_hash,
-            new_hash,
-            now: 150,
-            active_since: 0,
-            created_since: 0,
-        };
+        let r = super::testing::rotation;
         let got = s
             .rotate_live_families(&[
                 // f1's session does not exist: refused.
