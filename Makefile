@@ -38,10 +38,10 @@ run: build
 
 lint: deps
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets --features bench-baseline -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --features bench-baseline -- -D warnings
 
 test: deps lint
-	$(CARGO) test --all-targets --no-fail-fast
+	$(CARGO) test --workspace --all-targets --no-fail-fast
 
 check: build
 	$(BIN) check --config portcullis.toml
@@ -80,3 +80,8 @@ fuzz: fuzz-build
 	    corpus/$$t seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
 	    -print_final_stats=1); \
 	done
+
+## The workspace's shape (ARCHITECTURE.md): crate arrows, no file import cycles, sizes.
+.PHONY: arch
+arch:
+	python3 tools/arch.py

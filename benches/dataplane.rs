@@ -4,9 +4,9 @@ use std::collections::BTreeSet;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use portcullis::config::{Diagnostics, Guard};
-use portcullis::proxy::normalize::normalize_path;
-use portcullis::proxy::route::RouteTable;
+use portcullis_core::config::{Diagnostics, Guard};
+use portcullis_core::normalize::normalize_path;
+use portcullis_core::route::RouteTable;
 
 fn normalize(c: &mut Criterion) {
     let mut g = c.benchmark_group("normalize");

@@ -13,10 +13,10 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use portcullis::authn::{Authenticator, AuthnEnv, EmbeddedKeys, JwksRegistry};
-use portcullis::clock::{self, Clock};
-use portcullis::config::file::TrustFile;
-use portcullis::config::{Diagnostics, SourceFile};
+use portcullis_authn::{Authenticator, AuthnEnv, EmbeddedKeys, JwksRegistry};
+use portcullis_core::clock::{self, Clock};
+use portcullis_core::config::file::TrustFile;
+use portcullis_core::config::{Diagnostics, SourceFile};
 
 const ISS: &str = "https://idp.bench/realms/r";
 

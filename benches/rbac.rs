@@ -6,11 +6,11 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::Method;
-use portcullis::authn::Principal;
-use portcullis::authz::PolicySet;
-use portcullis::config::{Diagnostics, Guard};
-use portcullis::proxy::route::RouteTable;
+use portcullis_authn::Principal;
+use portcullis_authz::PolicySet;
+use portcullis_core::config::{Diagnostics, Guard};
+use portcullis_core::route::RouteTable;
+use portcullis_gateway::proxy::identity::Standing;
 
 const ROUTES: usize = 100;
 const RULES_PER_ROUTE: usize = 10;
@@ -104,35 +104,41 @@ fn bench(c: &mut Criterion) {
     // route-41 GET needs res41:read, which only the last source holds (token role role-42,
     // inherited from role-41): every group and token role is looked up before the allow.
     // DELETE on route-5 needs permissions nobody holds: every source and rule is tried.
-    let allowed = ("route-41", Method::GET);
-    let denied = ("route-5", Method::DELETE);
+    let allowed = ("route-41", "GET");
+    let denied = ("route-5", "DELETE");
     assert!(
-        set.decide(allowed.0, &allowed.1, &p).allowed,
+        set.decide(allowed.0, allowed.1, &p).allowed,
         "{}",
-        set.explain(allowed.0, &allowed.1, &p)
+        set.explain(allowed.0, allowed.1, &p)
     );
     assert!(
-        !set.decide(denied.0, &denied.1, &p).allowed,
+        !set.decide(denied.0, denied.1, &p).allowed,
         "{}",
-        set.explain(denied.0, &denied.1, &p)
+        set.explain(denied.0, denied.1, &p)
     );
 
     c.bench_function("rbac/decide_allow", |b| {
-        b.iter(|| set.decide(black_box(allowed.0), black_box(&allowed.1), black_box(&p)))
+        b.iter(|| {
+            let q = black_box(&p);
+            Standing::of(&set, q).decide(&set, black_box(allowed.0), black_box(allowed.1))
+        })
     });
     // A principal's first request: its grants and identity header values are derived.
     c.bench_function("rbac/decide_allow_first_request", |b| {
         b.iter_batched(
             || p.clone(),
-            |q| set.decide(black_box(allowed.0), black_box(&allowed.1), &q),
+            |q| Standing::of(&set, &q).decide(&set, black_box(allowed.0), black_box(allowed.1)),
             criterion::BatchSize::SmallInput,
         )
     });
     c.bench_function("rbac/decide_deny_missing_permission", |b| {
-        b.iter(|| set.decide(black_box(denied.0), black_box(&denied.1), black_box(&p)))
+        b.iter(|| {
+            let q = black_box(&p);
+            Standing::of(&set, q).decide(&set, black_box(denied.0), black_box(denied.1))
+        })
     });
     c.bench_function("rbac/explain_deny", |b| {
-        b.iter(|| set.explain(black_box(denied.0), black_box(&denied.1), black_box(&p)))
+        b.iter(|| set.explain(black_box(denied.0), black_box(denied.1), black_box(&p)))
     });
 }
 

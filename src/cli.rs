@@ -64,7 +64,7 @@ pub enum Command {
         config: PathBuf,
     },
     /// One workload's gateway: one implicit jwt route named `sidecar` to one upstream, no issuer.
-    Sidecar(SidecarArgs),
+    Sidecar(crate::sidecar::SidecarArgs),
     /// Realm templates of the embedded issuer.
     Realm {
         #[command(subcommand)]
@@ -99,30 +99,6 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:18080")]
         listen: SocketAddr,
     },
-}
-
-#[derive(clap::Args, Debug)]
-pub struct SidecarArgs {
-    /// Where the sidecar listens (plain HTTP: TLS is the mesh's or the load balancer's).
-    #[arg(long, env = "PORTCULLIS_LISTEN")]
-    pub listen: SocketAddr,
-    /// The workload, e.g. http://127.0.0.1:8080.
-    #[arg(long, env = "PORTCULLIS_UPSTREAM")]
-    pub upstream: String,
-    /// The trusted token issuer (`iss`).
-    #[arg(long, env = "PORTCULLIS_ISSUER")]
-    pub issuer: String,
-    #[arg(long, env = "PORTCULLIS_JWKS_URI")]
-    pub jwks_uri: String,
-    #[arg(long, env = "PORTCULLIS_AUDIENCE")]
-    pub audience: String,
-    /// RBAC policies; rules name the route `sidecar`.
-    #[arg(long, env = "PORTCULLIS_POLICIES")]
-    pub policies: PathBuf,
-    #[arg(long, env = "PORTCULLIS_MANAGEMENT", default_value = "127.0.0.1:9000")]
-    pub management: SocketAddr,
-    #[arg(long, env = "PORTCULLIS_ALLOW_NON_LOOPBACK_MANAGEMENT")]
-    pub allow_non_loopback_management: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -186,7 +162,7 @@ pub fn main() -> ExitCode {
         } => explain(&config, method, path, host, token, json),
         Command::Certs {
             command: CertsCommand::Dev { cert, key },
-        } => match crate::certs::write_dev_cert(&cert, &key) {
+        } => match portcullis_gateway::certs::write_dev_cert(&cert, &key) {
             Ok(()) => {
                 outln!(
                     "wrote {}, {} and the dev CA {}",
@@ -194,7 +170,7 @@ pub fn main() -> ExitCode {
                     key.display(),
                     cert.parent()
                         .unwrap_or(std::path::Path::new("."))
-                        .join(crate::certs::DEV_CA_FILE)
+                        .join(portcullis_gateway::certs::DEV_CA_FILE)
                         .display()
                 );
                 ExitCode::SUCCESS
@@ -205,7 +181,7 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Echo { listen } => {
-            let _guard = crate::audit::init(false);
+            let _guard = portcullis_gateway::audit::init(false);
             let Some(rt) = runtime() else {
                 return ExitCode::FAILURE;
             };
@@ -221,35 +197,39 @@ pub fn main() -> ExitCode {
 }
 
 fn run(config: &std::path::Path) -> ExitCode {
-    crate::app::install_crypto_provider();
+    portcullis_gateway::app::install_crypto_provider();
     // Logs first (the issuer logs its imports), with the audit stream if the file asks for it.
-    let audit = crate::config::Config::load(config, &mut crate::config::Diagnostics::default())
-        .is_none_or(|l| l.config.runtime.audit_log);
-    let guard = crate::audit::init(audit);
-    let loaded = match crate::app::load(config, crate::app::IssuerUse::Start) {
-        Ok(v) => v,
-        Err(crate::app::LoadError::Config(diags)) => {
-            eprint!("{diags}");
-            eprintln!(
-                "error: configuration refused ({} errors)",
-                diags.errors().count()
-            );
-            return ExitCode::FAILURE;
-        }
-        Err(crate::app::LoadError::Start(e)) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let audit = portcullis_core::config::Config::load(
+        config,
+        &mut portcullis_core::config::Diagnostics::default(),
+    )
+    .is_none_or(|l| l.config.runtime.audit_log);
+    let guard = portcullis_gateway::audit::init(audit);
+    let loaded =
+        match portcullis_gateway::app::load(config, portcullis_gateway::app::IssuerUse::Start) {
+            Ok(v) => v,
+            Err(portcullis_gateway::app::LoadError::Config(diags)) => {
+                eprint!("{diags}");
+                eprintln!(
+                    "error: configuration refused ({} errors)",
+                    diags.errors().count()
+                );
+                return ExitCode::FAILURE;
+            }
+            Err(portcullis_gateway::app::LoadError::Start(e)) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
     tracing::info!(
         "config loaded: {}",
-        crate::snapshot::summary(&loaded.snapshot)
+        portcullis_gateway::snapshot::summary(&loaded.snapshot)
     );
     // `check` prints these too; a gateway started without it should still say so.
     for w in &loaded.snapshot.warnings {
         tracing::warn!("{w}");
     }
-    match crate::app::run(loaded, guard) {
+    match portcullis_gateway::app::run(loaded, guard) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -259,9 +239,9 @@ fn run(config: &std::path::Path) -> ExitCode {
 }
 
 fn check(config: &std::path::Path) -> ExitCode {
-    crate::app::install_crypto_provider();
-    match crate::app::load(config, crate::app::IssuerUse::CheckOnly) {
-        Ok(crate::app::Loaded {
+    portcullis_gateway::app::install_crypto_provider();
+    match portcullis_gateway::app::load(config, portcullis_gateway::app::IssuerUse::CheckOnly) {
+        Ok(portcullis_gateway::app::Loaded {
             config: cfg,
             snapshot: snap,
             ..
@@ -270,7 +250,7 @@ fn check(config: &std::path::Path) -> ExitCode {
                 eprintln!("{w}");
             }
             outln!("{}: OK", cfg.path.display());
-            outln!("  {}", crate::snapshot::summary(&snap));
+            outln!("  {}", portcullis_gateway::snapshot::summary(&snap));
             outln!(
                 "  public {} ({}), management {}",
                 cfg.listen.public,
@@ -283,12 +263,12 @@ fn check(config: &std::path::Path) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(crate::app::LoadError::Config(diags)) => {
+        Err(portcullis_gateway::app::LoadError::Config(diags)) => {
             eprint!("{diags}");
             eprintln!("{} error(s)", diags.errors().count());
             ExitCode::FAILURE
         }
-        Err(crate::app::LoadError::Start(e)) => {
+        Err(portcullis_gateway::app::LoadError::Start(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
@@ -303,7 +283,7 @@ fn explain(
     token: Option<String>,
     json: bool,
 ) -> ExitCode {
-    crate::app::install_crypto_provider();
+    portcullis_gateway::app::install_crypto_provider();
     let token = match token.as_deref() {
         Some("-") => {
             let mut t = String::new();
@@ -316,29 +296,30 @@ fn explain(
         other => other.map(str::to_string),
     };
     // The issuer's published keys are read (nothing written) so embedded tokens can be checked.
-    let snap = match crate::app::load(config, crate::app::IssuerUse::ReadKeys) {
-        Ok(v) => v.snapshot,
-        Err(crate::app::LoadError::Config(diags)) => {
-            eprint!("{diags}");
-            return ExitCode::FAILURE;
-        }
-        Err(crate::app::LoadError::Start(e)) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let snap =
+        match portcullis_gateway::app::load(config, portcullis_gateway::app::IssuerUse::ReadKeys) {
+            Ok(v) => v.snapshot,
+            Err(portcullis_gateway::app::LoadError::Config(diags)) => {
+                eprint!("{diags}");
+                return ExitCode::FAILURE;
+            }
+            Err(portcullis_gateway::app::LoadError::Start(e)) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
     let Some(rt) = runtime() else {
         return ExitCode::FAILURE;
     };
     // Remote issuers' keys are needed to check a signature; fetch them (bounded).
     rt.block_on(snap.authn.prefetch(std::time::Duration::from_secs(5)));
-    let q = crate::explain::Query {
+    let q = portcullis_gateway::explain::Query {
         method,
         path,
         host,
         token,
     };
-    let e = crate::explain::explain(&snap, &q);
+    let e = portcullis_gateway::explain::explain(&snap, &q);
     if json {
         outln!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
     } else {
@@ -357,9 +338,9 @@ enum IssuerCmd {
 }
 
 fn issuer_command(config: &std::path::Path, cmd: IssuerCmd) -> ExitCode {
-    let _guard = crate::audit::init(false);
-    let mut diags = crate::config::Diagnostics::default();
-    let Some(loaded) = crate::config::Config::load(config, &mut diags) else {
+    let _guard = portcullis_gateway::audit::init(false);
+    let mut diags = portcullis_core::config::Diagnostics::default();
+    let Some(loaded) = portcullis_core::config::Config::load(config, &mut diags) else {
         eprint!("{diags}");
         return ExitCode::FAILURE;
     };
@@ -375,17 +356,17 @@ fn issuer_command(config: &std::path::Path, cmd: IssuerCmd) -> ExitCode {
     let result = rt.block_on(async {
         match cmd {
             IssuerCmd::Realm(RealmCommand::Import { file, sync }) => {
-                let outcome = crate::issuer::realm_import(settings, &base, &file, sync).await?;
+                let outcome = portcullis_issuer::realm_import(settings, &base, &file, sync).await?;
                 outln!("{}: {outcome:?}", file.display());
                 Ok(())
             }
             IssuerCmd::Realm(RealmCommand::Export { realm }) => {
-                let v = crate::issuer::realm_export(settings, &base, &realm).await?;
+                let v = portcullis_issuer::realm_export(settings, &base, &realm).await?;
                 outln!("{}", serde_json::to_string_pretty(&v)?);
                 Ok(())
             }
             IssuerCmd::Keys(KeysCommand::Rotate { realm }) => {
-                let kid = crate::issuer::keys_rotate(settings, &base, &realm).await?;
+                let kid = portcullis_issuer::keys_rotate(settings, &base, &realm).await?;
                 outln!("realm {realm}: new active signing key {kid}");
                 Ok::<(), anyhow::Error>(())
             }

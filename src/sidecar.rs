@@ -2,11 +2,35 @@
 //! config (one jwt route named `sidecar`, one trust block, the given policies), so the sidecar
 //! runs exactly the gateway's code paths, reload included.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::cli::SidecarArgs;
+/// The flags of `portcullis sidecar` (each also as a `PORTCULLIS_*` variable).
+#[derive(clap::Args, Debug)]
+pub struct SidecarArgs {
+    /// Where the sidecar listens (plain HTTP: TLS is the mesh's or the load balancer's).
+    #[arg(long, env = "PORTCULLIS_LISTEN")]
+    pub listen: SocketAddr,
+    /// The workload, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "PORTCULLIS_UPSTREAM")]
+    pub upstream: String,
+    /// The trusted token issuer (`iss`).
+    #[arg(long, env = "PORTCULLIS_ISSUER")]
+    pub issuer: String,
+    #[arg(long, env = "PORTCULLIS_JWKS_URI")]
+    pub jwks_uri: String,
+    #[arg(long, env = "PORTCULLIS_AUDIENCE")]
+    pub audience: String,
+    /// RBAC policies; rules name the route `sidecar`.
+    #[arg(long, env = "PORTCULLIS_POLICIES")]
+    pub policies: PathBuf,
+    #[arg(long, env = "PORTCULLIS_MANAGEMENT", default_value = "127.0.0.1:9000")]
+    pub management: SocketAddr,
+    #[arg(long, env = "PORTCULLIS_ALLOW_NON_LOOPBACK_MANAGEMENT")]
+    pub allow_non_loopback_management: bool,
+}
 
 /// TOML string literal (quotes and escapes), so flag values can't inject config.
 fn lit(s: &str) -> String {

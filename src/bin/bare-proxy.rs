@@ -63,7 +63,7 @@ fn main() {
         (Some(c), Some(k)) => Some((c.as_str(), k.as_str())),
         _ => None,
     };
-    portcullis::app::install_crypto_provider();
+    portcullis_gateway::app::install_crypto_provider();
     let conf = pingora::server::configuration::ServerConf {
         threads: 1,
         grace_period_seconds: Some(0),

@@ -149,7 +149,7 @@ impl Gateway {
     }
 
     pub async fn start(o: Opts) -> Gateway {
-        portcullis::app::install_crypto_provider();
+        portcullis_gateway::app::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let (public, mgmt) = (o.public_port.unwrap_or_else(free_port), free_port());
         let redirect = o.redirect.then(free_port);
@@ -157,7 +157,7 @@ impl Gateway {
         let child = Command::new(BIN)
             .args(["run", "--config", "portcullis.toml"])
             .current_dir(dir.path())
-            .env("RUST_LOG", portcullis::audit::DEFAULT_FILTER)
+            .env("RUST_LOG", portcullis_gateway::audit::DEFAULT_FILTER)
             .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
             .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
             .stdin(Stdio::null())

@@ -1,0 +1,339 @@
+//! `[[trust]]` blocks: validated from the file schema (every error at its `file:line:col`)
+//! into the runtime settings one issuer's tokens are checked with.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
+
+use super::AuthnEnv;
+use super::claims::{self, Window};
+use super::error::AuthnError;
+use super::jwt::{self, Parsed, Trace};
+use super::keys::{EmbeddedSource, HS_GENERATION, HsSecret, KeySource, ResolvedKey};
+use portcullis_core::config::diag::did_you_mean;
+use portcullis_core::config::file::TrustFile;
+use portcullis_core::config::{Diagnostics, SourceFile};
+use portcullis_core::identity::Principal;
+
+pub(crate) const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
+const MIN_MAX_TOKEN_BYTES: usize = 1024;
+const MAX_MAX_TOKEN_BYTES: usize = 64 * 1024;
+const DEFAULT_LEEWAY: u64 = 30;
+/// More leeway than this makes `exp` meaningless.
+const MAX_LEEWAY: u64 = 300;
+/// RFC 7518 §3.2: an HS256 key must be at least as long as the hash.
+const MIN_HS_SECRET_BYTES: usize = 32;
+const DEFAULT_ALGORITHMS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
+/// Every algorithm a trust block may name (HS* only together with `hs_secret`).
+const KNOWN_ALGORITHMS: [&str; 12] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "HS256",
+    "HS384", "HS512",
+];
+
+/// One trusted issuer, ready to check tokens.
+#[derive(Debug)]
+pub(crate) struct Trust {
+    pub issuer: Arc<str>,
+    pub keys: KeySource,
+    pub hs: Option<HsSecret>,
+    pub algorithms: Vec<Algorithm>,
+    pub audiences: Vec<String>,
+    pub authorized_parties: Vec<String>,
+    pub leeway: u64,
+    pub groups_claim: String,
+    pub roles_claims: Vec<String>,
+    pub max_token_bytes: usize,
+}
+
+/// A token that passed every check.
+pub(crate) struct Verified {
+    pub principal: Principal,
+    pub window: Window,
+}
+
+impl Trust {
+    /// Checks that need no key: this issuer's size limit and algorithm allow-list.
+    pub(crate) fn precheck(&self, token: &str, parsed: &Parsed<'_>) -> Result<(), AuthnError> {
+        if token.len() > self.max_token_bytes {
+            return Err(AuthnError::TOO_LARGE);
+        }
+        if !self.algorithms.contains(&parsed.header.alg) {
+            return Err(AuthnError::ALG_NOT_ALLOWED);
+        }
+        Ok(())
+    }
+
+    /// Signature, then claims.
+    pub(crate) fn verify(
+        &self,
+        parsed: &Parsed<'_>,
+        key: &ResolvedKey<'_>,
+        now: u64,
+        trace: &mut Trace,
+    ) -> Result<Verified, AuthnError> {
+        let sig = jwt::verify_signature(parsed, key);
+        trace.record("signature", sig, || format!("{:?}", parsed.header.alg));
+        sig?;
+        let (principal, window) = claims::check(self, &parsed.claims, now, trace)?;
+        Ok(Verified { principal, window })
+    }
+
+    /// Whether a cache entry made with keys of `generation` may still be trusted.
+    pub(crate) fn generation_ok(&self, generation: u64) -> bool {
+        generation == HS_GENERATION || generation == self.keys.current_generation()
+    }
+}
+
+/// Validates every block; `None` when any has an error (all of them are reported).
+pub(crate) fn build_all(
+    src: &SourceFile,
+    blocks: &[TrustFile],
+    env: &AuthnEnv,
+    diags: &mut Diagnostics,
+) -> Option<Vec<Trust>> {
+    let errors_before = diags.errors().count();
+    let mut out = Vec::with_capacity(blocks.len());
+    for (i, b) in blocks.iter().enumerate() {
+        let issuer = b.issuer.get_ref();
+        if let Some(first) = blocks.iter().take(i).find(|o| o.issuer.get_ref() == issuer) {
+            let (line, _) =
+                portcullis_core::config::diag::line_col(&src.text, first.issuer.span().start);
+            diags.push(
+                src.error(
+                    b.issuer.span(),
+                    format!("duplicate [[trust]] issuer \"{issuer}\" (first at line {line})"),
+                )
+                .with_hint("merge the two blocks: one issuer has one trust block"),
+            );
+            continue;
+        }
+        if let Some(t) = build_one(src, b, env, diags) {
+            out.push(t);
+        }
+    }
+    if diags.errors().count() > errors_before {
+        return None;
+    }
+    Some(out)
+}
+
+fn build_one(
+    src: &SourceFile,
+    b: &TrustFile,
+    env: &AuthnEnv,
+    diags: &mut Diagnostics,
+) -> Option<Trust> {
+    let errors_before = diags.errors().count();
+    let issuer = b.issuer.get_ref();
+    let ispan = b.issuer.span();
+    if issuer.trim().is_empty() || issuer.trim() != issuer {
+        diags.push(src.error(
+            ispan.clone(),
+            "trust.issuer must be the exact, non-empty `iss` of the tokens",
+        ));
+    }
+
+    let hs_secret = b.hs_secret.as_ref().map(|s| s.expose());
+    let mut algorithms = Vec::new();
+    match &b.algorithms {
+        Some(list) if list.is_empty() => diags.push(
+            src.error(
+                ispan.clone(),
+                "trust.algorithms is empty: no token could be accepted",
+            )
+            .with_hint("e.g. algorithms = [\"RS256\"], or leave it out for RS256, ES256, EdDSA"),
+        ),
+        Some(list) => {
+            for a in list {
+                let name = a.get_ref().as_str();
+                if name.eq_ignore_ascii_case("none") {
+                    diags.push(src.error(
+                        a.span(),
+                        "algorithm \"none\" is never accepted: unsigned tokens prove nothing",
+                    ));
+                    continue;
+                }
+                let Some(alg) = parse_alg(name) else {
+                    let mut d = src.error(a.span(), format!("unknown algorithm \"{name}\""));
+                    d = match did_you_mean(name, KNOWN_ALGORITHMS) {
+                        Some(h) => d.with_hint(h),
+                        None => d.with_hint(format!("use one of {}", KNOWN_ALGORITHMS.join(", "))),
+                    };
+                    diags.push(d);
+                    continue;
+                };
+                if alg.family() == AlgorithmFamily::Hmac && hs_secret.is_none() {
+                    diags.push(
+                        src.error(a.span(), format!("algorithm \"{name}\" needs trust.hs_secret"))
+                            .with_hint("HS algorithms are accepted only with an explicit shared secret; prefer RS256/ES256 with a JWKS"),
+                    );
+                    continue;
+                }
+                if !algorithms.contains(&alg) {
+                    algorithms.push(alg);
+                }
+            }
+        }
+        None => algorithms.extend(DEFAULT_ALGORITHMS.iter().filter_map(|n| parse_alg(n))),
+    }
+
+    let hs = match hs_secret {
+        Some(s) if s.len() < MIN_HS_SECRET_BYTES => {
+            diags.push(src.error(ispan.clone(), format!("trust.hs_secret of issuer \"{issuer}\" is shorter than {MIN_HS_SECRET_BYTES} bytes")));
+            None
+        }
+        Some(s) => {
+            if !algorithms
+                .iter()
+                .any(|a| a.family() == AlgorithmFamily::Hmac)
+            {
+                diags.push(src.warning(
+                    ispan.clone(),
+                    "trust.hs_secret is set but no HS algorithm is allowed; it is unused",
+                ));
+            }
+            Some(HsSecret::new(s))
+        }
+        None => None,
+    };
+
+    let keys = key_source(src, b, env, diags);
+
+    let leeway = b.leeway_seconds.unwrap_or(DEFAULT_LEEWAY);
+    if leeway > MAX_LEEWAY {
+        diags.push(
+            src.error(
+                ispan.clone(),
+                format!("trust.leeway_seconds = {leeway} is more than {MAX_LEEWAY}"),
+            )
+            .with_hint("clock skew needs seconds, not minutes; 30 is usual"),
+        );
+    }
+    let max_token_bytes = b.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
+    if !(MIN_MAX_TOKEN_BYTES..=MAX_MAX_TOKEN_BYTES).contains(&max_token_bytes) {
+        diags.push(src.error(ispan.clone(), format!("trust.max_token_bytes = {max_token_bytes} is outside {MIN_MAX_TOKEN_BYTES}..={MAX_MAX_TOKEN_BYTES}")));
+    }
+    let groups_claim = b
+        .groups_claim
+        .clone()
+        .unwrap_or_else(|| "groups".to_string());
+    let roles_claims = b
+        .roles_claims
+        .clone()
+        .unwrap_or_else(|| vec!["realm_access.roles".to_string()]);
+    if groups_claim.is_empty()
+        || roles_claims
+            .iter()
+            .any(|r| r.is_empty() || r.starts_with('.') || r.ends_with('.'))
+    {
+        diags.push(src.error(ispan.clone(), "trust.groups_claim and trust.roles_claims must be claim names or dotted paths like \"realm_access.roles\""));
+    }
+    if b.audiences.is_empty() {
+        diags.push(src.warning(ispan, format!("trust \"{issuer}\" has no audiences: tokens for any client of this issuer are accepted")));
+    }
+
+    if diags.errors().count() > errors_before {
+        return None;
+    }
+    Some(Trust {
+        issuer: Arc::from(issuer.as_str()),
+        keys: keys?,
+        hs,
+        algorithms,
+        audiences: b.audiences.clone(),
+        authorized_parties: b.authorized_parties.clone(),
+        leeway,
+        groups_claim,
+        roles_claims,
+        max_token_bytes,
+    })
+}
+
+fn parse_alg(name: &str) -> Option<Algorithm> {
+    if !KNOWN_ALGORITHMS.contains(&name) {
+        return None;
+    }
+    name.parse().ok()
+}
+
+fn key_source(
+    src: &SourceFile,
+    b: &TrustFile,
+    env: &AuthnEnv,
+    diags: &mut Diagnostics,
+) -> Option<KeySource> {
+    let uri = b.jwks_uri.get_ref();
+    let span = b.jwks_uri.span();
+    if uri == "embedded" {
+        return match &env.embedded {
+            Some(p) => Some(KeySource::Embedded(EmbeddedSource::new(p.clone()))),
+            None => {
+                diags.push(
+                    src.error(
+                        span,
+                        "jwks_uri = \"embedded\" but the embedded issuer is not enabled",
+                    )
+                    .with_hint("enable [issuer], or give the issuer's https JWKS URL"),
+                );
+                None
+            }
+        };
+    }
+    match check_jwks_uri(uri) {
+        Ok(()) => Some(KeySource::Remote(env.jwks.source(uri, b.issuer.get_ref()))),
+        Err((msg, hint)) => {
+            diags.push(
+                src.error(span, format!("jwks_uri \"{uri}\": {msg}"))
+                    .with_hint(hint),
+            );
+            None
+        }
+    }
+}
+
+/// `https://` anywhere; `http://` only to loopback or private addresses (keys fetched in the
+/// clear from the internet could be swapped by anyone on the path).
+pub(crate) fn check_jwks_uri(uri: &str) -> Result<(), (&'static str, &'static str)> {
+    let hint = "use \"embedded\", an https:// URL, or http:// to a loopback or private address";
+    let url = url::Url::parse(uri).map_err(|_| ("not a URL", hint))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(("credentials in the URL are not allowed", hint));
+    }
+    let host = url.host().ok_or(("the URL has no host", hint))?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let local = match host {
+                url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+                url::Host::Ipv4(ip) => is_local(IpAddr::V4(ip)),
+                url::Host::Ipv6(ip) => is_local(IpAddr::V6(ip)),
+            };
+            if local {
+                Ok(())
+            } else {
+                Err((
+                    "plain http is only allowed to loopback or private addresses",
+                    hint,
+                ))
+            }
+        }
+        _ => Err((
+            "the scheme must be https (or http on a private network)",
+            hint,
+        )),
+    }
+}
+
+fn is_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|m| m.is_loopback() || m.is_private())
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Every metric the gateway exports, in one place, registered in one Prometheus registry.
+
+use std::sync::{LazyLock, OnceLock};
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+/// The process's metrics. Names all start `portcullis_`; labels are bounded sets
+/// (route names, methods folded to a known list, status codes, fixed reason strings).
+pub struct Metrics {
+    pub registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub in_flight: IntGauge,
+    pub authn_failures: IntCounterVec,
+    pub authz_allow: IntCounterVec,
+    pub authz_deny: IntCounterVec,
+    pub guard_refusals: IntCounterVec,
+    pub upstream_failures: IntCounterVec,
+    pub config_reloads: IntCounterVec,
+    pub config_generation: IntGauge,
+    pub jwks_refreshes: IntCounterVec,
+    pub issuer_tokens_issued: IntCounterVec,
+    pub issuer_logins: IntCounterVec,
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| unreachable_metric(name, e));
+    let _ = r.register(Box::new(c.clone()));
+    c
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).unwrap_or_else(|e| unreachable_metric(name, e));
+    let _ = r.register(Box::new(g.clone()));
+    g
+}
+
+// Metric definitions are static strings checked by the unit test below; a failure here is a
+// programming error caught before release, never input-dependent.
+#[allow(clippy::panic)]
+fn unreachable_metric<T>(name: &str, e: prometheus::Error) -> T {
+    panic!("metric {name} is malformed: {e}")
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let r = Registry::new();
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "portcullis_http_request_duration_seconds",
+                "Time from request header to the end of the response, by route.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 30.0,
+            ]),
+            &["route"],
+        )
+        .unwrap_or_else(|e| unreachable_metric("portcullis_http_request_duration_seconds", e));
+        let _ = r.register(Box::new(http_duration.clone()));
+        Self {
+            http_requests: counter(
+                &r,
+                "portcullis_http_requests_total",
+                "Requests answered on the public listener.",
+                &["route", "method", "status"],
+            ),
+            http_duration,
+            in_flight: gauge(
+                &r,
+                "portcullis_http_requests_in_flight",
+                "Requests being served right now.",
+            ),
+            authn_failures: counter(
+                &r,
+                "portcullis_authn_failures_total",
+                "Requests refused with 401, by reason.",
+                &["reason"],
+            ),
+            authz_allow: counter(
+                &r,
+                "portcullis_authz_allow_total",
+                "RBAC decisions that allowed, by route.",
+                &["route"],
+            ),
+            authz_deny: counter(
+                &r,
+                "portcullis_authz_deny_total",
+                "RBAC decisions that denied (403), by route.",
+                &["route"],
+            ),
+            guard_refusals: counter(
+                &r,
+                "portcullis_guard_refusals_total",
+                "Requests refused by the guard, by reason.",
+                &["reason"],
+            ),
+            upstream_failures: counter(
+                &r,
+                "portcullis_upstream_failures_total",
+                "Failed upstream attempts, by route and kind.",
+                &["route", "kind"],
+            ),
+            config_reloads: counter(
+                &r,
+                "portcullis_config_reloads_total",
+                "Reloads of routes, policies and trust, by result.",
+                &["result"],
+            ),
+            config_generation: gauge(
+                &r,
+                "portcullis_config_generation",
+                "Generation of the snapshot now serving.",
+            ),
+            jwks_refreshes: counter(
+                &r,
+                "portcullis_jwks_refreshes_total",
+                "Remote JWKS fetches, by issuer and result.",
+                &["issuer", "result"],
+            ),
+            issuer_tokens_issued: counter(
+                &r,
+                "portcullis_issuer_tokens_issued_total",
+                "Tokens issued by the embedded issuer.",
+                &["realm", "grant_type"],
+            ),
+            issuer_logins: counter(
+                &r,
+                "portcullis_issuer_logins_total",
+                "Login attempts at the embedded issuer.",
+                &["realm", "result"],
+            ),
+            registry: r,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(8 * 1024);
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        buf
+    }
+}
+
+/// The process-wide metrics. Metrics are the one global: they only count, never configure.
+pub fn metrics() -> &'static Metrics {
+    static M: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+    &M
+}
+
+/// One route's series, resolved once: `with_label_values` hashes the labels and takes a lock on
+/// every call, which the request path would otherwise pay for each of them.
+pub struct RouteMetrics {
+    pub duration: Histogram,
+    pub authz_allow: IntCounter,
+    pub authz_deny: IntCounter,
+}
+
+/// A route's series, resolved on first use (so `check` and `explain` create none).
+#[derive(Default)]
+pub struct RouteMetricsCell(OnceLock<RouteMetrics>);
+
+impl RouteMetricsCell {
+    pub fn get(&self, route: &str) -> &RouteMetrics {
+        self.0.get_or_init(|| {
+            let m = metrics();
+            RouteMetrics {
+                duration: m.http_duration.with_label_values(&[route]),
+                authz_allow: m.authz_allow.with_label_values(&[route]),
+                authz_deny: m.authz_deny.with_label_values(&[route]),
+            }
+        })
+    }
+}
+
+impl std::fmt::Debug for RouteMetricsCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RouteMetricsCell")
+    }
+}
+
+/// Methods as a bounded label set.
+pub fn method_label(m: &http::Method) -> &'static str {
+    match *m {
+        http::Method::GET => "GET",
+        http::Method::HEAD => "HEAD",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::PATCH => "PATCH",
+        http::Method::DELETE => "DELETE",
+        http::Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_metric_registers_and_renders() {
+        let m = super::metrics();
+        m.http_requests
+            .with_label_values(&["r", "GET", "200"])
+            .inc();
+        m.config_generation.set(3);
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(text.contains(
+            "portcullis_http_requests_total{method=\"GET\",route=\"r\",status=\"200\"} 1"
+        ));
+        assert!(text.contains("portcullis_config_generation 3"));
+    }
+
+    /// The Grafana dashboard in deploy/ queries only metrics that exist, and shows them all.
+    #[test]
+    fn the_dashboard_names_every_metric_and_only_real_ones() {
+        let m = super::metrics();
+        // A vector is exported once it has a child: give each one (labels of this test only).
+        let l = "dashboard-test";
+        m.http_duration.with_label_values(&[l]).observe(0.1);
+        for (c, n) in [
+            (&m.http_requests, 3),
+            (&m.authn_failures, 1),
+            (&m.authz_allow, 1),
+            (&m.authz_deny, 1),
+            (&m.guard_refusals, 1),
+            (&m.upstream_failures, 2),
+            (&m.config_reloads, 1),
+            (&m.jwks_refreshes, 2),
+            (&m.issuer_tokens_issued, 2),
+            (&m.issuer_logins, 2),
+        ] {
+            c.with_label_values(&vec![l; n]).inc();
+        }
+        let exported: std::collections::BTreeSet<String> = m
+            .registry
+            .gather()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../../deploy/dashboards/portcullis.json"))
+                .unwrap();
+        let mut used = std::collections::BTreeSet::new();
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let expr = target["expr"].as_str().unwrap();
+                for (i, _) in expr.match_indices("portcullis_") {
+                    let name: String = expr[i..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                        .collect();
+                    let base = ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .find_map(|s| name.strip_suffix(s))
+                        .filter(|b| exported.contains(*b))
+                        .map_or(name.clone(), str::to_string);
+                    assert!(exported.contains(&base), "{name} is not a metric");
+                    used.insert(base);
+                }
+            }
+        }
+        assert_eq!(used, exported, "every metric on the dashboard");
+    }
+}

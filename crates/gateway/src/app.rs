@@ -1,0 +1,416 @@
+//! Assembles the Pingora server: public proxy, optional https redirect, management listener,
+//! and the lifecycle background services, from one validated configuration.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+
+use anyhow::{Context, Result, bail};
+use pingora::apps::HttpServerOptions;
+use pingora::apps::http_app::HttpServer;
+use pingora::listeners::tls::TlsSettings;
+use pingora::prelude::*;
+use pingora::server::configuration::ServerConf;
+use pingora::services::listening::Service;
+
+use crate::audit::LogGuard;
+use crate::embed::EmbeddedIssuer;
+use crate::lifecycle::{Drain, PrefetchKeys, ReadinessProbe, SighupReload, StoreProbe, Watcher};
+use crate::mgmt::{HttpsRedirect, Management, Readiness};
+use crate::proxy::PublicProxy;
+use crate::proxy::head_deadline::Guarded;
+use crate::reload::Live;
+use crate::snapshot::Snapshot;
+use portcullis_authn::{AuthnEnv, JwksRegistry};
+use portcullis_core::config::{Config, Diagnostics, IssuerSettings};
+
+/// rustls is linked with two crypto back ends (Pingora's ring, reqwest's aws-lc-rs); pick one
+/// process-wide before any TLS config is built.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// The authentication environment shared by every generation of the config.
+pub fn authn_env() -> AuthnEnv {
+    let clock = portcullis_core::clock::system();
+    AuthnEnv {
+        jwks: JwksRegistry::new(clock.clone()),
+        clock,
+        embedded: None,
+    }
+}
+
+/// Keys for validating `jwks_uri = "embedded"` without a running issuer: none
+/// (`portcullis check`), or the published keys read once from its database (`explain`).
+struct FixedKeys(Arc<jsonwebtoken::jwk::JwkSet>);
+
+impl FixedKeys {
+    fn none() -> Self {
+        FixedKeys(Arc::new(jsonwebtoken::jwk::JwkSet { keys: Vec::new() }))
+    }
+}
+
+impl portcullis_authn::EmbeddedKeys for FixedKeys {
+    fn key_set(&self) -> Arc<jsonwebtoken::jwk::JwkSet> {
+        Arc::clone(&self.0)
+    }
+    fn version(&self) -> u64 {
+        0
+    }
+}
+
+/// What a command does with the embedded issuer (`[issuer]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssuerUse {
+    /// `run`: started (database opened and migrated, realms imported, keys made).
+    Start,
+    /// `explain`: its published keys read from an existing database; nothing is written.
+    ReadKeys,
+    /// `check`: realm files checked, the database never opened.
+    CheckOnly,
+}
+
+/// What a command needs: the static config, the authn environment, the first snapshot and,
+/// for `run`, the started issuer.
+pub struct Loaded {
+    pub config: Config,
+    pub env: AuthnEnv,
+    pub snapshot: Snapshot,
+    pub issuer: Option<Arc<EmbeddedIssuer>>,
+}
+
+/// Why loading failed: located config errors, or an issuer that would not start.
+pub enum LoadError {
+    Config(Diagnostics),
+    Start(anyhow::Error),
+}
+
+/// Loads the config (and realm templates) and builds the first snapshot, with the embedded
+/// issuer used as `issuer_use` says.
+pub fn load(path: &std::path::Path, issuer_use: IssuerUse) -> Result<Loaded, LoadError> {
+    let mut diags = Diagnostics::default();
+    let Some(loaded) = Config::load(path, &mut diags) else {
+        // Its routes and policies are still checked: `check` reports every error at once.
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        crate::snapshot::check_tables_of_refused_config(
+            &path,
+            &std::collections::BTreeSet::new(),
+            &mut diags,
+        );
+        return Err(LoadError::Config(diags));
+    };
+    let config = loaded.config;
+    let mut env = authn_env();
+    let mut issuer = None;
+    if let Some(settings) = &config.issuer {
+        for file in &settings.import {
+            if let Err(e) = portcullis_issuer::realm_check(file) {
+                diags.push(realm_diagnostic(file, &e));
+            }
+        }
+        if diags.has_errors() {
+            // The rest is still checked: `check` reports every error at once.
+            env.embedded = Some(Arc::new(FixedKeys::none()));
+            if let Err(more) = Snapshot::load(&config, &env, 1) {
+                diags.extend(more);
+            }
+            return Err(LoadError::Config(diags));
+        }
+        match issuer_use {
+            IssuerUse::Start => {
+                let started = EmbeddedIssuer::start(
+                    settings,
+                    &config.base_dir,
+                    env.clock.clone(),
+                    worker_threads(&config),
+                )
+                .map_err(LoadError::Start)?;
+                env.embedded = Some(started.issuer.embedded_keys());
+                issuer = Some(started);
+            }
+            IssuerUse::ReadKeys => {
+                let keys = read_published_keys(
+                    settings,
+                    &config.base_dir,
+                    i64::try_from(env.clock.now_unix()).unwrap_or(i64::MAX),
+                );
+                env.embedded = Some(Arc::new(keys));
+            }
+            IssuerUse::CheckOnly => env.embedded = Some(Arc::new(FixedKeys::none())),
+        }
+    }
+    let snapshot = Snapshot::load(&config, &env, 1).map_err(LoadError::Config)?;
+    Ok(Loaded {
+        config,
+        env,
+        snapshot,
+        issuer,
+    })
+}
+
+/// Worker threads per runtime: `runtime.worker_threads`, or one per core when 0.
+fn worker_threads(config: &Config) -> usize {
+    match config.runtime.worker_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// The embedded issuer's published keys, or none (with a note on stderr) when its database
+/// can't be read: `explain` still answers for every other issuer's tokens.
+fn read_published_keys(
+    settings: &IssuerSettings,
+    base_dir: &std::path::Path,
+    now: i64,
+) -> FixedKeys {
+    let read = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(portcullis_issuer::published_keys(settings, base_dir, now)));
+    match read {
+        Ok(set) => FixedKeys(Arc::new(set)),
+        Err(e) => {
+            eprintln!(
+                "note: the embedded issuer's keys are unavailable ({e:#}); its tokens can't be verified"
+            );
+            FixedKeys::none()
+        }
+    }
+}
+
+/// HTTP/2 settings of the public listener. With Pingora's default header-list limit (64 KiB)
+/// the h2 layer answers an oversized request itself (a bare 431 and a stream reset) before the
+/// guard sees it: no JSON body, no audit line, no metric (DESIGN §6, §8); h2 also counts 32
+/// bytes per field more than the guard does. So the h2 limit is a few times
+/// `limits.max_header_bytes` (at most 1 MiB, Pingora's HTTP/1 cap), and the guard answers up
+/// to there.
+fn h2_options(max_header_bytes: usize) -> pingora::protocols::http::v2::server::H2Options {
+    let mut o = pingora::protocols::http::v2::server::default_h2_options();
+    let limit = max_header_bytes.saturating_mul(4).min(1024 * 1024);
+    o.max_header_list_size(u32::try_from(limit).unwrap_or(u32::MAX));
+    o
+}
+
+/// A realm file's error (`{file}: message` or `{file}:L:C: message`) as a located diagnostic,
+/// so it prints once as `file:line:col: message` like every other config error.
+fn realm_diagnostic(file: &std::path::Path, err: &str) -> portcullis_core::config::Diagnostic {
+    let prefix = file.display().to_string();
+    let rest = err.strip_prefix(prefix.as_str()).unwrap_or(err);
+    let located = rest.strip_prefix(':').and_then(|r| {
+        let mut parts = r.splitn(3, ':');
+        let line = parts.next()?.parse::<u32>().ok()?;
+        let col = parts.next()?.parse::<u32>().ok()?;
+        Some((line, col, parts.next()?.trim_start()))
+    });
+    match located {
+        Some((line, col, message)) => portcullis_core::config::Diagnostic {
+            line,
+            col,
+            ..portcullis_core::config::Diagnostic::file_error(file, message)
+        },
+        None => portcullis_core::config::Diagnostic::file_error(
+            file,
+            rest.trim_start_matches(':').trim_start(),
+        ),
+    }
+}
+
+/// Runs the gateway until SIGTERM/SIGINT. Never returns normally.
+pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
+    let Loaded {
+        config,
+        env,
+        snapshot: first,
+        issuer,
+    } = loaded;
+    install_crypto_provider();
+    let public = config.listen.public;
+    if let Some(tls) = &config.tls {
+        crate::certs::ensure(tls)?;
+    } else {
+        tracing::warn!(listen.public = %public, "no [tls] section: the public listener speaks plain HTTP (only behind a TLS-terminating proxy)");
+    }
+
+    let threads = worker_threads(&config);
+    let drain = config.runtime.shutdown_drain;
+    let mut conf = ServerConf {
+        threads,
+        // Our Drain service exits as soon as nothing is in flight; this is only the backstop.
+        grace_period_seconds: Some(drain.as_secs() + 2),
+        graceful_shutdown_timeout_seconds: Some(1),
+        // Pingora's own timeouts of a second or more (upstream read, keep-alive, pool idle:
+        // 3.5 per proxied request) on tokio's timer wheel rather than Pingora's "fast" timer,
+        // whose every timeout takes a lock, subscribes to a `Notify` and is fired from a
+        // separate clock thread. (`Server::run` applies this; setting it earlier is undone.)
+        fast_timeout_to_tokio_threshold_seconds: Some(0),
+        ..ServerConf::default()
+    };
+    // Several gateways on one host (tests, blue/green) must not share these files.
+    let id = std::process::id();
+    conf.pid_file = std::env::temp_dir()
+        .join(format!("portcullis-{id}.pid"))
+        .display()
+        .to_string();
+    conf.upgrade_sock = std::env::temp_dir()
+        .join(format!("portcullis-{id}.sock"))
+        .display()
+        .to_string();
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let conf = server.configuration.clone();
+
+    let live = Live::new(config.clone(), env, first);
+    let ready = Arc::new(Readiness::default());
+    if let (Some(issuer), Some(addr)) = (&issuer, config.listen.internal) {
+        issuer.serve_internal(addr, config.runtime.audit_log)?;
+    }
+    if issuer.is_none() {
+        ready.store_reachable.store(true, Ordering::Release);
+    }
+
+    let proxy = PublicProxy {
+        live: Arc::clone(&live),
+        proto: if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
+        audit: config.runtime.audit_log,
+        issuer: issuer.clone(),
+    };
+    let mut opts = HttpServerOptions::default();
+    // CONNECT reaches our guard, which answers 400 (Pingora's own answer would be 405).
+    opts.allow_connect_method_proxying = true;
+    opts.h2_idle_timeout = Some(config.limits.keepalive_timeout);
+    let mut proxy = pingora::proxy::http_proxy(&conf, proxy);
+    proxy.server_options = Some(opts);
+    proxy.h2_options = Some(h2_options(config.limits.max_header_bytes));
+    let mut public_svc = Service::new(
+        "public".to_string(),
+        Guarded::new(
+            proxy,
+            config.limits.header_read_timeout,
+            config.limits.max_header_bytes,
+            config.limits.max_connections,
+        ),
+    );
+    let public_addr = public.to_string();
+    match &config.tls {
+        Some(tls) => {
+            let (Some(c), Some(k)) = (tls.cert.to_str(), tls.key.to_str()) else {
+                bail!("TLS paths must be UTF-8");
+            };
+            let mut settings = TlsSettings::intermediate(c, k).context("TLS settings")?;
+            settings.enable_h2();
+            public_svc.add_tls_with_settings(&public_addr, None, settings);
+        }
+        None => public_svc.add_tcp(&public_addr),
+    }
+    server.add_service(public_svc);
+
+    if let (Some(redirect), Some(_)) = (config.listen.http_redirect, &config.tls) {
+        let mut svc = Service::new(
+            "https-redirect".to_string(),
+            Guarded::new(
+                HttpServer::new_app(HttpsRedirect {
+                    https_port: public.port(),
+                }),
+                config.limits.header_read_timeout,
+                config.limits.max_header_bytes,
+                config.limits.max_connections,
+            ),
+        );
+        svc.add_tcp(&redirect.to_string());
+        server.add_service(svc);
+    }
+
+    let mut mgmt = Service::new(
+        "management".to_string(),
+        HttpServer::new_app(Management {
+            live: Arc::clone(&live),
+            ready: Arc::clone(&ready),
+            issuer: issuer.clone(),
+        }),
+    );
+    mgmt.add_tcp(&config.listen.management.to_string());
+    server.add_service(mgmt);
+
+    server.add_service(background_service(
+        "sighup",
+        SighupReload {
+            live: Arc::clone(&live),
+        },
+    ));
+    let guard = Mutex::new(Some(log_guard));
+    server.add_service(background_service(
+        "drain",
+        Drain {
+            max: drain,
+            on_exit: Box::new(move || {
+                // Flush the audit log before the process ends.
+                if let Ok(mut g) = guard.lock() {
+                    g.take();
+                }
+            }),
+        },
+    ));
+    if let Some(issuer) = &issuer {
+        server.add_service(background_service(
+            "store",
+            StoreProbe {
+                issuer: Arc::clone(issuer),
+                ready: Arc::clone(&ready),
+            },
+        ));
+    }
+    server.add_service(background_service(
+        "jwks",
+        PrefetchKeys {
+            live: Arc::clone(&live),
+            ready: Arc::clone(&ready),
+            timeout: std::time::Duration::from_secs(10),
+        },
+    ));
+    server.add_service(background_service(
+        "ready",
+        ReadinessProbe { ready, public },
+    ));
+    if config.routing.watch {
+        server.add_service(background_service(
+            "watch",
+            Watcher {
+                live: Arc::clone(&live),
+                paths: vec![
+                    config.path.clone(),
+                    config.routing.routes.clone(),
+                    config.routing.policies.clone(),
+                ],
+                debounce: std::time::Duration::from_millis(1000),
+            },
+        ));
+    }
+    tracing::info!(listen.public = %public, listen.management = %config.listen.management, threads, "portcullis starting");
+    server.run_forever()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::realm_diagnostic;
+
+    #[test]
+    fn realm_errors_print_once_with_their_location() {
+        let file = std::path::Path::new("/srv/realms/x.json");
+        let d = realm_diagnostic(
+            file,
+            "/srv/realms/x.json:4:17: invalid type: integer `3`, expected a string",
+        );
+        assert_eq!((d.line, d.col), (4, 17));
+        assert_eq!(d.message, "invalid type: integer `3`, expected a string");
+        let d = realm_diagnostic(file, "/srv/realms/x.json: No such file or directory");
+        assert_eq!((d.line, d.col), (1, 1));
+        assert_eq!(d.message, "No such file or directory");
+        let d = realm_diagnostic(file, "something else: entirely");
+        assert_eq!(d.message, "something else: entirely");
+    }
+}

@@ -1,0 +1,227 @@
+//! Process lifecycle as Pingora background services: SIGHUP reloads, SIGTERM drains (bounded,
+//! and no longer than needed), the file watcher reloads, and the readiness probe.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+
+use crate::mgmt::Readiness;
+use crate::reload::Live;
+use portcullis_core::metrics::metrics;
+
+/// SIGHUP → reload. (Pingora leaves SIGHUP unhandled, which would kill the process.)
+pub struct SighupReload {
+    pub live: Arc<Live>,
+}
+
+#[async_trait]
+impl BackgroundService for SighupReload {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::error!("cannot install the SIGHUP handler; reload with POST /admin/reload");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    let _ = self.live.reload("sighup").await;
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// Once Pingora has stopped accepting (SIGTERM), waits until in-flight requests finish or the
+/// drain bound passes, then exits: Pingora itself would sleep its whole grace period.
+pub struct Drain {
+    pub max: Duration,
+    pub on_exit: Box<dyn Fn() + Send + Sync>,
+}
+
+#[async_trait]
+impl BackgroundService for Drain {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        while !*shutdown.borrow() {
+            if shutdown.changed().await.is_err() {
+                return;
+            }
+        }
+        let deadline = Instant::now() + self.max;
+        tracing::info!(
+            max_seconds = self.max.as_secs(),
+            "SIGTERM: draining in-flight requests"
+        );
+        // Let requests accepted just before the signal get their context counted.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        while metrics().in_flight.get() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let left = metrics().in_flight.get();
+        if left > 0 {
+            tracing::warn!(
+                in_flight = left,
+                "drain bound reached; exiting with requests in flight"
+            );
+        } else {
+            tracing::info!("drained; exiting");
+        }
+        (self.on_exit)();
+        std::process::exit(0);
+    }
+}
+
+/// Marks the listeners bound once the public listener accepts a TCP connection.
+pub struct ReadinessProbe {
+    pub ready: Arc<Readiness>,
+    pub public: std::net::SocketAddr,
+}
+
+#[async_trait]
+impl BackgroundService for ReadinessProbe {
+    async fn start(&self, _shutdown: ShutdownWatch) {
+        let mut addr = self.public;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        for _ in 0..600 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                self.ready.listeners_bound.store(true, Ordering::Release);
+                tracing::info!(listen.public = %self.public, "listeners bound; ready");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tracing::error!(listen.public = %self.public, "public listener never became reachable");
+    }
+}
+
+/// Reloads when a watched file or directory changes, debounced so that an editor's
+/// save-in-several-writes (or a ConfigMap's `..data` symlink swap) reloads once.
+pub struct Watcher {
+    pub live: Arc<Live>,
+    pub paths: Vec<PathBuf>,
+    pub debounce: Duration,
+}
+
+#[async_trait]
+impl BackgroundService for Watcher {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        use notify::{RecursiveMode, Watcher as _};
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        // Watched directories, and the one file each cares about (None: every file in it).
+        let targets: Vec<(PathBuf, Option<std::ffi::OsString>)> = self
+            .paths
+            .iter()
+            .map(|p| {
+                if p.is_dir() {
+                    (p.clone(), None)
+                } else {
+                    let dir = p
+                        .parent()
+                        .map(PathBuf::from)
+                        .filter(|d| !d.as_os_str().is_empty())
+                        .unwrap_or_else(|| PathBuf::from("."));
+                    (dir, p.file_name().map(|n| n.to_os_string()))
+                }
+            })
+            .collect();
+        let filter = targets.clone();
+        let relevant = move |path: &std::path::Path| {
+            let name = path.file_name().unwrap_or_default();
+            // Kubernetes swaps a ConfigMap volume by renaming its `..data` symlink.
+            let k8s = name.to_string_lossy().starts_with("..");
+            filter.iter().any(|(dir, file)| {
+                path.parent().is_some_and(|p| p == dir)
+                    && (k8s || file.as_ref().is_none_or(|f| f == name))
+            })
+        };
+        let mut watcher =
+            match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                if let Ok(ev) = res
+                    && !ev.kind.is_access()
+                    && ev.paths.iter().any(|p| relevant(p))
+                {
+                    let _ = tx.send(());
+                }
+            }) {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::error!(
+                        "file watch unavailable ({e}); reload with SIGHUP or POST /admin/reload"
+                    );
+                    return;
+                }
+            };
+        for (dir, _) in &targets {
+            // Watch directories, not files: editors and Kubernetes replace files by rename.
+            if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+                tracing::warn!(path = %dir.display(), "cannot watch: {e}");
+            }
+        }
+        loop {
+            tokio::select! {
+                got = rx.recv() => {
+                    if got.is_none() { return; }
+                    // Debounce: wait until the files have been quiet for a while.
+                    loop {
+                        match tokio::time::timeout(self.debounce, rx.recv()).await {
+                            Ok(Some(())) => continue,
+                            Ok(None) => return,
+                            Err(_) => break,
+                        }
+                    }
+                    let _ = self.live.reload("watch").await;
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// Fetches the remote issuers' keys at startup, bounded, so the first requests don't pay for
+/// it; readiness waits for this first attempt only, never for a down issuer.
+pub struct PrefetchKeys {
+    pub live: Arc<Live>,
+    pub ready: Arc<Readiness>,
+    pub timeout: Duration,
+}
+
+#[async_trait]
+impl BackgroundService for PrefetchKeys {
+    async fn start(&self, _shutdown: ShutdownWatch) {
+        self.live.snapshot().authn.prefetch(self.timeout).await;
+        self.ready.keys_attempted.store(true, Ordering::Release);
+    }
+}
+
+/// Keeps the readiness latch in step with the issuer's store (SQLite file or PostgreSQL).
+pub struct StoreProbe {
+    pub issuer: Arc<crate::embed::EmbeddedIssuer>,
+    pub ready: Arc<Readiness>,
+}
+
+#[async_trait]
+impl BackgroundService for StoreProbe {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        loop {
+            let ok = self.issuer.ready().await;
+            if self.ready.store_reachable.swap(ok, Ordering::AcqRel) != ok && !ok {
+                tracing::error!("issuer store unreachable: not ready");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(if ok { 5 } else { 1 })) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}

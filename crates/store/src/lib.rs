@@ -1,0 +1,189 @@
+//! Persistent state of the embedded issuer behind one trait: SQLite and PostgreSQL.
+//!
+//! Business code talks to `dyn Store` only. Both backends run the same SQL text (SQLite
+//! accepts PostgreSQL's `$N` placeholders), generated once by `sql::impl_store!`, so the two
+//! cannot drift; each backend file owns only its connection setup and migrations.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod decode;
+mod model;
+pub mod postgres;
+mod rotation;
+mod sql;
+pub mod sqlite;
+/// Fixtures for tests in this crate and the crates above it (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use model::*;
+
+/// Everything the issuer persists. Methods are small and do no policy: the issuer decides.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap reachability check for readiness.
+    async fn ping(&self) -> anyhow::Result<()>;
+
+    // Realms.
+    async fn realm_names(&self) -> anyhow::Result<Vec<String>>;
+    async fn get_realm(&self, name: &str) -> anyhow::Result<Option<RealmRow>>;
+    /// Inserts the realm, or updates its settings when it exists.
+    async fn put_realm(&self, realm: &RealmRow) -> anyhow::Result<()>;
+    /// The realm's revision (0 for a realm never changed, or none).
+    async fn realm_revision(&self, name: &str) -> anyhow::Result<i64>;
+    /// Marks a change to the realm's users, groups, roles or clients, once it is complete:
+    /// issuers holding an older directory reload it (see `rotate_live_families`).
+    async fn bump_realm_revision(&self, name: &str) -> anyhow::Result<()>;
+
+    // Users.
+    async fn get_user(&self, realm: &str, id: &str) -> anyhow::Result<Option<UserRow>>;
+    async fn user_by_username(
+        &self,
+        realm: &str,
+        username: &str,
+    ) -> anyhow::Result<Option<UserRow>>;
+    async fn list_users(&self, realm: &str) -> anyhow::Result<Vec<UserRow>>;
+    /// Inserts or updates (matched by realm + username). A `None` hash keeps the stored one.
+    async fn put_user(&self, user: &UserRow) -> anyhow::Result<()>;
+    async fn user_groups(&self, user_id: &str) -> anyhow::Result<Vec<String>>;
+    async fn set_user_groups(&self, user_id: &str, paths: &[String]) -> anyhow::Result<()>;
+    async fn user_roles(&self, user_id: &str) -> anyhow::Result<Vec<RoleRef>>;
+    async fn set_user_roles(&self, user_id: &str, roles: &[RoleRef]) -> anyhow::Result<()>;
+
+    // Groups and roles (the realm's directory; read whole, written during import).
+    async fn list_groups(&self, realm: &str) -> anyhow::Result<Vec<GroupRow>>;
+    async fn put_group(&self, group: &GroupRow) -> anyhow::Result<()>;
+    async fn set_group_roles(
+        &self,
+        realm: &str,
+        path: &str,
+        roles: &[RoleRef],
+    ) -> anyhow::Result<()>;
+    async fn list_group_roles(&self, realm: &str) -> anyhow::Result<Vec<(String, RoleRef)>>;
+    async fn list_roles(&self, realm: &str) -> anyhow::Result<Vec<RoleRef>>;
+    async fn put_role(&self, realm: &str, role: &RoleRef) -> anyhow::Result<()>;
+    async fn set_role_composites(
+        &self,
+        realm: &str,
+        parent: &RoleRef,
+        children: &[RoleRef],
+    ) -> anyhow::Result<()>;
+    /// Every (parent, child) composite edge of the realm.
+    async fn list_composites(&self, realm: &str) -> anyhow::Result<Vec<(RoleRef, RoleRef)>>;
+
+    // Clients.
+    async fn list_clients(&self, realm: &str) -> anyhow::Result<Vec<ClientRow>>;
+    /// Inserts or updates (matched by realm + clientId). A `None` secret hash keeps the stored one.
+    async fn put_client(&self, client: &ClientRow) -> anyhow::Result<()>;
+
+    // Signing keys.
+    async fn list_keys(&self, realm: &str) -> anyhow::Result<Vec<KeyRow>>;
+    /// Stores `key` as the realm's only active key; the others are retired at `key.created_at`.
+    async fn add_active_key(&self, key: &KeyRow) -> anyhow::Result<()>;
+
+    // SSO sessions.
+    async fn create_session(&self, session: &SessionRow) -> anyhow::Result<()>;
+    async fn session_by_id(&self, id: &str) -> anyhow::Result<Option<SessionRow>>;
+    async fn session_by_cookie(&self, cookie_hash: &str) -> anyhow::Result<Option<SessionRow>>;
+    async fn touch_session(&self, id: &str, now: i64) -> anyhow::Result<()>;
+    /// Ends the session and revokes every refresh-token family bound to it.
+    async fn end_session(&self, id: &str) -> anyhow::Result<()>;
+
+    // Authorization codes.
+    async fn put_code(&self, code: &CodeRow) -> anyhow::Result<()>;
+    /// Marks the code used. `Fresh` only for the first caller; later callers get `Reused`.
+    async fn consume_code(&self, code_hash: &str, now: i64) -> anyhow::Result<CodeUse>;
+
+    // Refresh-token families.
+    async fn create_family(&self, family: &FamilyRow) -> anyhow::Result<()>;
+    async fn get_family(&self, id: &str) -> anyhow::Result<Option<FamilyRow>>;
+    /// The refresh grant's check-and-rotate, for many rotations at once (the issuer's group
+    /// commit): each `r` rotates `r.family_id` to `r.new_hash` only if `r.old_hash` is its
+    /// current token, it is not revoked, belongs to `r.realm` and `r.client_id`, is within its
+    /// idle and max lifespan, and its session (if it has one) is live by the same bounds. A
+    /// rotation also advances its session's `last_seen` (a trigger, migration 0002). Answers in
+    /// the order asked: the rotated family with the realm's current revision, or `None` when
+    /// any condition failed. One statement per round; a family named twice is rotated in order,
+    /// by one more statement per repeat, so the second sees the first's result.
+    async fn rotate_live_families(
+        &self,
+        rs: &[Rotation<'_>],
+    ) -> anyhow::Result<Vec<Option<Rotated>>>;
+    /// How many writes may usefully run at once: SQLite admits one writer (a second would wait
+    /// in its sleeping busy handler); PostgreSQL locks rows, and a round trip leaves the
+    /// issuer idle unless another write is in flight.
+    fn concurrent_writes(&self) -> usize;
+    async fn revoke_family(&self, id: &str) -> anyhow::Result<()>;
+    /// Revokes what a (reused) authorization code issued.
+    async fn revoke_families_from_code(&self, code_hash: &str) -> anyhow::Result<()>;
+
+    // Revoked access tokens (RFC 7009), kept until they would have expired anyway.
+    async fn revoke_jti(&self, jti: &str, expires_at: i64) -> anyhow::Result<()>;
+    async fn is_jti_revoked(&self, jti: &str) -> anyhow::Result<bool>;
+
+    // Brute-force counters, keyed `user:{id}` or `ip:{addr}`.
+    async fn get_failures(&self, realm: &str, key: &str) -> anyhow::Result<Option<Failures>>;
+    /// The stored counters among `keys`, with their keys (a login checks user and IP at once).
+    async fn failures_of(
+        &self,
+        realm: &str,
+        keys: &[String],
+    ) -> anyhow::Result<Vec<(String, Failures)>>;
+    async fn put_failures(&self, realm: &str, key: &str, f: &Failures) -> anyhow::Result<()>;
+    async fn clear_failures(&self, realm: &str, key: &str) -> anyhow::Result<()>;
+
+    // Login events.
+    async fn add_event(&self, event: &LoginEvent) -> anyhow::Result<()>;
+    async fn list_events(&self, realm: &str) -> anyhow::Result<Vec<LoginEvent>>;
+    /// Drops login events, sessions, refresh families and brute-force counters untouched since
+    /// `before`, and codes and revocations expired at `now`.
+    async fn purge(&self, before: i64, now: i64) -> anyhow::Result<u64>;
+}
+
+pub type SharedStore = Arc<dyn Store>;
+
+/// How a store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Created and migrated as needed: the gateway, `realm import`, `keys rotate`.
+    ReadWrite,
+    /// An existing database as it is, for reading only (`explain`): nothing is created,
+    /// migrated or written.
+    ReadOnly,
+}
+
+/// Opens the store named by `url` (`sqlite://…` relative to `base_dir`, or `postgres://…`),
+/// creating the SQLite file and running migrations as needed.
+pub async fn open(url: &str, base_dir: &Path) -> anyhow::Result<SharedStore> {
+    open_with(url, base_dir, Access::ReadWrite).await
+}
+
+/// [`open`], or with [`Access::ReadOnly`] an existing database without touching it.
+pub async fn open_with(url: &str, base_dir: &Path, access: Access) -> anyhow::Result<SharedStore> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            postgres::PostgresStore::connect(url, access).await?,
+        ))
+    } else if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or(url.strip_prefix("sqlite:"))
+    {
+        let path = Path::new(path);
+        let path = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            base_dir.join(path)
+        };
+        Ok(Arc::new(sqlite::SqliteStore::open(&path, access).await?))
+    } else {
+        anyhow::bail!("issuer.database: expected sqlite://PATH or postgres://URL")
+    }
+}

@@ -1,0 +1,54 @@
+//! PostgreSQL backend: shared state for several gateway replicas (`postgres://…`).
+
+use std::str::FromStr;
+
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use super::Access;
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+fn migrator() -> Migrator {
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "init".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/postgres/0001_init.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "refresh fast path".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/postgres/0002_refresh_fast_path.sql").into_sql_str(),
+            false,
+        ),
+    ])
+}
+
+impl PostgresStore {
+    /// Connects to an existing database and runs the migrations (under sqlx's advisory lock,
+    /// so replicas starting together migrate once).
+    pub async fn connect(url: &str, access: Access) -> anyhow::Result<Self> {
+        let mut opts = PgConnectOptions::from_str(url)?;
+        if access == Access::ReadOnly {
+            // The server refuses any write in these sessions, whatever a caller tries.
+            opts = opts.options([("default_transaction_read_only", "on")]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(if access == Access::ReadOnly { 1 } else { 16 })
+            .connect_with(opts)
+            .await?;
+        if access == Access::ReadWrite {
+            migrator().run(&pool).await?;
+        }
+        Ok(Self { pool })
+    }
+}
+
+super::sql::impl_store!(PostgresStore, sqlx::postgres::PgRow, 4);
