@@ -1,4 +1,6 @@
-//! The command line (DESIGN §3): `run`, `check`, `certs dev`, `echo`.
+//! The command line (DESIGN §3): `run`, `check`, `explain`, `sidecar`, `realm import`,
+//! `realm export`, `keys rotate`, `certs dev` and `echo`. The `realm` and `keys` commands need
+//! the embedded issuer: a build without the feature `issuer` answers them with an error (exit 2).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -337,6 +339,7 @@ enum IssuerCmd {
     Keys(KeysCommand),
 }
 
+#[cfg(feature = "issuer")]
 fn issuer_command(config: &std::path::Path, cmd: IssuerCmd) -> ExitCode {
     let _guard = portcullis_gateway::audit::init(false);
     let mut diags = portcullis_core::config::Diagnostics::default();
@@ -379,6 +382,25 @@ fn issuer_command(config: &std::path::Path, cmd: IssuerCmd) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The sidecar build has no issuer to administer: the command is refused, as a usage error.
+#[cfg(not(feature = "issuer"))]
+fn issuer_command(_config: &std::path::Path, cmd: IssuerCmd) -> ExitCode {
+    let what = match cmd {
+        IssuerCmd::Realm(RealmCommand::Import { file, sync }) => format!(
+            "realm import --file {}{}",
+            file.display(),
+            if sync { " --sync" } else { "" }
+        ),
+        IssuerCmd::Realm(RealmCommand::Export { realm }) => format!("realm export --realm {realm}"),
+        IssuerCmd::Keys(KeysCommand::Rotate { realm }) => format!("keys rotate --realm {realm}"),
+    };
+    eprintln!(
+        "error: `portcullis {what}`: {}",
+        portcullis_gateway::embed::NOT_BUILT
+    );
+    ExitCode::from(2)
 }
 
 /// A tokio runtime for the commands that are not the gateway (Pingora runs its own).

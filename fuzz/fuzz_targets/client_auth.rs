@@ -8,7 +8,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderValue, header};
 use libfuzzer_sys::fuzz_target;
-use portcullis::fuzzing::{basic_credentials, cookie};
+use portcullis_issuer::client_auth::basic_credentials;
+use portcullis_issuer::login::cookie;
 
 fn form_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
@@ -35,7 +36,8 @@ fuzz_target!(|data: &[u8]| {
     let mut h = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&format!("Basic {encoded}")) {
         h.insert(header::AUTHORIZATION, v);
-        let got = basic_credentials(&h).unwrap_or_else(|e| panic!("{id:?}:{secret:?}: {e}"));
+        let got = basic_credentials(&h)
+            .unwrap_or_else(|e| panic!("{id:?}:{secret:?}: {}", e.description()));
         assert_eq!(got, Some((id.to_string(), secret.to_string())));
     }
 });

@@ -7,9 +7,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::authn::{Authenticator, AuthnEnv, JwksRegistry};
-use portcullis::clock::{ManualClock, SharedClock};
-use portcullis::config::{Config, Diagnostics};
+use portcullis_authn::{Authenticator, AuthnEnv, JwksRegistry};
+use portcullis_core::clock::{ManualClock, SharedClock};
+use portcullis_core::config::{Config, Diagnostics};
 
 fn env() -> &'static AuthnEnv {
     static E: OnceLock<AuthnEnv> = OnceLock::new();

@@ -1,5 +1,5 @@
 //! The request headers sent upstream, edited as the proxy does it (`strip_hop_by_hop`,
-//! `forwarded::apply`, `strip_identity_headers`, `identity::set_headers`) on header maps built
+//! `forwarded::apply`, `strip_identity_headers`, `identity::Standing::set_headers`) on header maps built
 //! from fuzz input. No panic; from an untrusted peer no client-sent `X-Forwarded-*`,
 //! `Forwarded`, `X-Real-IP` or `X-Auth-Request-*` survives (only the gateway's own values,
 //! once each); from a trusted one the identity headers are still the gateway's alone; no
@@ -12,11 +12,11 @@ use std::sync::{Arc, OnceLock};
 
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use portcullis::authn::Principal;
-use portcullis::authz::PolicySet;
-use portcullis::proxy::forwarded::{Downstream, apply, strip_hop_by_hop};
-use portcullis::proxy::guard::strip_identity_headers;
-use portcullis::proxy::identity::set_headers;
+use portcullis_authn::Principal;
+use portcullis_authz::PolicySet;
+use portcullis_gateway::proxy::forwarded::{Downstream, apply, strip_hop_by_hop};
+use portcullis_gateway::proxy::guard::strip_identity_headers;
+use portcullis_gateway::proxy::identity::Standing;
 
 fn policies() -> &'static PolicySet {
     static P: OnceLock<PolicySet> = OnceLock::new();
@@ -77,7 +77,7 @@ fuzz_target!(|data: &[u8]| {
     apply(&mut h, &d, prefix);
     strip_identity_headers(&mut h);
     if with_principal {
-        set_headers(&mut h, &policies().held(&principal));
+        Standing::of(policies(), &principal).set_headers(&mut h);
     }
 
     for name in [

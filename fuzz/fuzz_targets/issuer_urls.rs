@@ -5,11 +5,23 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::fuzzing::{issuer_bases, issuer_client_ip};
+use http::HeaderMap;
+use portcullis_issuer::urls::{Listener, bases, client_ip};
+
+/// The issuer's frontend and backchannel base URLs for a request.
+fn issuer_bases(frontend_url: Option<&str>, headers: &HeaderMap, internal: bool) -> (String, String) {
+    let listener = if internal {
+        Listener::Internal
+    } else {
+        Listener::Public
+    };
+    let b = bases(frontend_url, headers, listener);
+    (b.frontend, b.backchannel)
+}
 
 fuzz_target!(|data: &[u8]| {
     let headers = portcullis_fuzz::header_map(data);
-    let _ = issuer_client_ip(&headers);
+    let _ = client_ip(None, &headers);
     for internal in [false, true] {
         let (frontend, backchannel) = issuer_bases(None, &headers, internal);
         for u in [&frontend, &backchannel] {

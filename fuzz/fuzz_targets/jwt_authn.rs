@@ -17,10 +17,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use libfuzzer_sys::fuzz_target;
-use portcullis::authn::{Authenticator, AuthnEnv, EmbeddedKeys, JwksRegistry};
-use portcullis::clock::{ManualClock, SharedClock};
-use portcullis::config::file::TrustFile;
-use portcullis::config::{Diagnostics, SourceFile};
+use portcullis_authn::{Authenticator, AuthnEnv, EmbeddedKeys, JwksRegistry};
+use portcullis_core::clock::{ManualClock, SharedClock};
+use portcullis_core::config::file::TrustFile;
+use portcullis_core::config::{Diagnostics, SourceFile};
 
 const NOW: u64 = 1_800_000_000;
 const HS_SECRET: &str = "fuzz-shared-secret-0123456789abcdef";

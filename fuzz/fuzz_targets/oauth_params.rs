@@ -4,7 +4,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::fuzzing::oauth_params;
+use portcullis_issuer::params::Params;
+
+/// The value of each of `keys` in an OAuth form or query, or the parser's error text.
+fn oauth_params(raw: &[u8], keys: &[&str]) -> Result<Vec<Option<String>>, String> {
+    let p = Params::parse(raw).map_err(|e| e.description().to_owned())?;
+    Ok(keys.iter().map(|k| p.get(k).map(str::to_owned)).collect())
+}
 
 const KEYS: &[&str] = &[
     "grant_type",

@@ -12,10 +12,10 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use pingora::http::RequestHeader;
-use portcullis::config::{Diagnostics, Guard};
-use portcullis::proxy::guard::normalized_target;
-use portcullis::proxy::normalize::{normalize_path, under_prefix};
-use portcullis::proxy::route::RouteTable;
+use portcullis_core::config::{Diagnostics, Guard};
+use portcullis_gateway::proxy::guard::normalized_target;
+use portcullis_core::normalize::{normalize_path, under_prefix};
+use portcullis_core::route::RouteTable;
 
 const ROUTES: &str = r#"
 [[route]]

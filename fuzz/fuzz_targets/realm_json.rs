@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::issuer::realm_file::{parse, substitute};
-use portcullis::issuer::realm_import::check_references;
+use portcullis_issuer::realm_file::{parse, substitute};
+use portcullis_issuer::realm_import::check_references;
 
 fn env(name: &str) -> Option<String> {
     match name {

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::fuzzing::{redirect_allowed, redirect_with_params};
+use portcullis_issuer::redirect::{allowed as redirect_allowed, with_params as redirect_with_params};
 use url::Url;
 
 fuzz_target!(|data: &[u8]| {

@@ -8,8 +8,8 @@
 use std::collections::BTreeSet;
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::config::{Diagnostics, Guard};
-use portcullis::proxy::route::RouteTable;
+use portcullis_core::config::{Diagnostics, Guard};
+use portcullis_core::route::RouteTable;
 
 fuzz_target!(|data: &[u8]| {
     if !portcullis_fuzz::only_local_hosts(data) {

@@ -74,10 +74,10 @@ pub fn scratch() -> tempfile::TempDir {
 pub fn check_diagnostics(
     file: &std::path::Path,
     text: &[u8],
-    diags: &portcullis::config::Diagnostics,
+    diags: &portcullis_core::config::Diagnostics,
     refused: bool,
 ) {
-    use portcullis::config::diag::display_path;
+    use portcullis_core::config::diag::display_path;
     assert!(
         !refused || diags.has_errors(),
         "refused without an error:\n{diags}"

@@ -3,6 +3,9 @@
 //! It runs the same checks as `authenticate` (same functions), from the keys already loaded,
 //! and goes on after a failure where it can, so one answer shows everything that is wrong.
 //! The token and any secret are never part of the answer.
+//!
+//! The top of the crate: it reads the `Authenticator` and runs the lower modules' checks with
+//! a `Trace` on; nothing below imports it.
 
 use std::fmt;
 
@@ -13,30 +16,9 @@ use serde::Serialize;
 use super::Authenticator;
 use super::claims;
 use super::error::AuthnError;
-use super::jwt::{self, Trace};
+use super::jwt;
+use super::trace::{CheckOutcome, Trace};
 use portcullis_core::identity::Principal;
-
-/// One check and how it went.
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckOutcome {
-    pub check: &'static str,
-    pub passed: bool,
-    /// The failure's metric label, when it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'static str>,
-    pub detail: String,
-}
-
-impl CheckOutcome {
-    pub(crate) fn new(check: &'static str, result: Result<(), AuthnError>, detail: String) -> Self {
-        Self {
-            check,
-            passed: result.is_ok(),
-            reason: result.err().map(|e| e.reason),
-            detail,
-        }
-    }
-}
 
 /// The identity a valid token stands for, as `explain` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -181,7 +163,7 @@ fn run(
         Ok(key) if pre.is_ok() => Ok(trust.verify(&parsed, &key, now, trace)?.principal),
         Ok(_) | Err(_) => {
             // No signature check possible: still show the claims, marked as unverified.
-            let claims = claims::check(trust, &parsed.claims, now, trace);
+            let claims = claims::check(&trust.rules, &parsed.claims, now, trace);
             trace.record("signature", Err(AuthnError::BAD_SIGNATURE), || {
                 "not verified: no usable key or algorithm (the claims above are unverified)".into()
             });

@@ -19,9 +19,11 @@ use super::keys::{KeySet, next_generation};
 use portcullis_core::clock::SharedClock;
 use portcullis_core::metrics::metrics;
 
-/// Shortest and longest honoured `max-age`, and the default when the issuer sends none.
-const MIN_MAX_AGE: u64 = 60;
-const MAX_MAX_AGE: u64 = 24 * 3600;
+/// Shortest honoured `max-age` in seconds (also what `no-cache` and `no-store` get).
+pub const MIN_MAX_AGE: u64 = 60;
+/// Longest honoured `max-age` in seconds.
+pub const MAX_MAX_AGE: u64 = 24 * 3600;
+/// The `max-age` used when the issuer sends none.
 const DEFAULT_MAX_AGE: u64 = 300;
 /// How long the last good keys are served past their freshness while the issuer is down.
 const STALE_FOR: u64 = 24 * 3600;
@@ -269,7 +271,7 @@ impl RemoteJwks {
                 next_generation()
             };
             let set = KeySet::parse(Arc::new(raw), generation, 0);
-            if set.keys.is_empty() {
+            if set.is_empty() {
                 // An empty set would revoke every token; more likely a broken endpoint.
                 return Err("no usable signing key in the JWKS".to_string());
             }
@@ -340,8 +342,9 @@ async fn fetch_jwks(client: &reqwest::Client, uri: &str) -> Result<(JwkSet, u64)
     Ok((set, max_age))
 }
 
-/// Seconds a `Cache-Control` value lets us keep the keys, clamped to [60 s, 24 h].
-pub(crate) fn cache_max_age(value: &str) -> u64 {
+/// Seconds a `Cache-Control` value lets us keep the keys, clamped to
+/// [`MIN_MAX_AGE`, `MAX_MAX_AGE`] (60 s to 24 h; 5 min when it names no `max-age`).
+pub fn cache_max_age(value: &str) -> u64 {
     let mut age = None;
     for directive in value.split(',') {
         let d = directive.trim();

@@ -4,26 +4,27 @@
 //! `alg` is a known signature algorithm (`none` never is), no `crit`. The header's `jku`,
 //! `jwk`, `x5u` and `x5c` are noted for `explain` and otherwise ignored: keys only ever come
 //! from the trust block's own key source.
+//!
+//! It imports only `error`: it knows nothing of keys, issuers or `explain`. The parsers are public
+//! so the fuzz targets can feed them arbitrary bytes.
 
 use std::str::FromStr;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::Algorithm;
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
 use super::error::AuthnError;
-use super::explain::CheckOutcome;
-use super::keys::ResolvedKey;
 
 /// Longest accepted `kid`; real ones are short ids or thumbprints.
 const MAX_KID_BYTES: usize = 256;
 
 /// The bearer token of an `Authorization` header value. The scheme is case-insensitive;
-/// the size is checked before anything is decoded.
-pub(crate) fn bearer_token(
+/// the size (at most `max_token_bytes`) is checked before anything is decoded.
+pub fn bearer_token(
     authorization: Option<&[u8]>,
     max_token_bytes: usize,
 ) -> Result<&str, AuthnError> {
@@ -49,7 +50,7 @@ pub(crate) fn bearer_token(
 
 /// Refuses anything but base64url segments and dots. Checked before any decoding, but after
 /// the verified-token cache: an exact hit is a token that already passed this.
-pub(crate) fn check_charset(token: &str) -> Result<(), AuthnError> {
+pub fn check_charset(token: &str) -> Result<(), AuthnError> {
     if token.bytes().all(|b| is_b64url(b) || b == b'.') {
         Ok(())
     } else {
@@ -63,8 +64,10 @@ fn is_b64url(b: u8) -> bool {
 
 /// The header fields we act on.
 #[derive(Debug, Clone)]
-pub(crate) struct Header {
+pub struct Header {
+    /// The signature algorithm (never `none`).
     pub alg: Algorithm,
+    /// The key id, at most 256 bytes.
     pub kid: Option<String>,
     /// Header fields that name keys or key locations; never used, listed by `explain`.
     pub ignored: Vec<&'static str>,
@@ -88,23 +91,26 @@ struct RawHeader {
 }
 
 /// A token split and decoded, not yet verified.
-pub(crate) struct Parsed<'a> {
+pub struct Parsed<'a> {
+    /// The decoded, checked header.
     pub header: Header,
     /// `header.payload`, the signed bytes.
     pub message: &'a str,
+    /// The third segment, still base64url.
     pub signature: &'a str,
+    /// The payload's claims, unverified.
     pub claims: Map<String, Value>,
 }
 
 impl Parsed<'_> {
     /// The unverified `iss`, only ever used to choose which trust block verifies the token.
-    pub(crate) fn issuer(&self) -> Option<&str> {
+    pub fn issuer(&self) -> Option<&str> {
         self.claims.get("iss").and_then(Value::as_str)
     }
 }
 
-/// The three segments of a compact JWS.
-pub(crate) fn segments(token: &str) -> Result<(&str, &str, &str), AuthnError> {
+/// The three segments of a compact JWS (header and payload non-empty; the signature may be).
+pub fn segments(token: &str) -> Result<(&str, &str, &str), AuthnError> {
     let mut parts = token.split('.');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some(h), Some(p), Some(s), None) if !h.is_empty() && !p.is_empty() => Ok((h, p, s)),
@@ -120,7 +126,7 @@ fn b64_json<T: for<'de> Deserialize<'de>>(segment: &str) -> Result<T, AuthnError
 }
 
 /// Decodes and checks the header: a known signature `alg`, a sane `kid`, no `crit`.
-pub(crate) fn parse_header(segment: &str) -> Result<Header, AuthnError> {
+pub fn parse_header(segment: &str) -> Result<Header, AuthnError> {
     let raw: RawHeader = b64_json(segment)?;
     if raw.alg.eq_ignore_ascii_case("none") {
         return Err(AuthnError::ALG_NOT_ALLOWED);
@@ -152,7 +158,18 @@ pub(crate) fn parse_header(segment: &str) -> Result<Header, AuthnError> {
 }
 
 /// Splits and decodes a token (header and claims), verifying nothing yet.
-pub(crate) fn parse(token: &str) -> Result<Parsed<'_>, AuthnError> {
+///
+/// ```
+/// use portcullis_authn::jwt;
+///
+/// let token = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJpc3MiOiJodHRwczovL2lkcC50ZXN0In0.c2ln";
+/// let parsed = jwt::parse(token).unwrap();
+/// assert_eq!(format!("{:?}", parsed.header.alg), "RS256");
+/// assert_eq!(parsed.header.kid.as_deref(), Some("k1"));
+/// assert_eq!(parsed.issuer(), Some("https://idp.test"));
+/// assert_eq!(parsed.signature, "c2ln");
+/// ```
+pub fn parse(token: &str) -> Result<Parsed<'_>, AuthnError> {
     let (h, p, signature) = segments(token)?;
     let header = parse_header(h)?;
     let claims: Map<String, Value> = b64_json(p)?;
@@ -168,11 +185,7 @@ pub(crate) fn parse(token: &str) -> Result<Parsed<'_>, AuthnError> {
 }
 
 /// Verifies the signature over `header.payload` with the chosen key and the header's `alg`.
-pub(crate) fn verify_signature(
-    parsed: &Parsed<'_>,
-    key: &ResolvedKey<'_>,
-) -> Result<(), AuthnError> {
-    let key = key.key().ok_or(AuthnError::UNKNOWN_KID)?;
+pub(crate) fn verify_signature(parsed: &Parsed<'_>, key: &DecodingKey) -> Result<(), AuthnError> {
     if parsed.signature.is_empty() {
         return Err(AuthnError::BAD_SIGNATURE);
     }
@@ -189,37 +202,5 @@ pub(crate) fn verify_signature(
             jsonwebtoken::errors::ErrorKind::Base64(_) => Err(AuthnError::MALFORMED),
             _ => Err(AuthnError::BAD_SIGNATURE),
         },
-    }
-}
-
-/// The record of each check, kept only for `explain`; off on the request path (no allocation).
-pub(crate) struct Trace {
-    steps: Option<Vec<CheckOutcome>>,
-}
-
-impl Trace {
-    pub(crate) fn off() -> Self {
-        Self { steps: None }
-    }
-
-    pub(crate) fn on() -> Self {
-        Self {
-            steps: Some(Vec::new()),
-        }
-    }
-
-    pub(crate) fn record(
-        &mut self,
-        check: &'static str,
-        result: Result<(), AuthnError>,
-        detail: impl FnOnce() -> String,
-    ) {
-        if let Some(steps) = &mut self.steps {
-            steps.push(CheckOutcome::new(check, result, detail()));
-        }
-    }
-
-    pub(crate) fn into_steps(self) -> Vec<CheckOutcome> {
-        self.steps.unwrap_or_default()
     }
 }

@@ -3,19 +3,16 @@
 //! A key is only ever used with an algorithm its type allows (RSA keys for RS/PS, P-256 for
 //! ES256, P-384 for ES384, Ed25519 for EdDSA) and, when the JWK names an `alg`, only that one.
 //! Symmetric (`oct`) JWKs are never loaded: HS algorithms use the configured `hs_secret` alone.
+//!
+//! Where a set comes from (the embedded issuer, a remote JWKS) is `source`'s concern; this
+//! module only parses and searches one set, and numbers set generations for both.
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arc_swap::ArcSwap;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
-
-use super::EmbeddedKeys;
-use super::error::AuthnError;
-use super::jwks::RemoteJwks;
-use super::jwt::Header;
 
 /// The generation of tokens verified with the `hs_secret`: it can only change by a reload,
 /// which drops the whole cache. Key-set generations start above it.
@@ -98,13 +95,13 @@ impl ParsedKey {
 }
 
 /// The keys of one issuer at one moment. Immutable; replaced whole on a change.
-pub(crate) struct KeySet {
-    pub generation: u64,
-    pub keys: Vec<ParsedKey>,
+pub struct KeySet {
+    pub(crate) generation: u64,
+    pub(crate) keys: Vec<ParsedKey>,
     /// What the keys were parsed from, to tell a real change from a refetch of the same set.
-    pub raw: Arc<JwkSet>,
+    pub(crate) raw: Arc<JwkSet>,
     /// The embedded issuer's version this set was read at (0 for remote sets).
-    pub source_version: u64,
+    pub(crate) source_version: u64,
 }
 
 /// Outcome of looking a token's key up in a set.
@@ -126,7 +123,9 @@ impl KeySet {
     }
 
     /// Parses every usable signing key of `raw`; the rest (encryption, `oct`, unknown) is skipped.
-    pub(crate) fn parse(raw: Arc<JwkSet>, generation: u64, source_version: u64) -> Self {
+    /// `generation` tells cached tokens which set verified them; `source_version` is the
+    /// embedded issuer's version the set was read at (0 for remote sets).
+    pub fn parse(raw: Arc<JwkSet>, generation: u64, source_version: u64) -> Self {
         let keys = raw.keys.iter().filter_map(ParsedKey::from_jwk).collect();
         Self {
             generation,
@@ -134,6 +133,16 @@ impl KeySet {
             raw,
             source_version,
         }
+    }
+
+    /// How many usable verification keys the set holds.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the set holds no usable key (every token's key would be unknown).
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 
     /// The key for `kid` and `alg`. Without a `kid`, only an unambiguous key is used.
@@ -189,142 +198,5 @@ impl ResolvedKey<'_> {
             ResolvedKey::Set { set, .. } => set.generation,
             ResolvedKey::Hs(_) => HS_GENERATION,
         }
-    }
-}
-
-/// The embedded issuer's keys, re-read when its version moves or a `kid` is unknown.
-pub(crate) struct EmbeddedSource {
-    provider: Arc<dyn EmbeddedKeys>,
-    set: ArcSwap<KeySet>,
-}
-
-impl EmbeddedSource {
-    pub(crate) fn new(provider: Arc<dyn EmbeddedKeys>) -> Self {
-        let version = provider.version();
-        let set = KeySet::parse(provider.key_set(), next_generation(), version);
-        Self {
-            provider,
-            set: ArcSwap::from_pointee(set),
-        }
-    }
-
-    /// The current set, re-parsed only when the issuer's version or key set changed.
-    fn current(&self, force_reread: bool) -> Arc<KeySet> {
-        let set = self.set.load_full();
-        let version = self.provider.version();
-        if version == set.source_version && !force_reread {
-            return set;
-        }
-        let raw = self.provider.key_set();
-        // Pointer equality first: an unknown `kid` must not cost a parse when nothing changed.
-        if Arc::ptr_eq(&raw, &set.raw) || *raw == *set.raw {
-            if version == set.source_version {
-                return set;
-            }
-            // Same keys under a new version label: keep the generation, so cached tokens stay.
-            let relabeled = Arc::new(KeySet::parse(raw, set.generation, version));
-            self.set.store(relabeled.clone());
-            return relabeled;
-        }
-        let fresh = Arc::new(KeySet::parse(raw, next_generation(), version));
-        self.set.store(fresh.clone());
-        fresh
-    }
-}
-
-/// Where a trust block's asymmetric keys come from.
-pub(crate) enum KeySource {
-    Remote(Arc<RemoteJwks>),
-    Embedded(EmbeddedSource),
-}
-
-impl fmt::Debug for KeySource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeySource::Remote(r) => write!(f, "Remote({})", r.uri()),
-            KeySource::Embedded(_) => f.write_str("Embedded"),
-        }
-    }
-}
-
-impl KeySource {
-    pub(crate) fn remote(&self) -> Option<&Arc<RemoteJwks>> {
-        match self {
-            KeySource::Remote(r) => Some(r),
-            KeySource::Embedded(_) => None,
-        }
-    }
-
-    /// The generation of the keys now in force, for checking verified-token cache entries.
-    pub(crate) fn current_generation(&self) -> u64 {
-        match self {
-            KeySource::Remote(r) => r.current().generation,
-            KeySource::Embedded(e) => e.current(false).generation,
-        }
-    }
-
-    /// The keys now loaded, without fetching anything (for `explain`).
-    pub(crate) fn loaded(&self) -> Arc<KeySet> {
-        match self {
-            KeySource::Remote(r) => r.current(),
-            KeySource::Embedded(e) => e.current(false),
-        }
-    }
-
-    /// Finds the key for a verified-to-be-allowed header; may refetch a remote set (rate-limited).
-    pub(crate) async fn resolve<'a>(
-        &self,
-        header: &Header,
-        hs: Option<&'a HsSecret>,
-    ) -> Result<ResolvedKey<'a>, AuthnError> {
-        if header.alg.family() == AlgorithmFamily::Hmac {
-            return hs.map(ResolvedKey::Hs).ok_or(AuthnError::ALG_NOT_ALLOWED);
-        }
-        let kid = header.kid.as_deref();
-        match self {
-            KeySource::Embedded(e) => {
-                let set = e.current(false);
-                match lookup(set, kid, header.alg) {
-                    Err(err) if err == AuthnError::UNKNOWN_KID => {
-                        lookup(e.current(true), kid, header.alg)
-                    }
-                    other => other,
-                }
-            }
-            KeySource::Remote(r) => {
-                let set = r.usable_set().await?;
-                match lookup(set, kid, header.alg) {
-                    Err(err) if err == AuthnError::UNKNOWN_KID => {
-                        let set = r.refetch_for_unknown_kid().await?;
-                        lookup(set, kid, header.alg)
-                    }
-                    other => other,
-                }
-            }
-        }
-    }
-
-    /// Like `resolve`, from the keys already loaded (no I/O).
-    pub(crate) fn resolve_loaded<'a>(
-        &self,
-        header: &Header,
-        hs: Option<&'a HsSecret>,
-    ) -> Result<ResolvedKey<'a>, AuthnError> {
-        if header.alg.family() == AlgorithmFamily::Hmac {
-            return hs.map(ResolvedKey::Hs).ok_or(AuthnError::ALG_NOT_ALLOWED);
-        }
-        lookup(self.loaded(), header.kid.as_deref(), header.alg)
-    }
-}
-
-fn lookup(
-    set: Arc<KeySet>,
-    kid: Option<&str>,
-    alg: Algorithm,
-) -> Result<ResolvedKey<'static>, AuthnError> {
-    match set.find(kid, alg) {
-        Lookup::Found(index) => Ok(ResolvedKey::Set { set, index }),
-        Lookup::Mismatch => Err(AuthnError::KEY_MISMATCH),
-        Lookup::Unknown => Err(AuthnError::UNKNOWN_KID),
     }
 }

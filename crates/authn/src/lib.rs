@@ -8,6 +8,9 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+// The files import one way only (`tools/arch.py` checks it), lowest first: `error`; `trace`,
+// `jwt`; `keys`; `jwks`; `source`; `claims`; `cache`; `trust`; then `explain`, which reads the
+// `Authenticator` itself.
 mod cache;
 mod claims;
 mod error;
@@ -15,6 +18,8 @@ mod explain;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
+mod source;
+mod trace;
 mod trust;
 
 #[cfg(test)]
@@ -25,17 +30,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::AuthnError;
-pub use explain::{CheckOutcome, ExplainedPrincipal, TokenExplanation};
+pub use explain::{ExplainedPrincipal, TokenExplanation};
 pub use jwks::JwksRegistry;
 pub use portcullis_core::identity::Principal;
 pub use portcullis_core::keys::EmbeddedKeys;
+pub use trace::CheckOutcome;
 
 use portcullis_core::clock::SharedClock;
 use portcullis_core::config::file::TrustFile;
 use portcullis_core::config::{Diagnostics, SourceFile};
 
 use cache::TokenCache;
-use jwt::Trace;
+use trace::Trace;
 use trust::Trust;
 
 /// What an `Authenticator` is built with, shared by every generation of the config.
@@ -81,7 +87,7 @@ impl Authenticator {
         env: &AuthnEnv,
         diags: &mut Diagnostics,
     ) -> Option<Authenticator> {
-        let trusts = trust::build_all(src, trust, env, diags)?;
+        let trusts = trust::build_all(src, trust, &env.jwks, env.embedded.as_ref(), diags)?;
         let max_token_bytes = trusts
             .iter()
             .map(|t| t.max_token_bytes)
@@ -103,7 +109,7 @@ impl Authenticator {
 
     /// The issuers this authenticator trusts, in config order.
     pub fn issuers(&self) -> impl Iterator<Item = &str> {
-        self.trusts.iter().map(|t| &*t.issuer)
+        self.trusts.iter().map(|t| &*t.rules.issuer)
     }
 
     /// Fetches the keys of this generation's remote issuers that have none yet, bounded by
@@ -162,7 +168,7 @@ impl Authenticator {
         self.trusts
             .iter()
             .enumerate()
-            .find(|(_, t)| *t.issuer == *iss)
+            .find(|(_, t)| *t.rules.issuer == *iss)
             .ok_or(AuthnError::WRONG_ISSUER)
     }
 

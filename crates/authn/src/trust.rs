@@ -1,20 +1,24 @@
 //! `[[trust]]` blocks: validated from the file schema (every error at its `file:line:col`)
 //! into the runtime settings one issuer's tokens are checked with.
 
+use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
-use super::AuthnEnv;
-use super::claims::{self, Window};
+use super::claims::{self, ClaimRules, Window};
 use super::error::AuthnError;
-use super::jwt::{self, Parsed, Trace};
-use super::keys::{EmbeddedSource, HS_GENERATION, HsSecret, KeySource, ResolvedKey};
+use super::jwks::JwksRegistry;
+use super::jwt::{self, Parsed};
+use super::keys::{HS_GENERATION, HsSecret, ResolvedKey};
+use super::source::{EmbeddedSource, KeySource};
+use super::trace::Trace;
 use portcullis_core::config::diag::did_you_mean;
 use portcullis_core::config::file::TrustFile;
 use portcullis_core::config::{Diagnostics, SourceFile};
 use portcullis_core::identity::Principal;
+use portcullis_core::keys::EmbeddedKeys;
 
 pub(crate) const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
 const MIN_MAX_TOKEN_BYTES: usize = 1024;
@@ -32,18 +36,32 @@ const KNOWN_ALGORITHMS: [&str; 12] = [
 ];
 
 /// One trusted issuer, ready to check tokens.
-#[derive(Debug)]
 pub(crate) struct Trust {
-    pub issuer: Arc<str>,
+    /// The issuer and what its tokens' claims must say.
+    pub rules: ClaimRules,
     pub keys: KeySource,
     pub hs: Option<HsSecret>,
     pub algorithms: Vec<Algorithm>,
-    pub audiences: Vec<String>,
-    pub authorized_parties: Vec<String>,
-    pub leeway: u64,
-    pub groups_claim: String,
-    pub roles_claims: Vec<String>,
     pub max_token_bytes: usize,
+}
+
+impl fmt::Debug for Trust {
+    /// One flat list of settings, as the block is written (the claim rules are not nested).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &self.rules;
+        f.debug_struct("Trust")
+            .field("issuer", &r.issuer)
+            .field("keys", &self.keys)
+            .field("hs", &self.hs)
+            .field("algorithms", &self.algorithms)
+            .field("audiences", &r.audiences)
+            .field("authorized_parties", &r.authorized_parties)
+            .field("leeway", &r.leeway)
+            .field("groups_claim", &r.groups_claim)
+            .field("roles_claims", &r.roles_claims)
+            .field("max_token_bytes", &self.max_token_bytes)
+            .finish()
+    }
 }
 
 /// A token that passed every check.
@@ -72,10 +90,13 @@ impl Trust {
         now: u64,
         trace: &mut Trace,
     ) -> Result<Verified, AuthnError> {
-        let sig = jwt::verify_signature(parsed, key);
+        let sig = key
+            .key()
+            .ok_or(AuthnError::UNKNOWN_KID)
+            .and_then(|k| jwt::verify_signature(parsed, k));
         trace.record("signature", sig, || format!("{:?}", parsed.header.alg));
         sig?;
-        let (principal, window) = claims::check(self, &parsed.claims, now, trace)?;
+        let (principal, window) = claims::check(&self.rules, &parsed.claims, now, trace)?;
         Ok(Verified { principal, window })
     }
 
@@ -86,10 +107,12 @@ impl Trust {
 }
 
 /// Validates every block; `None` when any has an error (all of them are reported).
+/// Remote key sources are registered in `jwks`; `embedded` is the in-process issuer's keys.
 pub(crate) fn build_all(
     src: &SourceFile,
     blocks: &[TrustFile],
-    env: &AuthnEnv,
+    jwks: &JwksRegistry,
+    embedded: Option<&Arc<dyn EmbeddedKeys>>,
     diags: &mut Diagnostics,
 ) -> Option<Vec<Trust>> {
     let errors_before = diags.errors().count();
@@ -108,7 +131,7 @@ pub(crate) fn build_all(
             );
             continue;
         }
-        if let Some(t) = build_one(src, b, env, diags) {
+        if let Some(t) = build_one(src, b, jwks, embedded, diags) {
             out.push(t);
         }
     }
@@ -118,28 +141,63 @@ pub(crate) fn build_all(
     Some(out)
 }
 
+/// One block, checked setting by setting (every error reported, in the order written).
 fn build_one(
     src: &SourceFile,
     b: &TrustFile,
-    env: &AuthnEnv,
+    jwks: &JwksRegistry,
+    embedded: Option<&Arc<dyn EmbeddedKeys>>,
     diags: &mut Diagnostics,
 ) -> Option<Trust> {
     let errors_before = diags.errors().count();
     let issuer = b.issuer.get_ref();
-    let ispan = b.issuer.span();
     if issuer.trim().is_empty() || issuer.trim() != issuer {
         diags.push(src.error(
-            ispan.clone(),
+            b.issuer.span(),
             "trust.issuer must be the exact, non-empty `iss` of the tokens",
         ));
     }
-
     let hs_secret = b.hs_secret.as_ref().map(|s| s.expose());
+    let algorithms = algorithms(src, b, hs_secret.is_some(), diags);
+    let hs = hs_secret.and_then(|s| hs_key(src, b, s, &algorithms, diags));
+    let keys = key_source(src, b, jwks, embedded, diags);
+    let (leeway, max_token_bytes) = limits(src, b, diags);
+    let (groups_claim, roles_claims) = role_claims(src, b, diags);
+    if b.audiences.is_empty() {
+        diags.push(src.warning(b.issuer.span(), format!("trust \"{issuer}\" has no audiences: tokens for any client of this issuer are accepted")));
+    }
+
+    if diags.errors().count() > errors_before {
+        return None;
+    }
+    Some(Trust {
+        rules: ClaimRules {
+            issuer: Arc::from(issuer.as_str()),
+            audiences: b.audiences.clone(),
+            authorized_parties: b.authorized_parties.clone(),
+            leeway,
+            groups_claim,
+            roles_claims,
+        },
+        keys: keys?,
+        hs,
+        algorithms,
+        max_token_bytes,
+    })
+}
+
+/// `trust.algorithms`, or the defaults; `none`, unknown names and HS without a secret are errors.
+fn algorithms(
+    src: &SourceFile,
+    b: &TrustFile,
+    has_hs_secret: bool,
+    diags: &mut Diagnostics,
+) -> Vec<Algorithm> {
     let mut algorithms = Vec::new();
     match &b.algorithms {
         Some(list) if list.is_empty() => diags.push(
             src.error(
-                ispan.clone(),
+                b.issuer.span(),
                 "trust.algorithms is empty: no token could be accepted",
             )
             .with_hint("e.g. algorithms = [\"RS256\"], or leave it out for RS256, ES256, EdDSA"),
@@ -163,7 +221,7 @@ fn build_one(
                     diags.push(d);
                     continue;
                 };
-                if alg.family() == AlgorithmFamily::Hmac && hs_secret.is_none() {
+                if alg.family() == AlgorithmFamily::Hmac && !has_hs_secret {
                     diags.push(
                         src.error(a.span(), format!("algorithm \"{name}\" needs trust.hs_secret"))
                             .with_hint("HS algorithms are accepted only with an explicit shared secret; prefer RS256/ES256 with a JWKS"),
@@ -177,34 +235,46 @@ fn build_one(
         }
         None => algorithms.extend(DEFAULT_ALGORITHMS.iter().filter_map(|n| parse_alg(n))),
     }
+    algorithms
+}
 
-    let hs = match hs_secret {
-        Some(s) if s.len() < MIN_HS_SECRET_BYTES => {
-            diags.push(src.error(ispan.clone(), format!("trust.hs_secret of issuer \"{issuer}\" is shorter than {MIN_HS_SECRET_BYTES} bytes")));
-            None
-        }
-        Some(s) => {
-            if !algorithms
-                .iter()
-                .any(|a| a.family() == AlgorithmFamily::Hmac)
-            {
-                diags.push(src.warning(
-                    ispan.clone(),
-                    "trust.hs_secret is set but no HS algorithm is allowed; it is unused",
-                ));
-            }
-            Some(HsSecret::new(s))
-        }
-        None => None,
-    };
+/// The `hs_secret`'s key: an error when too short, a warning when no HS algorithm uses it.
+fn hs_key(
+    src: &SourceFile,
+    b: &TrustFile,
+    secret: &str,
+    algorithms: &[Algorithm],
+    diags: &mut Diagnostics,
+) -> Option<HsSecret> {
+    let issuer = b.issuer.get_ref();
+    if secret.len() < MIN_HS_SECRET_BYTES {
+        diags.push(src.error(
+            b.issuer.span(),
+            format!(
+                "trust.hs_secret of issuer \"{issuer}\" is shorter than {MIN_HS_SECRET_BYTES} bytes"
+            ),
+        ));
+        return None;
+    }
+    if !algorithms
+        .iter()
+        .any(|a| a.family() == AlgorithmFamily::Hmac)
+    {
+        diags.push(src.warning(
+            b.issuer.span(),
+            "trust.hs_secret is set but no HS algorithm is allowed; it is unused",
+        ));
+    }
+    Some(HsSecret::new(secret))
+}
 
-    let keys = key_source(src, b, env, diags);
-
+/// `leeway_seconds` and `max_token_bytes`, defaulted and bounds-checked.
+fn limits(src: &SourceFile, b: &TrustFile, diags: &mut Diagnostics) -> (u64, usize) {
     let leeway = b.leeway_seconds.unwrap_or(DEFAULT_LEEWAY);
     if leeway > MAX_LEEWAY {
         diags.push(
             src.error(
-                ispan.clone(),
+                b.issuer.span(),
                 format!("trust.leeway_seconds = {leeway} is more than {MAX_LEEWAY}"),
             )
             .with_hint("clock skew needs seconds, not minutes; 30 is usual"),
@@ -212,8 +282,13 @@ fn build_one(
     }
     let max_token_bytes = b.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
     if !(MIN_MAX_TOKEN_BYTES..=MAX_MAX_TOKEN_BYTES).contains(&max_token_bytes) {
-        diags.push(src.error(ispan.clone(), format!("trust.max_token_bytes = {max_token_bytes} is outside {MIN_MAX_TOKEN_BYTES}..={MAX_MAX_TOKEN_BYTES}")));
+        diags.push(src.error(b.issuer.span(), format!("trust.max_token_bytes = {max_token_bytes} is outside {MIN_MAX_TOKEN_BYTES}..={MAX_MAX_TOKEN_BYTES}")));
     }
+    (leeway, max_token_bytes)
+}
+
+/// `groups_claim` and `roles_claims`, defaulted; each must be a claim name or a dotted path.
+fn role_claims(src: &SourceFile, b: &TrustFile, diags: &mut Diagnostics) -> (String, Vec<String>) {
     let groups_claim = b
         .groups_claim
         .clone()
@@ -227,27 +302,9 @@ fn build_one(
             .iter()
             .any(|r| r.is_empty() || r.starts_with('.') || r.ends_with('.'))
     {
-        diags.push(src.error(ispan.clone(), "trust.groups_claim and trust.roles_claims must be claim names or dotted paths like \"realm_access.roles\""));
+        diags.push(src.error(b.issuer.span(), "trust.groups_claim and trust.roles_claims must be claim names or dotted paths like \"realm_access.roles\""));
     }
-    if b.audiences.is_empty() {
-        diags.push(src.warning(ispan, format!("trust \"{issuer}\" has no audiences: tokens for any client of this issuer are accepted")));
-    }
-
-    if diags.errors().count() > errors_before {
-        return None;
-    }
-    Some(Trust {
-        issuer: Arc::from(issuer.as_str()),
-        keys: keys?,
-        hs,
-        algorithms,
-        audiences: b.audiences.clone(),
-        authorized_parties: b.authorized_parties.clone(),
-        leeway,
-        groups_claim,
-        roles_claims,
-        max_token_bytes,
-    })
+    (groups_claim, roles_claims)
 }
 
 fn parse_alg(name: &str) -> Option<Algorithm> {
@@ -260,14 +317,15 @@ fn parse_alg(name: &str) -> Option<Algorithm> {
 fn key_source(
     src: &SourceFile,
     b: &TrustFile,
-    env: &AuthnEnv,
+    jwks: &JwksRegistry,
+    embedded: Option<&Arc<dyn EmbeddedKeys>>,
     diags: &mut Diagnostics,
 ) -> Option<KeySource> {
     let uri = b.jwks_uri.get_ref();
     let span = b.jwks_uri.span();
     if uri == "embedded" {
-        return match &env.embedded {
-            Some(p) => Some(KeySource::Embedded(EmbeddedSource::new(p.clone()))),
+        return match embedded {
+            Some(p) => Some(KeySource::Embedded(EmbeddedSource::new(Arc::clone(p)))),
             None => {
                 diags.push(
                     src.error(
@@ -281,7 +339,7 @@ fn key_source(
         };
     }
     match check_jwks_uri(uri) {
-        Ok(()) => Some(KeySource::Remote(env.jwks.source(uri, b.issuer.get_ref()))),
+        Ok(()) => Some(KeySource::Remote(jwks.source(uri, b.issuer.get_ref()))),
         Err((msg, hint)) => {
             diags.push(
                 src.error(span, format!("jwks_uri \"{uri}\": {msg}"))

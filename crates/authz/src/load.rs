@@ -425,6 +425,33 @@ fn flatten(
     required: Vec<Arc<str>>,
     rules: Vec<Rule>,
 ) -> PolicySet {
+    let effective = effective_permissions(drafts, edges);
+    let roles = flatten_roles(sources, drafts, edges, effective, &required);
+    let groups = flatten_groups(groups, &roles, required.len());
+    let by_route = rules_by_route(&rules);
+    let mut route_names: Vec<Arc<str>> = by_route.keys().map(|k| Arc::from(&**k)).collect();
+    route_names.sort();
+
+    PolicySet {
+        role_ids: roles
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (Box::from(&*r.name), i as RoleId))
+            .collect(),
+        roles,
+        groups,
+        rules,
+        routes: by_route,
+        route_names,
+        files: sources.iter().map(|s| s.path.clone()).collect(),
+        required_len: required.len(),
+        id: Default::default(),
+    }
+}
+
+/// Each role's own and inherited permissions, in topological order (Kahn's algorithm): a
+/// role is resolved once every role it inherits is.
+fn effective_permissions(drafts: &[Draft<'_>], edges: &[Vec<Edge>]) -> Vec<BTreeSet<Arc<str>>> {
     let n = drafts.len();
     let mut waiting: Vec<usize> = edges.iter().map(Vec::len).collect();
     let mut seniors: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -452,8 +479,19 @@ fn flatten(
             }
         }
     }
+    effective
+}
 
-    let roles: Vec<Role> = drafts
+/// The roles with their effective permissions and the bit set of required permissions
+/// those grant.
+fn flatten_roles(
+    sources: &[SourceFile],
+    drafts: &[Draft<'_>],
+    edges: &[Vec<Edge>],
+    effective: Vec<BTreeSet<Arc<str>>>,
+    required: &[Arc<str>],
+) -> Vec<Role> {
+    drafts
         .iter()
         .zip(effective)
         .zip(edges)
@@ -478,12 +516,19 @@ fn flatten(
                 defined_at: at(&sources[d.file], &d.span),
             }
         })
-        .collect();
+        .collect()
+}
 
-    let groups = groups
+/// Each group's grants: the union of its roles'.
+fn flatten_groups(
+    groups: BTreeMap<&str, Vec<RoleId>>,
+    roles: &[Role],
+    required_len: usize,
+) -> HashMap<Box<str>, Group> {
+    groups
         .into_iter()
         .map(|(name, ids)| {
-            let mut grants = Bits::new(required.len());
+            let mut grants = Bits::new(required_len);
             for &id in &ids {
                 if let Some(r) = roles.get(id as usize) {
                     grants.union_with(&r.grants);
@@ -491,8 +536,11 @@ fn flatten(
             }
             (Box::from(name), Group { roles: ids, grants })
         })
-        .collect();
+        .collect()
+}
 
+/// The rules indexed by route, then by method slot (`"*"` fills every slot).
+fn rules_by_route(rules: &[Rule]) -> HashMap<Box<str>, RouteRules> {
     let mut by_route: HashMap<Box<str>, RouteRules> = HashMap::new();
     for (i, rule) in rules.iter().enumerate() {
         let entry = by_route
@@ -516,22 +564,5 @@ fn flatten(
             }
         }
     }
-    let mut route_names: Vec<Arc<str>> = by_route.keys().map(|k| Arc::from(&**k)).collect();
-    route_names.sort();
-
-    PolicySet {
-        role_ids: roles
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (Box::from(&*r.name), i as RoleId))
-            .collect(),
-        roles,
-        groups,
-        rules,
-        routes: by_route,
-        route_names,
-        files: sources.iter().map(|s| s.path.clone()).collect(),
-        required_len: required.len(),
-        id: Default::default(),
-    }
+    by_route
 }

@@ -148,6 +148,16 @@ pub fn under_prefix(path: &str, prefix: &str) -> bool {
     }
 }
 
+/// The canonical form of a route or guard prefix: `/api/orders/` → `/api/orders`; `/` stays `/`.
+pub fn canonical_prefix(p: &str) -> String {
+    let t = p.trim_end_matches('/');
+    if t.is_empty() {
+        "/".to_string()
+    } else {
+        t.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,14 +2,18 @@
 //! upstreams with passive health. Built once per snapshot, read lock-free per request.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::config::file::{RouteFile, RoutesFile};
+use crate::config::file::RoutesFile;
 use crate::config::{Diagnostics, Guard, SourceFile, source};
+// Lives with path normalization, which the config's guard uses too; kept reachable here.
+pub use crate::normalize::canonical_prefix;
+
+mod build;
 
 /// How a route authenticates its callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -157,16 +161,6 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// `/api/orders/` → `/api/orders`; `/` stays `/`.
-pub fn canonical_prefix(p: &str) -> String {
-    let t = p.trim_end_matches('/');
-    if t.is_empty() {
-        "/".to_string()
-    } else {
-        t.to_string()
-    }
-}
-
 fn host_without_port(host: &str) -> &str {
     if host.starts_with('[') {
         // [v6]:port
@@ -265,7 +259,7 @@ impl RouteTable {
                 continue;
             };
             for rf in parsed.route {
-                if let Some(route) = build_route(&src, rf, guard, diags) {
+                if let Some(route) = build::build_route(&src, rf, guard, diags) {
                     if let Some(first) = names.get(&*route.name) {
                         diags.push(src.error(
                             span_of_def(&src, &route),
@@ -322,257 +316,6 @@ fn span_of_def(src: &SourceFile, route: &Route) -> std::ops::Range<usize> {
         .map(str::len)
         .sum::<usize>();
     off..off
-}
-
-fn build_route(
-    src: &SourceFile,
-    rf: RouteFile,
-    guard: &Guard,
-    diags: &mut Diagnostics,
-) -> Option<Route> {
-    let errors_before = diags.errors().count();
-    let name = rf.name.get_ref().trim().to_string();
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-    {
-        diags.push(
-            src.error(
-                rf.name.span(),
-                format!("route name \"{name}\" is not valid"),
-            )
-            .with_hint("use letters, digits, '-', '_' or '.'"),
-        );
-    }
-    let prefix_raw = rf.prefix.get_ref();
-    if !prefix_raw.starts_with('/')
-        || prefix_raw.contains("//")
-        || prefix_raw.contains('?')
-        || prefix_raw.contains('#')
-        || prefix_raw.contains('%')
-        || prefix_raw.split('/').any(|s| s == "." || s == "..")
-    {
-        diags.push(
-            src.error(
-                rf.prefix.span(),
-                format!("route prefix \"{prefix_raw}\" is not a normalized path"),
-            )
-            .with_hint("start with '/', no '//', no '.' or '..' segments, no '%', '?' or '#'"),
-        );
-    }
-    let prefix = canonical_prefix(prefix_raw);
-
-    let host = rf
-        .host
-        .as_ref()
-        .map(|h| h.get_ref().trim().to_ascii_lowercase());
-    if let (Some(h), Some(span)) = (&host, rf.host.as_ref().map(|h| h.span()))
-        && (h.is_empty() || h.contains('/') || h.contains(':') && !h.starts_with('['))
-    {
-        diags.push(
-            src.error(span, format!("route host \"{h}\" is not a host name"))
-                .with_hint("write the bare host, e.g. \"api.example.com\" (no scheme, no port)"),
-        );
-    }
-
-    let auth = match rf.auth.as_ref().map(|a| a.get_ref().as_str()) {
-        None | Some("public") => AuthMode::Public,
-        Some("jwt") => AuthMode::Jwt,
-        Some("session") => AuthMode::Session,
-        Some(other) => {
-            let span = rf.auth.as_ref().map_or(0..0, |a| a.span());
-            diags.push(
-                src.error(span, format!("unknown auth mode \"{other}\""))
-                    .with_hint("use \"public\", \"jwt\" or \"session\""),
-            );
-            AuthMode::Public
-        }
-    };
-    if auth == AuthMode::Session {
-        let span = rf.auth.as_ref().map_or(0..0, |a| a.span());
-        diags.push(
-            src.error(span, "auth = \"session\" is not supported yet")
-                .with_hint("use \"jwt\" (bearer tokens) or \"public\""),
-        );
-    }
-
-    let timeout = match rf.timeout_seconds.as_ref() {
-        None => Duration::from_secs(30),
-        Some(t) if *t.get_ref() == 0 || *t.get_ref() > 3600 => {
-            diags.push(src.error(t.span(), "timeout_seconds must be between 1 and 3600"));
-            Duration::from_secs(30)
-        }
-        Some(t) => Duration::from_secs(*t.get_ref()),
-    };
-
-    let ups = rf.upstreams.get_ref();
-    let target = if ups.is_empty() {
-        diags.push(
-            src.error(
-                rf.upstreams.span(),
-                format!("route \"{name}\" has no upstreams"),
-            )
-            .with_hint("list at least one, e.g. upstreams = [\"http://127.0.0.1:18001\"]"),
-        );
-        Target::Servers(Vec::new())
-    } else if ups.iter().any(|u| u.get_ref().starts_with("embedded:")) {
-        for u in ups {
-            if u.get_ref() != "embedded:issuer" {
-                diags.push(
-                    src.error(u.span(), format!("unknown upstream \"{}\"", u.get_ref()))
-                        .with_hint("the only embedded upstream is \"embedded:issuer\", and it stands alone"),
-                );
-            }
-        }
-        if ups.len() > 1 {
-            diags.push(src.error(
-                rf.upstreams.span(),
-                "\"embedded:issuer\" can't be mixed with other upstreams",
-            ));
-        }
-        // The issuer answers Keycloak's paths, `/auth/realms/…`, as they arrive: any other
-        // prefix, or a stripped one, could only ever answer 404.
-        let under_auth = prefix == "/" || prefix == "/auth" || prefix.starts_with("/auth/");
-        if !under_auth {
-            diags.push(
-                src.error(
-                    rf.prefix.span(),
-                    format!("route \"{name}\": \"embedded:issuer\" serves paths under /auth, not \"{prefix}\""),
-                )
-                .with_hint("use prefix = \"/auth\" (Keycloak's paths, /auth/realms/{realm}/…)"),
-            );
-        } else if rf.strip_prefix == Some(true) && prefix != "/" {
-            diags.push(
-                src.error(
-                    rf.prefix.span(),
-                    format!("route \"{name}\": \"embedded:issuer\" needs the full path, and strip_prefix = true removes \"{prefix}\" from it"),
-                )
-                .with_hint("remove strip_prefix from this route"),
-            );
-        }
-        Target::EmbeddedIssuer
-    } else {
-        let mut servers = Vec::new();
-        for u in ups {
-            if let Some(up) = parse_upstream(src, u, guard, diags) {
-                servers.push(Arc::new(up));
-            }
-        }
-        if servers.len() > 64 {
-            diags.push(src.error(rf.upstreams.span(), "a route can have at most 64 upstreams"));
-        }
-        Target::Servers(servers)
-    };
-
-    let (line, _) = crate::config::diag::line_col(&src.text, rf.name.span().start);
-    if diags.errors().count() > errors_before {
-        return None;
-    }
-    Some(Route {
-        name: Arc::from(name),
-        prefix,
-        host,
-        target,
-        auth,
-        strip_prefix: rf.strip_prefix.unwrap_or(false),
-        timeout,
-        defined_at: format!("{}:{line}", crate::config::diag::display_path(&src.path)),
-        metrics: Default::default(),
-        next: AtomicUsize::new(0),
-    })
-}
-
-fn parse_upstream(
-    src: &SourceFile,
-    u: &toml::Spanned<String>,
-    guard: &Guard,
-    diags: &mut Diagnostics,
-) -> Option<Upstream> {
-    let raw = u.get_ref();
-    let url = match url::Url::parse(raw) {
-        Ok(url) => url,
-        Err(e) => {
-            diags.push(
-                src.error(u.span(), format!("upstream \"{raw}\" is not a URL: {e}"))
-                    .with_hint(
-                        "write e.g. \"http://127.0.0.1:18001\" or \"https://orders.internal:8443\"",
-                    ),
-            );
-            return None;
-        }
-    };
-    let tls = match url.scheme() {
-        "http" => false,
-        "https" => true,
-        other => {
-            diags.push(
-                src.error(
-                    u.span(),
-                    format!("upstream scheme \"{other}\" is not supported"),
-                )
-                .with_hint("use http:// or https://"),
-            );
-            return None;
-        }
-    };
-    if url.path() != "/" || url.query().is_some() || !url.username().is_empty() {
-        diags.push(
-            src.error(
-                u.span(),
-                format!("upstream \"{raw}\" must be scheme://host[:port] only"),
-            )
-            .with_hint("use strip_prefix on the route to change the path sent upstream"),
-        );
-        return None;
-    }
-    let Some(host) = url.host_str() else {
-        diags.push(src.error(u.span(), format!("upstream \"{raw}\" has no host")));
-        return None;
-    };
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let port = url.port_or_known_default().unwrap_or(80);
-    if guard.guarded_ports.contains(&port) {
-        diags.push(
-            src.error(u.span(), format!("upstream \"{raw}\" targets guarded port {port} (management, internal or guard.internal_ports)"))
-                .with_hint("internal and management ports can never be a route's upstream"),
-        );
-        return None;
-    }
-    let addrs: Vec<SocketAddr> = match (host.as_str(), port).to_socket_addrs() {
-        Ok(a) => a.collect(),
-        Err(e) => {
-            diags.push(src.error(
-                u.span(),
-                format!("upstream host \"{host}\" does not resolve: {e}"),
-            ));
-            return None;
-        }
-    };
-    if let Some(bad) = addrs
-        .iter()
-        .find(|a| guard.guarded_ports.contains(&a.port()))
-    {
-        diags.push(src.error(
-            u.span(),
-            format!("upstream \"{raw}\" resolves to {bad}, a guarded port"),
-        ));
-        return None;
-    }
-    let Some(addr) = addrs.into_iter().next() else {
-        diags.push(src.error(u.span(), format!("upstream host \"{host}\" has no address")));
-        return None;
-    };
-    Some(Upstream {
-        url: raw.clone(),
-        addr,
-        tls,
-        sni: host,
-        down_until_ms: AtomicU64::new(0),
-    })
 }
 
 #[cfg(test)]

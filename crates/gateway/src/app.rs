@@ -18,11 +18,13 @@ use crate::embed::EmbeddedIssuer;
 use crate::lifecycle::{Drain, PrefetchKeys, ReadinessProbe, SighupReload, StoreProbe, Watcher};
 use crate::mgmt::{HttpsRedirect, Management, Readiness};
 use crate::proxy::PublicProxy;
-use crate::proxy::head_deadline::Guarded;
+use crate::proxy::head_deadline::{ConnectionCap, Guarded};
 use crate::reload::Live;
 use crate::snapshot::Snapshot;
 use portcullis_authn::{AuthnEnv, JwksRegistry};
-use portcullis_core::config::{Config, Diagnostics, IssuerSettings};
+use portcullis_core::config::{Config, Diagnostics};
+
+pub use crate::embed::IssuerUse;
 
 /// rustls is linked with two crypto back ends (Pingora's ring, reqwest's aws-lc-rs); pick one
 /// process-wide before any TLS config is built.
@@ -38,36 +40,6 @@ pub fn authn_env() -> AuthnEnv {
         clock,
         embedded: None,
     }
-}
-
-/// Keys for validating `jwks_uri = "embedded"` without a running issuer: none
-/// (`portcullis check`), or the published keys read once from its database (`explain`).
-struct FixedKeys(Arc<jsonwebtoken::jwk::JwkSet>);
-
-impl FixedKeys {
-    fn none() -> Self {
-        FixedKeys(Arc::new(jsonwebtoken::jwk::JwkSet { keys: Vec::new() }))
-    }
-}
-
-impl portcullis_authn::EmbeddedKeys for FixedKeys {
-    fn key_set(&self) -> Arc<jsonwebtoken::jwk::JwkSet> {
-        Arc::clone(&self.0)
-    }
-    fn version(&self) -> u64 {
-        0
-    }
-}
-
-/// What a command does with the embedded issuer (`[issuer]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IssuerUse {
-    /// `run`: started (database opened and migrated, realms imported, keys made).
-    Start,
-    /// `explain`: its published keys read from an existing database; nothing is written.
-    ReadKeys,
-    /// `check`: realm files checked, the database never opened.
-    CheckOnly,
 }
 
 /// What a command needs: the static config, the authn environment, the first snapshot and,
@@ -99,45 +71,17 @@ pub fn load(path: &std::path::Path, issuer_use: IssuerUse) -> Result<Loaded, Loa
         );
         return Err(LoadError::Config(diags));
     };
-    let config = loaded.config;
     let mut env = authn_env();
-    let mut issuer = None;
-    if let Some(settings) = &config.issuer {
-        for file in &settings.import {
-            if let Err(e) = portcullis_issuer::realm_check(file) {
-                diags.push(realm_diagnostic(file, &e));
-            }
+    let threads = worker_threads(&loaded.config);
+    let issuer = crate::embed::attach(&loaded, issuer_use, threads, &mut env, &mut diags)
+        .map_err(LoadError::Start)?;
+    let config = loaded.config;
+    if diags.has_errors() {
+        // The rest is still checked: `check` reports every error at once.
+        if let Err(more) = Snapshot::load(&config, &env, 1) {
+            diags.extend(more);
         }
-        if diags.has_errors() {
-            // The rest is still checked: `check` reports every error at once.
-            env.embedded = Some(Arc::new(FixedKeys::none()));
-            if let Err(more) = Snapshot::load(&config, &env, 1) {
-                diags.extend(more);
-            }
-            return Err(LoadError::Config(diags));
-        }
-        match issuer_use {
-            IssuerUse::Start => {
-                let started = EmbeddedIssuer::start(
-                    settings,
-                    &config.base_dir,
-                    env.clock.clone(),
-                    worker_threads(&config),
-                )
-                .map_err(LoadError::Start)?;
-                env.embedded = Some(started.issuer.embedded_keys());
-                issuer = Some(started);
-            }
-            IssuerUse::ReadKeys => {
-                let keys = read_published_keys(
-                    settings,
-                    &config.base_dir,
-                    i64::try_from(env.clock.now_unix()).unwrap_or(i64::MAX),
-                );
-                env.embedded = Some(Arc::new(keys));
-            }
-            IssuerUse::CheckOnly => env.embedded = Some(Arc::new(FixedKeys::none())),
-        }
+        return Err(LoadError::Config(diags));
     }
     let snapshot = Snapshot::load(&config, &env, 1).map_err(LoadError::Config)?;
     Ok(Loaded {
@@ -156,29 +100,6 @@ fn worker_threads(config: &Config) -> usize {
     }
 }
 
-/// The embedded issuer's published keys, or none (with a note on stderr) when its database
-/// can't be read: `explain` still answers for every other issuer's tokens.
-fn read_published_keys(
-    settings: &IssuerSettings,
-    base_dir: &std::path::Path,
-    now: i64,
-) -> FixedKeys {
-    let read = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(anyhow::Error::from)
-        .and_then(|rt| rt.block_on(portcullis_issuer::published_keys(settings, base_dir, now)));
-    match read {
-        Ok(set) => FixedKeys(Arc::new(set)),
-        Err(e) => {
-            eprintln!(
-                "note: the embedded issuer's keys are unavailable ({e:#}); its tokens can't be verified"
-            );
-            FixedKeys::none()
-        }
-    }
-}
-
 /// HTTP/2 settings of the public listener. With Pingora's default header-list limit (64 KiB)
 /// the h2 layer answers an oversized request itself (a bare 431 and a stream reset) before the
 /// guard sees it: no JSON body, no audit line, no metric (DESIGN §6, §8); h2 also counts 32
@@ -190,30 +111,6 @@ fn h2_options(max_header_bytes: usize) -> pingora::protocols::http::v2::server::
     let limit = max_header_bytes.saturating_mul(4).min(1024 * 1024);
     o.max_header_list_size(u32::try_from(limit).unwrap_or(u32::MAX));
     o
-}
-
-/// A realm file's error (`{file}: message` or `{file}:L:C: message`) as a located diagnostic,
-/// so it prints once as `file:line:col: message` like every other config error.
-fn realm_diagnostic(file: &std::path::Path, err: &str) -> portcullis_core::config::Diagnostic {
-    let prefix = file.display().to_string();
-    let rest = err.strip_prefix(prefix.as_str()).unwrap_or(err);
-    let located = rest.strip_prefix(':').and_then(|r| {
-        let mut parts = r.splitn(3, ':');
-        let line = parts.next()?.parse::<u32>().ok()?;
-        let col = parts.next()?.parse::<u32>().ok()?;
-        Some((line, col, parts.next()?.trim_start()))
-    });
-    match located {
-        Some((line, col, message)) => portcullis_core::config::Diagnostic {
-            line,
-            col,
-            ..portcullis_core::config::Diagnostic::file_error(file, message)
-        },
-        None => portcullis_core::config::Diagnostic::file_error(
-            file,
-            rest.trim_start_matches(':').trim_start(),
-        ),
-    }
 }
 
 /// Runs the gateway until SIGTERM/SIGINT. Never returns normally.
@@ -233,6 +130,40 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     }
 
     let threads = worker_threads(&config);
+    let mut server = Server::new_with_opt_and_conf(None, server_conf(&config, threads));
+    server.bootstrap();
+    let conf = server.configuration.clone();
+
+    let live = Live::new(config.clone(), env, first);
+    let ready = Arc::new(Readiness::default());
+    if let (Some(issuer), Some(addr)) = (&issuer, config.listen.internal) {
+        issuer.serve_internal(addr, config.runtime.audit_log)?;
+    }
+    if issuer.is_none() {
+        ready.store_reachable.store(true, Ordering::Release);
+    }
+
+    add_public(&mut server, &conf, &config, &live, &issuer)?;
+    add_https_redirect(&mut server, &config);
+    let mut mgmt = Service::new(
+        "management".to_string(),
+        HttpServer::new_app(Management {
+            live: Arc::clone(&live),
+            ready: Arc::clone(&ready),
+            issuer: issuer.clone(),
+        }),
+    );
+    mgmt.add_tcp(&config.listen.management.to_string());
+    server.add_service(mgmt);
+    add_background(&mut server, &config, &live, ready, issuer, log_guard);
+
+    tracing::info!(listen.public = %public, listen.management = %config.listen.management, threads, "portcullis starting");
+    server.run_forever()
+}
+
+/// Pingora's server settings: `threads` workers, the drain backstop, per-process pid and
+/// upgrade files.
+fn server_conf(config: &Config, threads: usize) -> ServerConf {
     let drain = config.runtime.shutdown_drain;
     let mut conf = ServerConf {
         threads,
@@ -256,21 +187,19 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
         .join(format!("portcullis-{id}.sock"))
         .display()
         .to_string();
-    let mut server = Server::new_with_opt_and_conf(None, conf);
-    server.bootstrap();
-    let conf = server.configuration.clone();
+    conf
+}
 
-    let live = Live::new(config.clone(), env, first);
-    let ready = Arc::new(Readiness::default());
-    if let (Some(issuer), Some(addr)) = (&issuer, config.listen.internal) {
-        issuer.serve_internal(addr, config.runtime.audit_log)?;
-    }
-    if issuer.is_none() {
-        ready.store_reachable.store(true, Ordering::Release);
-    }
-
+/// The public listener: the proxy behind the connection guard, over TLS when `[tls]` says so.
+fn add_public(
+    server: &mut Server,
+    conf: &Arc<ServerConf>,
+    config: &Config,
+    live: &Arc<Live>,
+    issuer: &Option<Arc<EmbeddedIssuer>>,
+) -> Result<()> {
     let proxy = PublicProxy {
-        live: Arc::clone(&live),
+        live: Arc::clone(live),
         proto: if config.tls.is_some() {
             "https"
         } else {
@@ -283,7 +212,7 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     // CONNECT reaches our guard, which answers 400 (Pingora's own answer would be 405).
     opts.allow_connect_method_proxying = true;
     opts.h2_idle_timeout = Some(config.limits.keepalive_timeout);
-    let mut proxy = pingora::proxy::http_proxy(&conf, proxy);
+    let mut proxy = pingora::proxy::http_proxy(conf, proxy);
     proxy.server_options = Some(opts);
     proxy.h2_options = Some(h2_options(config.limits.max_header_bytes));
     let mut public_svc = Service::new(
@@ -292,10 +221,14 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
             proxy,
             config.limits.header_read_timeout,
             config.limits.max_header_bytes,
-            config.limits.max_connections,
         ),
     );
-    let public_addr = public.to_string();
+    // Counts the listener's connections from accept and bounds their TLS handshake.
+    public_svc.set_connection_filter(ConnectionCap::new(
+        config.limits.max_connections,
+        config.limits.header_read_timeout,
+    ));
+    let public_addr = config.listen.public.to_string();
     match &config.tls {
         Some(tls) => {
             let (Some(c), Some(k)) = (tls.cert.to_str(), tls.key.to_str()) else {
@@ -308,45 +241,53 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
         None => public_svc.add_tcp(&public_addr),
     }
     server.add_service(public_svc);
+    Ok(())
+}
 
-    if let (Some(redirect), Some(_)) = (config.listen.http_redirect, &config.tls) {
-        let mut svc = Service::new(
-            "https-redirect".to_string(),
-            Guarded::new(
-                HttpServer::new_app(HttpsRedirect {
-                    https_port: public.port(),
-                }),
-                config.limits.header_read_timeout,
-                config.limits.max_header_bytes,
-                config.limits.max_connections,
-            ),
-        );
-        svc.add_tcp(&redirect.to_string());
-        server.add_service(svc);
-    }
-
-    let mut mgmt = Service::new(
-        "management".to_string(),
-        HttpServer::new_app(Management {
-            live: Arc::clone(&live),
-            ready: Arc::clone(&ready),
-            issuer: issuer.clone(),
-        }),
+/// The plain-HTTP listener that redirects to https, when both it and `[tls]` are configured.
+fn add_https_redirect(server: &mut Server, config: &Config) {
+    let (Some(redirect), Some(_)) = (config.listen.http_redirect, &config.tls) else {
+        return;
+    };
+    let mut svc = Service::new(
+        "https-redirect".to_string(),
+        Guarded::new(
+            HttpServer::new_app(HttpsRedirect {
+                https_port: config.listen.public.port(),
+            }),
+            config.limits.header_read_timeout,
+            config.limits.max_header_bytes,
+        ),
     );
-    mgmt.add_tcp(&config.listen.management.to_string());
-    server.add_service(mgmt);
+    svc.set_connection_filter(ConnectionCap::new(
+        config.limits.max_connections,
+        config.limits.header_read_timeout,
+    ));
+    svc.add_tcp(&redirect.to_string());
+    server.add_service(svc);
+}
 
+/// The lifecycle services: SIGHUP reload, the drain (which flushes the audit log last), the
+/// issuer's store probe, the first JWKS fetch, readiness and the file watcher.
+fn add_background(
+    server: &mut Server,
+    config: &Config,
+    live: &Arc<Live>,
+    ready: Arc<Readiness>,
+    issuer: Option<Arc<EmbeddedIssuer>>,
+    log_guard: LogGuard,
+) {
     server.add_service(background_service(
         "sighup",
         SighupReload {
-            live: Arc::clone(&live),
+            live: Arc::clone(live),
         },
     ));
     let guard = Mutex::new(Some(log_guard));
     server.add_service(background_service(
         "drain",
         Drain {
-            max: drain,
+            max: config.runtime.shutdown_drain,
             on_exit: Box::new(move || {
                 // Flush the audit log before the process ends.
                 if let Ok(mut g) = guard.lock() {
@@ -355,11 +296,11 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
             }),
         },
     ));
-    if let Some(issuer) = &issuer {
+    if let Some(issuer) = issuer {
         server.add_service(background_service(
             "store",
             StoreProbe {
-                issuer: Arc::clone(issuer),
+                issuer,
                 ready: Arc::clone(&ready),
             },
         ));
@@ -367,20 +308,23 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     server.add_service(background_service(
         "jwks",
         PrefetchKeys {
-            live: Arc::clone(&live),
+            live: Arc::clone(live),
             ready: Arc::clone(&ready),
             timeout: std::time::Duration::from_secs(10),
         },
     ));
     server.add_service(background_service(
         "ready",
-        ReadinessProbe { ready, public },
+        ReadinessProbe {
+            ready,
+            public: config.listen.public,
+        },
     ));
     if config.routing.watch {
         server.add_service(background_service(
             "watch",
             Watcher {
-                live: Arc::clone(&live),
+                live: Arc::clone(live),
                 paths: vec![
                     config.path.clone(),
                     config.routing.routes.clone(),
@@ -389,28 +333,5 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
                 debounce: std::time::Duration::from_millis(1000),
             },
         ));
-    }
-    tracing::info!(listen.public = %public, listen.management = %config.listen.management, threads, "portcullis starting");
-    server.run_forever()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::realm_diagnostic;
-
-    #[test]
-    fn realm_errors_print_once_with_their_location() {
-        let file = std::path::Path::new("/srv/realms/x.json");
-        let d = realm_diagnostic(
-            file,
-            "/srv/realms/x.json:4:17: invalid type: integer `3`, expected a string",
-        );
-        assert_eq!((d.line, d.col), (4, 17));
-        assert_eq!(d.message, "invalid type: integer `3`, expected a string");
-        let d = realm_diagnostic(file, "/srv/realms/x.json: No such file or directory");
-        assert_eq!((d.line, d.col), (1, 1));
-        assert_eq!(d.message, "No such file or directory");
-        let d = realm_diagnostic(file, "something else: entirely");
-        assert_eq!(d.message, "something else: entirely");
     }
 }

@@ -153,7 +153,7 @@ impl Management {
             axum::body::Body::from(body),
         );
         match issuer
-            .call(req, portcullis_issuer::Listener::Internal, None, true)
+            .call(req, crate::embed::Listener::Internal, None, true)
             .await
         {
             Ok(resp) => {

@@ -1,6 +1,7 @@
 //! The reloadable half of the configuration: routes, policies and trust, validated together
 //! and swapped in as one immutable `Snapshot`.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +11,8 @@ use ipnet::IpNet;
 
 use portcullis_authn::{Authenticator, AuthnEnv};
 use portcullis_authz::PolicySet;
-use portcullis_core::config::{Config, Diagnostics, Guard};
+use portcullis_core::config::file::TrustFile;
+use portcullis_core::config::{Config, Diagnostics, Guard, SourceFile};
 use portcullis_core::route::{AuthMode, RouteTable};
 
 /// Everything a request needs to be routed and checked, at one generation.
@@ -65,18 +67,33 @@ impl Snapshot {
             &guard,
             &mut diags,
         );
-        let authn = Authenticator::build(&loaded.source, &loaded.file.trust, env, &mut diags);
+        let trust = trust_this_build_serves(&loaded.source, &loaded.file.trust, &mut diags);
+        let authn = Authenticator::build(&loaded.source, &trust, env, &mut diags);
         if let Some(routes) = &routes {
-            if static_cfg.issuer.is_none()
+            if (static_cfg.issuer.is_none() || !crate::embed::AVAILABLE)
                 && let Some(r) = routes
                     .routes()
                     .iter()
                     .find(|r| matches!(r.target, portcullis_core::route::Target::EmbeddedIssuer))
             {
-                diags.push(portcullis_core::config::Diagnostic::file_error(
+                let (why, hint) = if crate::embed::AVAILABLE {
+                    ("[issuer] is not enabled", "add an [issuer] section")
+                } else {
+                    (
+                        crate::embed::NOT_BUILT,
+                        "run a build with the default features",
+                    )
+                };
+                diags.push(
+                    portcullis_core::config::Diagnostic::file_error(
                         &static_cfg.path,
-                        format!("route \"{}\" ({}) uses \"embedded:issuer\" but [issuer] is not enabled", r.name, r.defined_at),
-                    ).with_hint("add an [issuer] section, or point the route at a real upstream"));
+                        format!(
+                            "route \"{}\" ({}) uses \"embedded:issuer\" but {why}",
+                            r.name, r.defined_at
+                        ),
+                    )
+                    .with_hint(format!("{hint}, or point the route at a real upstream")),
+                );
             }
             if let Some(r) = routes.routes().iter().find(|r| r.auth == AuthMode::Jwt)
                 && loaded.file.trust.is_empty()
@@ -111,6 +128,34 @@ impl Snapshot {
             sources,
         })
     }
+}
+
+/// The `[[trust]]` blocks this build can serve: all of them, or (without the feature
+/// `issuer`) those not keyed by `jwks_uri = "embedded"`, each of which is refused here at its
+/// place, once, instead of authn's "enable [issuer]" that such a build could not follow.
+fn trust_this_build_serves<'a>(
+    src: &SourceFile,
+    trust: &'a [TrustFile],
+    diags: &mut Diagnostics,
+) -> Cow<'a, [TrustFile]> {
+    if crate::embed::AVAILABLE {
+        return Cow::Borrowed(trust);
+    }
+    let (embedded, others): (Vec<&TrustFile>, Vec<&TrustFile>) = trust
+        .iter()
+        .partition(|t| t.jwks_uri.get_ref() == "embedded");
+    for t in embedded {
+        diags.push(
+            src.error(
+                t.jwks_uri.span(),
+                format!("jwks_uri = \"embedded\": {}", crate::embed::NOT_BUILT),
+            )
+            .with_hint(
+                "give the issuer's https JWKS URL, or run a build with the default features",
+            ),
+        );
+    }
+    Cow::Owned(others.into_iter().cloned().collect())
 }
 
 /// Routes, then policies checked against them (or alone, when the routes did not load, so

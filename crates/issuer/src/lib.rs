@@ -4,136 +4,76 @@
 //! each realm's directory and keys into memory. `Issuer::router` serves Keycloak's paths under
 //! `/auth/realms/{realm}/…`; the gateway mounts it at `/auth` and on the internal listener,
 //! marking each request with a `Listener` extension.
+//!
+//! Two layers, and the arrow between them runs one way, `http` → `domain`:
+//! - `http/` is the web side: axum handlers, one per endpoint, that parse what a request
+//!   carries (form and query parameters, cookies, client credentials, the base URLs it sees,
+//!   the realm it names, through the `http::realm::Realm` extractor), call domain functions,
+//!   and render the answer (OAuth error JSON, login and error pages, CORS, redirects).
+//! - `domain/` is the issuer itself: the shared `State`, realm directories and keys, grants
+//!   (one file each under `domain/grants/`), token minting and verification, credentials and
+//!   brute-force protection, sessions, codes, admin writes, realm import and export. It is the
+//!   only code that touches the `Store`, and it imports nothing from `http`.
+//!
+//! `secrets` (hashing, random tokens, constant-time comparison) serves both. The parsers that
+//! see hostile bytes are public at stable paths for the fuzz targets: `params::Params`,
+//! `client_auth::basic_credentials`, `redirect`, `login::cookie`, `urls`, `realm_file` and
+//! `realm_import::check_references`:
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use axum::http::HeaderMap;
+//! use portcullis_issuer::{client_auth, login, params, realm_file, realm_import, redirect, urls};
+//!
+//! let p = params::Params::parse(b"grant_type=password&scope=")?;
+//! assert_eq!(p.get("grant_type"), Some("password"));
+//! assert_eq!(p.get("scope"), None, "empty is absent");
+//! let twice = params::Params::parse(b"a=1&a=2").unwrap_err();
+//! assert_eq!(twice.description(), "duplicate parameter: a");
+//!
+//! let headers = HeaderMap::new();
+//! assert_eq!(client_auth::basic_credentials(&headers)?, None);
+//! assert_eq!(login::cookie(&headers, "PORTCULLIS_SESSION"), None);
+//! assert_eq!(urls::client_ip(None, &headers), None);
+//! let b = urls::bases(None, &headers, urls::Listener::Public);
+//! assert_eq!(b.frontend, "http://localhost/auth");
+//!
+//! let registered = ["https://app.example/cb".to_string()];
+//! assert!(redirect::allowed(&registered, "https://app.example/cb"));
+//! let to = redirect::with_params("https://app.example/cb", &[("state", "s")]);
+//! assert_eq!(to.as_deref(), Some("https://app.example/cb?state=s"));
+//!
+//! let file = std::path::Path::new("realm.json");
+//! let realm = realm_file::parse(file, r#"{"realm": "r"}"#, &|_| None)?;
+//! realm_import::check_references(&realm)?;
+//! # Ok(())
+//! # }
+//! ```
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-mod admin;
-mod authorize;
-mod bruteforce;
-pub(crate) mod client_auth;
-mod cors;
-mod credentials;
-mod directory;
-mod discovery;
-pub mod error;
-mod grants;
-mod introspect;
-pub mod keys;
-pub(crate) mod login;
-mod logout;
-pub(crate) mod params;
-pub mod realm_file;
-pub mod realm_import;
-pub(crate) mod redirect;
-mod revoke;
-mod rotations;
+mod domain;
+mod http;
 pub mod secrets;
-mod sessions;
-mod signing;
 #[cfg(test)]
 mod tests;
-mod token;
-mod tokens;
-pub(crate) mod urls;
-mod userinfo;
-mod verify;
 
-use std::collections::HashMap;
-use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use axum::Router;
-use axum::routing::{get, post};
 
-pub use directory::{Directory, Grants};
-pub use urls::{Bases, Listener};
-
+use domain::state::State;
 use portcullis_core::clock::SharedClock;
 use portcullis_core::config::IssuerSettings;
-use portcullis_store::{self as store, SharedStore};
 
-/// The client address, when the gateway knows it (request extension). Without it the issuer
-/// uses the last `X-Forwarded-For` hop, which the gateway itself appends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientIp(pub IpAddr);
-
-/// Shared state of the issuer's handlers.
-pub(crate) struct State {
-    pub store: SharedStore,
-    pub clock: SharedClock,
-    pub frontend_url: Option<String>,
-    pub keys: keys::KeyRing,
-    pub dirs: ArcSwap<HashMap<String, Arc<Directory>>>,
-    pub retention_seconds: i64,
-    /// Refresh-token rotations, committed in groups.
-    pub rotations: rotations::Rotations,
-    /// Serialises reloads for a newer revision, so concurrent refreshes reload a realm once.
-    pub reload_lock: tokio::sync::Mutex<()>,
-}
-
-impl State {
-    pub fn now(&self) -> i64 {
-        i64::try_from(self.clock.now_unix()).unwrap_or(i64::MAX)
-    }
-
-    pub fn dir(&self, realm: &str) -> Option<Arc<Directory>> {
-        self.dirs.load().get(realm).cloned().filter(|d| d.enabled)
-    }
-
-    /// The realm's directory at `revision` or later, reloading it when the one held is older.
-    pub async fn dir_at(
-        &self,
-        realm: &str,
-        revision: i64,
-    ) -> anyhow::Result<Option<Arc<Directory>>> {
-        if let Some(d) = self.dir(realm).filter(|d| d.revision >= revision) {
-            return Ok(Some(d));
-        }
-        let _one_at_a_time = self.reload_lock.lock().await;
-        if let Some(d) = self.dir(realm).filter(|d| d.revision >= revision) {
-            return Ok(Some(d));
-        }
-        self.reload_realm(realm).await?;
-        Ok(self.dir(realm))
-    }
-
-    /// The realm's directory as of the store's current revision (one small query): for grants
-    /// that read users from the cache without a statement of their own to carry the revision.
-    pub async fn fresh_dir(&self, realm: &str) -> anyhow::Result<Option<Arc<Directory>>> {
-        let revision = self.store.realm_revision(realm).await?;
-        self.dir_at(realm, revision).await
-    }
-
-    /// After a change to a realm's users, groups, roles or clients: bumps its revision for
-    /// other issuers and reloads it here.
-    pub async fn realm_changed(&self, realm: &str) -> anyhow::Result<()> {
-        self.store.bump_realm_revision(realm).await?;
-        self.reload_realm(realm).await
-    }
-
-    /// Reloads one realm's directory and keys from the store (after import, sync or rotation).
-    pub async fn reload_realm(&self, realm: &str) -> anyhow::Result<()> {
-        let Some(dir) = Directory::load(self.store.as_ref(), realm).await? else {
-            anyhow::bail!("realm {realm} does not exist");
-        };
-        self.keys
-            .load_realm(
-                self.store.as_ref(),
-                realm,
-                &dir.settings.default_signature_algorithm,
-                self.now(),
-            )
-            .await?;
-        let mut map = HashMap::clone(&self.dirs.load());
-        map.insert(realm.to_string(), Arc::new(dir));
-        self.dirs.store(Arc::new(map));
-        Ok(())
-    }
-}
+pub use domain::directory::{Directory, Grants};
+pub use domain::offline::{keys_rotate, published_keys, realm_check, realm_export, realm_import};
+pub use domain::{error, keys, realm_file, realm_import};
+pub use http::urls::{Bases, ClientIp, Listener};
+pub use http::{client_auth, login, params, redirect, urls};
 
 /// The running issuer; cheap to clone.
 #[derive(Clone)]
@@ -150,94 +90,34 @@ impl Issuer {
         base_dir: &Path,
         clock: SharedClock,
     ) -> anyhow::Result<Issuer> {
-        let store = store::open(&settings.database, base_dir).await?;
-        for file in &settings.import {
-            let realm = realm_file::load(file).map_err(anyhow::Error::msg)?;
-            let outcome = realm_import::apply(store.as_ref(), &realm, false).await?;
-            tracing::info!(realm = %realm.realm, file = %file.display(), ?outcome, "realm import");
-        }
-        let retention = i64::from(settings.login_event_retention_days) * 86_400;
-        let now = i64::try_from(clock.now_unix()).unwrap_or(i64::MAX);
-        store.purge(now.saturating_sub(retention), now).await?;
-        let issuer = Issuer {
-            state: Arc::new(State {
-                rotations: rotations::Rotations::start(Arc::clone(&store)),
-                store,
-                clock,
-                frontend_url: settings.frontend_url.clone(),
-                keys: keys::KeyRing::default(),
-                dirs: ArcSwap::default(),
-                retention_seconds: retention,
-                reload_lock: tokio::sync::Mutex::new(()),
-            }),
-        };
-        for realm in issuer.state.store.realm_names().await? {
-            issuer.state.reload_realm(&realm).await?;
-        }
-        Ok(issuer)
+        let state = State::start(settings, base_dir, clock).await?;
+        Ok(Issuer {
+            state: Arc::new(state),
+        })
+    }
+
+    /// `start` on a store already open.
+    #[cfg(test)]
+    pub(crate) async fn start_on(
+        store: portcullis_store::SharedStore,
+        settings: &IssuerSettings,
+        clock: SharedClock,
+    ) -> anyhow::Result<Issuer> {
+        let state = State::start_on(store, settings, clock).await?;
+        Ok(Issuer {
+            state: Arc::new(state),
+        })
     }
 
     /// Every Keycloak path under `/auth/realms/{realm}/…`.
     pub fn router(&self) -> Router {
-        let p = "/auth/realms/{realm}/protocol/openid-connect";
-        Router::new()
-            .route(
-                "/auth/realms/{realm}/.well-known/openid-configuration",
-                get(discovery::openid_configuration),
-            )
-            .route(&format!("{p}/certs"), get(discovery::certs))
-            .route(&format!("{p}/token"), post(token::token))
-            .route(
-                &format!("{p}/auth"),
-                get(authorize::get).post(authorize::post),
-            )
-            .route(
-                &format!("{p}/userinfo"),
-                get(userinfo::userinfo).post(userinfo::userinfo),
-            )
-            .route(
-                &format!("{p}/token/introspect"),
-                post(introspect::introspect),
-            )
-            .route(&format!("{p}/revoke"), post(revoke::revoke))
-            .route(
-                &format!("{p}/logout"),
-                get(logout::logout).post(logout::logout),
-            )
-            // Preflights for unrouted methods never reach a handler: the layer answers them.
-            .layer(axum::middleware::from_fn_with_state(
-                self.state.clone(),
-                cors::layer,
-            ))
-            .with_state(self.state.clone())
+        http::router(self.state.clone())
     }
 
     /// The admin API, `/admin/realms/{realm}/users|groups|clients`: for the management
     /// listener only, never the public one.
     pub fn admin_router(&self) -> Router {
-        let r = "/admin/realms/{realm}";
-        Router::new()
-            .route(
-                &format!("{r}/users"),
-                get(admin::list_users).post(admin::create_user),
-            )
-            .route(
-                &format!("{r}/users/{{id}}"),
-                get(admin::get_user).put(admin::update_user),
-            )
-            .route(
-                &format!("{r}/groups"),
-                get(admin::list_groups).post(admin::create_group),
-            )
-            .route(
-                &format!("{r}/clients"),
-                get(admin::list_clients).post(admin::create_client),
-            )
-            .route(
-                &format!("{r}/clients/{{client_id}}"),
-                axum::routing::put(admin::update_client),
-            )
-            .with_state(self.state.clone())
+        http::admin_router(self.state.clone())
     }
 
     /// In-process keys for the gateway's `jwks_uri = "embedded"` trust.
@@ -250,28 +130,14 @@ impl Issuer {
     /// Makes a new active signing key for `realm` now; the old public key stays in the JWKS for
     /// `keys::RETIRED_KEY_GRACE_SECONDS`. Returns the new key id.
     pub async fn rotate_keys(&self, realm: &str) -> anyhow::Result<String> {
-        let Some(dir) = self.state.dir(realm) else {
-            anyhow::bail!("realm {realm} does not exist");
-        };
-        let alg = &dir.settings.default_signature_algorithm;
-        let kid = keys::rotate(self.state.store.as_ref(), realm, alg, self.state.now()).await?;
-        self.state.reload_realm(realm).await?;
-        Ok(kid)
+        self.state.rotate_keys(realm).await
     }
 
     /// Re-reads every realm's directory and keys from the store (picking up `realm import
     /// --sync`, `keys rotate` or another replica's changes, and dropping keys past their grace)
     /// and purges login events past the retention.
     pub async fn refresh(&self) -> anyhow::Result<()> {
-        for realm in self.state.store.realm_names().await? {
-            self.state.reload_realm(&realm).await?;
-        }
-        let now = self.state.now();
-        self.state
-            .store
-            .purge(now.saturating_sub(self.state.retention_seconds), now)
-            .await?;
-        Ok(())
+        self.state.refresh().await
     }
 
     /// Runs `refresh` every `every` until the returned task is aborted.
@@ -292,7 +158,7 @@ impl Issuer {
 
     /// The store answers.
     pub async fn ready(&self) -> bool {
-        self.state.store.ping().await.is_ok()
+        self.state.ready().await
     }
 
     #[cfg(test)]
@@ -314,78 +180,4 @@ impl portcullis_core::keys::EmbeddedKeys for EmbeddedKeySet {
     fn version(&self) -> u64 {
         self.state.keys.version()
     }
-}
-
-/// For `portcullis check`: parses a realm template and checks its references without a
-/// database. The error is `file:line:col: message` for JSON errors, else names the realm.
-pub fn realm_check(file: &Path) -> Result<realm_file::RealmFile, String> {
-    let realm = realm_file::load(file)?;
-    realm_import::check_references(&realm).map_err(|e| format!("{}: {e}", file.display()))?;
-    Ok(realm)
-}
-
-/// For `portcullis explain`: every realm's published keys, read from the existing store
-/// without creating, migrating, importing or generating anything.
-pub async fn published_keys(
-    settings: &IssuerSettings,
-    base_dir: &Path,
-    now: i64,
-) -> anyhow::Result<jsonwebtoken::jwk::JwkSet> {
-    let store = store::open_with(&settings.database, base_dir, store::Access::ReadOnly).await?;
-    keys::read_published(store.as_ref(), now).await
-}
-
-/// `portcullis realm import --file F [--sync]`.
-pub async fn realm_import(
-    settings: &IssuerSettings,
-    base_dir: &Path,
-    file: &Path,
-    sync: bool,
-) -> anyhow::Result<realm_import::Outcome> {
-    let realm = realm_file::load(file).map_err(anyhow::Error::msg)?;
-    let store = store::open(&settings.database, base_dir).await?;
-    realm_import::apply(store.as_ref(), &realm, sync).await
-}
-
-/// `portcullis realm export --realm R`: a template without password hashes or secrets.
-pub async fn realm_export(
-    settings: &IssuerSettings,
-    base_dir: &Path,
-    realm: &str,
-) -> anyhow::Result<serde_json::Value> {
-    let store = store::open(&settings.database, base_dir).await?;
-    Ok(serde_json::to_value(
-        realm_import::export(store.as_ref(), realm).await?,
-    )?)
-}
-
-/// `portcullis keys rotate --realm R`: returns the new key id. A running gateway picks the new
-/// key up when it reloads the realm's keys.
-pub async fn keys_rotate(
-    settings: &IssuerSettings,
-    base_dir: &Path,
-    realm: &str,
-) -> anyhow::Result<String> {
-    let now = i64::try_from(portcullis_core::clock::system().now_unix()).unwrap_or(i64::MAX);
-    keys_rotate_at(settings, base_dir, realm, now).await
-}
-
-/// `keys_rotate` at a given time (tests run on a manual clock).
-pub(crate) async fn keys_rotate_at(
-    settings: &IssuerSettings,
-    base_dir: &Path,
-    realm: &str,
-    now: i64,
-) -> anyhow::Result<String> {
-    let store = store::open(&settings.database, base_dir).await?;
-    let Some(row) = store.get_realm(realm).await? else {
-        anyhow::bail!("realm {realm} does not exist");
-    };
-    keys::rotate(
-        store.as_ref(),
-        realm,
-        &row.settings.default_signature_algorithm,
-        now,
-    )
-    .await
 }

@@ -2,8 +2,10 @@
 //! test is about storage).
 
 mod admin;
+mod counting;
 mod flow;
 mod harness;
 mod import;
 mod keys;
+mod store_calls;
 mod token;

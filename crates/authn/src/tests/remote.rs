@@ -8,12 +8,13 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use jsonwebtoken::Algorithm;
-use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
 use serde_json::json;
 
 use super::support::*;
 use crate::Authenticator;
-use crate::jwks::cache_max_age;
+use crate::jwks::{MAX_MAX_AGE, MIN_MAX_AGE, cache_max_age};
+use crate::keys::KeySet;
 use portcullis_core::metrics::metrics;
 
 #[derive(Clone)]
@@ -223,6 +224,25 @@ fn cache_control_is_clamped() {
     assert_eq!(cache_max_age("no-store"), 60);
     assert_eq!(cache_max_age("public"), 300);
     assert_eq!(cache_max_age("max-age=abc"), 300);
+}
+
+#[test]
+fn cache_control_bounds_are_the_public_ones() {
+    assert_eq!((MIN_MAX_AGE, MAX_MAX_AGE), (60, 86_400));
+    assert_eq!(cache_max_age("max-age=0"), MIN_MAX_AGE);
+    assert_eq!(cache_max_age("max-age=18446744073709551615"), MAX_MAX_AGE);
+}
+
+#[test]
+fn a_key_set_counts_only_usable_signing_keys() {
+    let mut encryption = rsa_other().jwk();
+    encryption.common.public_key_use = Some(PublicKeyUse::Encryption);
+    let keys = vec![rsa().jwk(), ec().jwk(), encryption];
+    let set = KeySet::parse(Arc::new(JwkSet { keys }), 1, 0);
+    assert_eq!(set.len(), 2);
+    assert!(!set.is_empty());
+    let none = KeySet::parse(Arc::new(JwkSet { keys: Vec::new() }), 1, 0);
+    assert!(none.is_empty());
 }
 
 #[tokio::test]

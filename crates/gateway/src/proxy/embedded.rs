@@ -8,8 +8,7 @@ use pingora::{Error, ErrorType, Result};
 
 use super::forwarded::{self, Downstream, X_REQUEST_ID};
 use super::guard;
-use crate::embed::EmbeddedIssuer;
-use portcullis_issuer::Listener;
+use crate::embed::{EmbeddedIssuer, Listener};
 
 /// Largest request body the issuer accepts (forms and JSON).
 const MAX_BODY: usize = 64 * 1024;

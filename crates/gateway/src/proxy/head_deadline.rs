@@ -23,12 +23,13 @@
 //! while a head is incomplete include what follows it in the last read, and Pingora's buffer
 //! doubles as it fills: that read is at most the head's own size again.
 //!
-//! The same wrapper ([`Guarded`]) caps the listener's open connections
+//! [`ConnectionCap`], the listener's Pingora `ConnectionFilter`, caps its open connections
 //! (`limits.max_connections`): Pingora accepts without a limit, and each connection holds a
-//! task, buffers and a file descriptor. Through the patched pingora-core's `ServerApp::admit`
-//! it counts a connection from its accept, TLS handshake included, and bounds that handshake
-//! by `limits.header_read_timeout_seconds` (`ServerApp::handshake_timeout`; Pingora's own is 60 s).
+//! task, buffers and a file descriptor. Through the patched pingora-core's
+//! `ConnectionFilter::admit` it counts a connection from its accept, TLS handshake included, and
+//! bounds that handshake by `limits.header_read_timeout_seconds` (Pingora's own bound is 60 s).
 
+use std::any::Any;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -37,7 +38,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pingora::apps::{Admission, ServerApp};
+use pingora::apps::ServerApp;
+use pingora::listeners::ConnectionFilter;
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::tls::{SslDigest, TlsRef};
@@ -314,36 +316,64 @@ impl Peek for HeadDeadline {
     }
 }
 
-/// A [`ServerApp`] that caps the listener's open connections and wraps each HTTP/1
-/// connection in a [`HeadDeadline`] before `inner` sees it.
+/// A [`ServerApp`] that wraps each HTTP/1 connection in a [`HeadDeadline`] before `inner` sees it.
 pub struct Guarded<A> {
     inner: Arc<A>,
     timeout: Duration,
     max_header_bytes: usize,
-    slots: Arc<Slots>,
 }
 
 impl<A> Guarded<A> {
-    /// `max_connections` of 0 means no cap.
-    pub fn new(
-        inner: A,
-        timeout: Duration,
-        max_header_bytes: usize,
-        max_connections: usize,
-    ) -> Self {
+    pub fn new(inner: A, timeout: Duration, max_header_bytes: usize) -> Self {
         Self {
             inner: Arc::new(inner),
             timeout,
             max_header_bytes,
+        }
+    }
+}
+
+/// A listener's [`ConnectionFilter`]: counts each connection from its accept (before TLS) until
+/// it is done, closes those over `limits.max_connections` unanswered, and bounds the TLS
+/// handshake by `limits.header_read_timeout_seconds`.
+#[derive(Debug)]
+pub struct ConnectionCap {
+    slots: Arc<Slots>,
+    handshake_timeout: Duration,
+}
+
+impl ConnectionCap {
+    /// `max_connections` of 0 means no cap.
+    pub fn new(max_connections: usize, handshake_timeout: Duration) -> Arc<Self> {
+        Arc::new(Self {
             slots: Arc::new(Slots {
                 open: AtomicUsize::new(0),
                 max: max_connections,
             }),
+            handshake_timeout,
+        })
+    }
+}
+
+impl ConnectionFilter for ConnectionCap {
+    /// The patched pingora-core holds the slot until the connection is done, handshake
+    /// included; over the cap the connection is closed before TLS.
+    fn admit(&self) -> Option<(Box<dyn Any + Send>, Option<Duration>)> {
+        match self.slots.take() {
+            Some(slot) => Some((Box::new(slot), Some(self.handshake_timeout))),
+            None => {
+                metrics()
+                    .guard_refusals
+                    .with_label_values(&["connection_limit"])
+                    .inc();
+                None
+            }
         }
     }
 }
 
 /// Open connections of one listener (Pingora accepts without a limit).
+#[derive(Debug)]
 struct Slots {
     open: AtomicUsize,
     max: usize,
@@ -390,25 +420,5 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
 
     async fn cleanup(&self) {
         self.inner.cleanup().await
-    }
-
-    /// Counts the connection from its accept, before TLS (the patched pingora-core holds the
-    /// slot until the connection is done); over the cap it is closed unanswered.
-    fn admit(&self) -> Option<Admission> {
-        match self.slots.take() {
-            Some(slot) => Some(Box::new(slot)),
-            None => {
-                metrics()
-                    .guard_refusals
-                    .with_label_values(&["connection_limit"])
-                    .inc();
-                None
-            }
-        }
-    }
-
-    /// The TLS handshake gets the same bound as the request head.
-    fn handshake_timeout(&self) -> Duration {
-        self.timeout
     }
 }

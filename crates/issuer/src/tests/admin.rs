@@ -253,7 +253,7 @@ async fn writes_from_elsewhere_reach_the_next_refreshed_token() {
     let login = json(h.password_grant("bob", "password").await).await;
     let (body, claims) = refresh(&h, login["refresh_token"].as_str().unwrap()).await;
     let id = claims["sub"].as_str().unwrap().to_string();
-    let store = &h.issuer.state().store;
+    let store = h.issuer.state().store();
     store
         .set_user_roles(&id, &[portcullis_store::RoleRef::realm("admin")])
         .await
@@ -284,7 +284,7 @@ async fn userinfo_follows_writes_from_elsewhere() {
         json(userinfo(at.clone()).await).await["email"],
         "bob@example.com"
     );
-    let store = &h.issuer.state().store;
+    let store = h.issuer.state().store();
     let mut bob = store
         .user_by_username("myrealm", "bob")
         .await

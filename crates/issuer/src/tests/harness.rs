@@ -24,14 +24,19 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
 }
 
-pub async fn harness() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = IssuerSettings {
+/// The issuer's settings in every test: a SQLite file under the test's directory, the dev realm.
+pub fn settings() -> IssuerSettings {
+    IssuerSettings {
         frontend_url: Some("https://id.test/auth".into()),
         database: "sqlite://data/portcullis.db".into(),
         import: vec![dev_realm()],
         login_event_retention_days: 30,
-    };
+    }
+}
+
+pub async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings();
     let clock = ManualClock::new(T0);
     let issuer = Issuer::start(&settings, dir.path(), clock.clone())
         .await

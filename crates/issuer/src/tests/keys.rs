@@ -20,9 +20,10 @@ async fn rotation_keeps_the_old_key_for_the_grace_period() {
     assert_eq!(embedded.version(), v0);
 
     // The CLI rotates in the store; the running issuer picks it up on refresh.
-    let new_kid = crate::keys_rotate_at(&h.settings, h.dir.path(), "myrealm", T0 as i64)
-        .await
-        .unwrap();
+    let new_kid =
+        crate::domain::offline::keys_rotate_at(&h.settings, h.dir.path(), "myrealm", T0 as i64)
+            .await
+            .unwrap();
     h.issuer.refresh().await.unwrap();
     assert!(embedded.version() > v0);
     let kids: Vec<String> = embedded

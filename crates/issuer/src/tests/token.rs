@@ -186,7 +186,13 @@ async fn lockout_after_failure_factor_and_unlock_after_wait() {
     assert_eq!(r.status(), 400, "locked even with the right password");
     h.clock.advance(61);
     assert_eq!(h.password_grant("alice", "password").await.status(), 200);
-    let events = h.issuer.state().store.list_events("myrealm").await.unwrap();
+    let events = h
+        .issuer
+        .state()
+        .store()
+        .list_events("myrealm")
+        .await
+        .unwrap();
     assert!(
         events
             .iter()
@@ -235,7 +241,7 @@ async fn source_ip_lockout_spans_usernames_and_disabled_users_cannot_sign_in() {
     h.clock.advance(61);
     assert_eq!(from("alice", "password", "192.0.2.7").await, 200);
 
-    let store = &h.issuer.state().store;
+    let store = h.issuer.state().store();
     let mut bob = store
         .user_by_username("myrealm", "bob")
         .await

@@ -57,23 +57,7 @@ pub trait ServerApp {
 
     /// This callback will be called once after the service stops listening to its endpoints.
     async fn cleanup(&self) {}
-
-    /// portcullis patch: called for every accepted connection before its handshake (TLS).
-    /// What it returns is held until the connection is done, handshake included, so dropping
-    /// it can release a count. `None` closes the connection at once.
-    fn admit(&self) -> Option<Admission> {
-        Some(Box::new(()))
-    }
-
-    /// portcullis patch: how long a new connection's handshake (TLS) may take before the
-    /// connection is closed. Upstream pingora fixes it at 60 s.
-    fn handshake_timeout(&self) -> Duration {
-        Duration::from_secs(60)
-    }
 }
-
-/// portcullis patch: what [`ServerApp::admit`] hands out, held for the connection's life.
-pub type Admission = Box<dyn Any + Send>;
 #[non_exhaustive]
 #[derive(Clone, Debug, Default)]
 /// HTTP Server options that control how the server handles some transport types.

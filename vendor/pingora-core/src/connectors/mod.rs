@@ -202,10 +202,7 @@ impl TransportConnector {
             .and_then(|o| o.keepalive_pool_callback.clone());
         TransportConnector {
             tls_ctx: tls::Connector::new(options),
-            idle_pool: Arc::new(idle::IdlePool::new(
-                pool_size,
-                keepalive_pool_callback,
-            )),
+            idle_pool: Arc::new(idle::IdlePool::new(pool_size, keepalive_pool_callback)),
             offload: offload.map(|v| OffloadRuntime::new("upstream connect offload", v.0, v.1)),
             bind_to_v4,
             bind_to_v6,

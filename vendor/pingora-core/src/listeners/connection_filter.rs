@@ -92,6 +92,11 @@ pub trait ConnectionFilter: Debug + Send + Sync {
     async fn should_accept(&self, _addr: Option<&SocketAddr>) -> bool {
         true
     }
+    /// portcullis patch: asked next, by the accept loop. `None` closes the connection; else a value
+    /// held until the connection is done, handshake included, and the handshake's timeout (60 s).
+    fn admit(&self) -> Option<(Box<dyn std::any::Any + Send>, Option<std::time::Duration>)> {
+        Some((Box::new(()), None))
+    }
 }
 
 /// Default implementation that accepts all connections.

@@ -301,7 +301,7 @@ pub struct ListenerEndpoint {
     listen_addr: ServerAddress,
     listener: Arc<Listener>,
     #[cfg(feature = "connection_filter")]
-    connection_filter: Arc<dyn ConnectionFilter>,
+    pub(crate) connection_filter: Arc<dyn ConnectionFilter>, // portcullis patch: pub(crate)
 }
 
 #[derive(Default)]

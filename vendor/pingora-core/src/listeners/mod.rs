@@ -279,7 +279,7 @@ impl ListenerConfig {
 
 #[derive(Clone)]
 pub(crate) struct TransportStack {
-    l4: ListenerEndpoint,
+    pub(crate) l4: ListenerEndpoint, // portcullis patch: pub(crate)
     tls: Option<Arc<Acceptor>>,
     l4_buffer: L4BufferSettings,
     pre_tls_callback: Option<PreTlsCallback>,

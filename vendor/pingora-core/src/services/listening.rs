@@ -38,6 +38,7 @@ use pingora_runtime::current_handle;
 use pingora_timeout::timeout;
 use std::fs::Permissions;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Override the runtime options used to run a listening service.
 pub type RuntimeOptsOverride = Arc<dyn Fn(&RuntimeOpts) -> Option<RuntimeOpts> + Send + Sync>;
@@ -226,19 +227,18 @@ impl<A: ServerApp + Send + Sync + 'static> Service<A> {
             };
             match new_io {
                 Ok(io) => {
-                    // portcullis patch: the app may refuse a connection before its handshake,
-                    // and holds its admission until the connection is done.
-                    let Some(admission) = app_logic.admit() else {
-                        drop(io);
+                    #[cfg(feature = "connection_filter")] // portcullis patch: see its `admit`
+                    let Some((guard, limit)) = stack.l4.connection_filter.admit() else {
                         continue;
                     };
-                    let handshake_timeout = app_logic.handshake_timeout();
+                    #[cfg(not(feature = "connection_filter"))]
+                    let (guard, limit) = ((), None);
                     let app = app_logic.clone();
                     let shutdown = shutdown.clone();
                     current_handle().spawn(async move {
-                        let _admission = admission;
+                        let (_guard, limit) = (guard, limit.unwrap_or(Duration::from_secs(60)));
                         let peer_addr = io.peer_addr();
-                        match timeout(handshake_timeout, io.handshake()).await {
+                        match timeout(limit, io.handshake()).await {
                             Ok(handshake) => {
                                 match handshake {
                                     Ok(io) => Self::handle_event(io, app, shutdown).await,

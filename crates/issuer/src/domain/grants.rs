@@ -1,0 +1,23 @@
+//! One module per OAuth grant type; each turns a `Ctx` and the parameters it reads into a token
+//! response. The token endpoint picks one by `grant_type`.
+
+pub mod authorization_code;
+pub mod client_credentials;
+pub mod password;
+pub mod refresh_token;
+
+use super::directory::Directory;
+use super::state::State;
+use portcullis_store::ClientRow;
+
+/// What every grant gets.
+pub struct Ctx<'a> {
+    pub st: &'a State,
+    pub dir: &'a Directory,
+    /// The authenticated client.
+    pub client: &'a ClientRow,
+    /// `iss`: `{frontend}/realms/{realm}` as this request sees it.
+    pub issuer: String,
+    /// The client's address, for login events and brute-force counting.
+    pub ip: Option<String>,
+}

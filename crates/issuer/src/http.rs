@@ -1,0 +1,88 @@
+//! The issuer's HTTP layer: the routes, and a handler per endpoint that extracts what the
+//! request carries, calls `domain`, and renders the answer. Nothing here touches the store.
+
+pub mod admin;
+pub mod authorize;
+pub mod client_auth;
+pub mod cors;
+pub mod discovery;
+pub mod error;
+pub mod introspect;
+pub mod login;
+pub mod logout;
+pub mod params;
+pub mod realm;
+pub mod redirect;
+pub mod revoke;
+pub mod token;
+pub mod urls;
+pub mod userinfo;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post, put};
+
+use crate::domain::state::State;
+
+/// Every Keycloak path under `/auth/realms/{realm}/…`.
+pub(crate) fn router(state: Arc<State>) -> Router {
+    let p = "/auth/realms/{realm}/protocol/openid-connect";
+    Router::new()
+        .route(
+            "/auth/realms/{realm}/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route(&format!("{p}/certs"), get(discovery::certs))
+        .route(&format!("{p}/token"), post(token::token))
+        .route(
+            &format!("{p}/auth"),
+            get(authorize::get).post(authorize::post),
+        )
+        .route(
+            &format!("{p}/userinfo"),
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+        .route(
+            &format!("{p}/token/introspect"),
+            post(introspect::introspect),
+        )
+        .route(&format!("{p}/revoke"), post(revoke::revoke))
+        .route(
+            &format!("{p}/logout"),
+            get(logout::logout).post(logout::logout),
+        )
+        // Preflights for unrouted methods never reach a handler: the layer answers them.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cors::layer,
+        ))
+        .with_state(state)
+}
+
+/// The admin API, `/admin/realms/{realm}/users|groups|clients`.
+pub(crate) fn admin_router(state: Arc<State>) -> Router {
+    let r = "/admin/realms/{realm}";
+    Router::new()
+        .route(
+            &format!("{r}/users"),
+            get(admin::list_users).post(admin::create_user),
+        )
+        .route(
+            &format!("{r}/users/{{id}}"),
+            get(admin::get_user).put(admin::update_user),
+        )
+        .route(
+            &format!("{r}/groups"),
+            get(admin::list_groups).post(admin::create_group),
+        )
+        .route(
+            &format!("{r}/clients"),
+            get(admin::list_clients).post(admin::create_client),
+        )
+        .route(
+            &format!("{r}/clients/{{client_id}}"),
+            put(admin::update_client),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,49 @@
+//! How an `OAuthError` answers over HTTP: its status and the RFC 6749 §5.2 JSON body, never
+//! cached, with the `WWW-Authenticate` challenge for client and token errors.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::domain::error::OAuthError;
+
+impl OAuthError {
+    /// The HTTP status the error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidClient(_) | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.to_string(), "error_description": self.description()});
+        let mut resp = (self.status(), Json(body)).into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        match self {
+            Self::InvalidClient(_) => {
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"portcullis\""),
+                );
+            }
+            Self::InvalidToken(_) => {
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        "Bearer realm=\"portcullis\", error=\"invalid_token\"",
+                    ),
+                );
+            }
+            _ => {}
+        }
+        resp
+    }
+}

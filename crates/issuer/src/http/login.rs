@@ -1,0 +1,187 @@
+//! The server-rendered login page: minimal HTML with every value escaped, a double-submit CSRF
+//! token, and headers that keep it out of caches and frames; the issuer's cookies. `cookie` is
+//! public for the fuzz targets.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+/// The authorization request parameters carried through the form as hidden fields.
+pub(crate) const CARRIED: &[&str] = &[
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "max_age",
+    "prompt",
+];
+
+pub(crate) const CSRF_COOKIE: &str = "PORTCULLIS_CSRF";
+
+/// The SSO session cookie; its value is the session's secret (the store keeps its hash).
+pub(crate) const SESSION_COOKIE: &str = "PORTCULLIS_SESSION";
+
+pub(crate) fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+pub(crate) struct Page<'a> {
+    pub realm: &'a str,
+    pub action: &'a str,
+    pub hidden: Vec<(&'a str, &'a str)>,
+    pub csrf: &'a str,
+    pub username: &'a str,
+    pub error: Option<&'a str>,
+}
+
+pub(crate) fn render(p: &Page<'_>) -> Response {
+    let hidden: String = p
+        .hidden
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">\n",
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
+    let error = p
+        .error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>\n", escape(e)))
+        .unwrap_or_default();
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\">\
+         <title>Sign in to {realm}</title>\
+         <style>body{{font-family:sans-serif;max-width:22rem;margin:4rem auto}}\
+         label,input{{display:block;width:100%;margin:.3rem 0}}.error{{color:#b00}}</style>\
+         </head><body>\n<h1>Sign in to {realm}</h1>\n{error}\
+         <form method=\"post\" action=\"{action}\">\n{hidden}\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n\
+         <label for=\"username\">Username or email</label>\
+         <input id=\"username\" name=\"username\" value=\"{username}\" autocomplete=\"username\" autofocus required>\n\
+         <label for=\"password\">Password</label>\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\n\
+         <input type=\"submit\" value=\"Sign In\">\n</form>\n</body></html>\n",
+        realm = escape(p.realm),
+        action = escape(p.action),
+        csrf = escape(p.csrf),
+        username = escape(p.username),
+    );
+    let mut resp = (StatusCode::OK, Html(html)).into_response();
+    secure_headers(resp.headers_mut());
+    resp
+}
+
+/// A plain error page, for requests that cannot be redirected back (unknown client, bad URI).
+pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error</title></head>\
+         <body><h1>We are sorry...</h1><p>{}</p></body></html>\n",
+        escape(message)
+    );
+    let mut resp = (status, Html(html)).into_response();
+    secure_headers(resp.headers_mut());
+    resp
+}
+
+pub(crate) fn secure_headers(h: &mut HeaderMap) {
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers (the first one sent).
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// `Set-Cookie` for a cookie scoped to the realm: HttpOnly, Secure, SameSite=Lax.
+pub(crate) fn set_cookie(
+    name: &str,
+    value: &str,
+    realm: &str,
+    max_age: Option<i64>,
+) -> Option<HeaderValue> {
+    let age = max_age
+        .map(|a| format!("; Max-Age={a}"))
+        .unwrap_or_default();
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/auth/realms/{realm}/; HttpOnly; Secure; SameSite=Lax{age}"
+    ))
+    .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn everything_is_escaped() {
+        let r = render(&Page {
+            realm: "<r>",
+            action: "/a?x=\"1\"",
+            hidden: vec![("state", "\"><script>alert(1)</script>")],
+            csrf: "c",
+            username: "a'b",
+            error: Some("<b>"),
+        });
+        assert_eq!(r.headers()["x-frame-options"], "DENY");
+        assert!(
+            r.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+        assert_eq!(
+            escape("<a href='x'>&\""),
+            "&lt;a href=&#x27;x&#x27;&gt;&amp;&quot;"
+        );
+    }
+
+    #[test]
+    fn cookies_parse() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; PORTCULLIS_CSRF=xyz"),
+        );
+        assert_eq!(cookie(&h, CSRF_COOKIE), Some("xyz"));
+        assert_eq!(cookie(&h, "b"), None);
+    }
+}

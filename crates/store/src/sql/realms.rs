@@ -1,0 +1,98 @@
+//! The realms and their signing keys: the `Store` methods `impl_store!` (`sql.rs`) gathers
+//! from this file, in the one SQL text both backends run.
+
+/// Appends the realm and signing-key methods to `$methods` and hands them to the next file's
+/// macro.
+macro_rules! realm_methods {
+    ($ty:ty, { $($methods:tt)* }) => {
+        crate::sql::directory::directory_methods! { $ty, { $($methods)*
+            async fn realm_names(&self) -> anyhow::Result<Vec<String>> {
+                let rows = sqlx::query("SELECT name FROM realms ORDER BY name")
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.iter().map(|r| r.try_get("name")).collect::<sqlx::Result<_>>()?)
+            }
+
+            async fn get_realm(&self, name: &str) -> anyhow::Result<Option<RealmRow>> {
+                let row = sqlx::query("SELECT name, enabled, settings FROM realms WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(r) = row else { return Ok(None) };
+                let settings: String = r.try_get("settings")?;
+                Ok(Some(RealmRow {
+                    name: r.try_get("name")?,
+                    enabled: r.try_get("enabled")?,
+                    settings: serde_json::from_str(&settings)?,
+                }))
+            }
+
+            async fn put_realm(&self, realm: &RealmRow) -> anyhow::Result<()> {
+                sqlx::query(
+                    "INSERT INTO realms (name, enabled, settings) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO UPDATE SET enabled = $2, settings = $3",
+                )
+                .bind(&realm.name)
+                .bind(realm.enabled)
+                .bind(serde_json::to_string(&realm.settings)?)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn realm_revision(&self, name: &str) -> anyhow::Result<i64> {
+                let row = sqlx::query("SELECT revision FROM realms WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|r| r.try_get("revision")).transpose()?.unwrap_or(0))
+            }
+
+            async fn bump_realm_revision(&self, name: &str) -> anyhow::Result<()> {
+                sqlx::query("UPDATE realms SET revision = revision + 1 WHERE name = $1")
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn list_keys(&self, realm: &str) -> anyhow::Result<Vec<KeyRow>> {
+                let rows = sqlx::query("SELECT * FROM signing_keys WHERE realm = $1 ORDER BY created_at, kid")
+                    .bind(realm)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.iter().map(decode::key).collect::<sqlx::Result<_>>()?)
+            }
+
+            async fn add_active_key(&self, k: &KeyRow) -> anyhow::Result<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "UPDATE signing_keys SET active = $1, retired_at = $2 \
+                     WHERE realm = $3 AND active = $4",
+                )
+                .bind(false)
+                .bind(k.created_at)
+                .bind(&k.realm)
+                .bind(true)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, realm, alg, private_der, created_at, active, retired_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+                )
+                .bind(&k.kid)
+                .bind(&k.realm)
+                .bind(&k.alg)
+                .bind(k.private_der.expose().as_slice())
+                .bind(k.created_at)
+                .bind(true)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        } }
+    };
+}
+
+pub(crate) use realm_methods;
