@@ -2,7 +2,6 @@
 //! a `Realm` gets the realm's directory, or the request is answered with its endpoint's "realm
 //! does not exist" response. The one place every endpoint looks its realm up.
 
-use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -56,11 +55,15 @@ impl<M: Missing> FromRequestParts<Arc<State>> for Realm<M> {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, st: &Arc<State>) -> Result<Self, Response> {
-        // A map, so routes with more parameters than `{realm}` (the admin API's) work too.
-        let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, st)
+        // Name-value pairs, so routes with more parameters than `{realm}` (the admin API's)
+        // work too; one short list, no map, per request.
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, st)
             .await
             .map_err(IntoResponse::into_response)?;
-        let name = params.remove("realm").unwrap_or_default();
+        let name = params
+            .into_iter()
+            .find_map(|(k, v)| (k == "realm").then_some(v))
+            .unwrap_or_default();
         let dir = if M::DISABLED_TOO {
             st.dir_including_disabled(&name)
         } else {
