@@ -7,7 +7,7 @@ BIN := $(CARGO_TARGET_DIR)/debug/portcullis
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/portcullis
 ECHO_ADDR ?= 127.0.0.1:18080
 
-.PHONY: run test deps build release lint fmt bench check clean-data
+.PHONY: run test deps test-deps build release lint fmt bench check clean-data
 
 ## Install what the build needs (cmake for Pingora's zlib-ng) when it is missing.
 deps:
@@ -84,7 +84,33 @@ lint: deps
 ## Every test: the workspace's; the gateway built without the embedded issuer (the sidecar
 ## build, which refuses issuer config); the vendored pingora-core's own tests that need no
 ## internet (PINGORA_CORE_SKIP).
-test: deps lint
+
+## What the integration tests drive, installed when missing: Debian's chromium + chromedriver
+## (real-browser tests), nginx (forward auth), kubectl (kustomize), promtool (alert rules); the
+## Python venv of tests/interop/requirements.txt and the npm packages of tests/interop.
+VENV ?= $(HOME)/.cache/portcullis-venv
+TEST_APT := chromium:chromium chromedriver:chromium-driver nginx:nginx kubectl:kubernetes-client promtool:prometheus
+test-deps: deps
+	@missing=""; for pair in $(TEST_APT); do \
+	  command -v $${pair%%:*} >/dev/null || [ -x /usr/sbin/$${pair%%:*} ] || missing="$$missing $${pair##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  ($$SUDO apt-get update -qq || true) && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@if ! cmp -s tests/interop/requirements.txt $(VENV)/.portcullis-requirements; then \
+	  echo "setting up the test venv at $(VENV)"; \
+	  python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -r tests/interop/requirements.txt && \
+	  cp tests/interop/requirements.txt $(VENV)/.portcullis-requirements; \
+	fi
+	@if ! cmp -s tests/interop/package-lock.json tests/interop/node_modules/.portcullis-lock; then \
+	  echo "installing tests/interop's npm packages"; \
+	  (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error && \
+	   cp package-lock.json node_modules/.portcullis-lock); \
+	fi
+
+test: test-deps lint
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 	$(CARGO) test -p portcullis-gateway --no-default-features --no-fail-fast
 	$(CARGO) test --manifest-path vendor/pingora-core/Cargo.toml --lib --features rustls,connection_filter \
