@@ -239,6 +239,46 @@ fn policy_errors_are_reported_even_when_a_route_is_refused() {
     assert!(!text.contains("unknown route"), "{text}");
 }
 
+/// Issue 21: a duplicate prefix in the routes, an unknown role in one policies file and a
+/// rule for an unknown route in another are all reported in one `check`.
+#[test]
+fn a_rule_for_an_unknown_route_is_reported_when_the_routes_are_refused() {
+    let route = |name: &str| {
+        format!(
+            "[[route]]\nname = \"{name}\"\nprefix = \"/a\"\nupstreams = [\"http://127.0.0.1:19000\"]\nauth = \"jwt\"\n"
+        )
+    };
+    let (code, text) = check_file(
+        "[listen]\npublic = \"127.0.0.1:18443\"\n",
+        &[
+            ("routes/r.toml", &(route("a") + &route("b"))),
+            (
+                "policies/1.toml",
+                "[roles.x]\npermissions = [\"p:r\"]\ninherits = [\"nobody\"]\n",
+            ),
+            (
+                "policies/2.toml",
+                "[[allow]]\nroute = \"b\"\nmethods = [\"GET\"]\npermission = \"p:r\"\n\n[[allow]]\nroute = \"ordrs\"\nmethods = [\"GET\"]\npermission = \"p:r\"\n",
+            ),
+        ],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("routes/r.toml:7:1: duplicate route prefix \"/a\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("policies/1.toml:3:13: unknown role \"nobody\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("policies/2.toml:7:9: rule for unknown route \"ordrs\""),
+        "{text}"
+    );
+    // "b" is defined (refused for its prefix, but named): its rule is no false alarm.
+    assert!(!text.contains("unknown route \"b\""), "{text}");
+}
+
 #[test]
 fn an_http_redirect_without_tls_is_a_warning() {
     let (code, text) = check_file(

@@ -52,20 +52,22 @@ impl PolicySet {
     /// Loads every policy file under `path` (a file, or the `*.toml` files of a directory),
     /// checked against `routes`. Every problem is collected in `diags`; `None` if any is an error.
     pub fn load(path: &Path, routes: &RouteTable, diags: &mut Diagnostics) -> Option<PolicySet> {
-        Self::load_with(path, Some(routes), diags)
+        Self::load_with(path, Known::Table(routes), diags)
     }
 
     /// Checks the policies when the routes did not load, so `check` and a refused reload still
-    /// report every policy error (DESIGN §3); the route names of rules can't be checked then.
-    pub fn check_without_routes(path: &Path, diags: &mut Diagnostics) {
-        let _ = Self::load_with(path, None, diags);
+    /// report every policy error (DESIGN §3). `names` are the route names the routes files
+    /// define (`RouteTable::defined_names`): a rule naming none of them is reported; `None`
+    /// (a routes file didn't parse) leaves the rules' route names unchecked.
+    pub fn check_without_routes(path: &Path, names: Option<&[String]>, diags: &mut Diagnostics) {
+        let known = match names {
+            Some(names) => Known::Names(names),
+            None => Known::Nothing,
+        };
+        let _ = Self::load_with(path, known, diags);
     }
 
-    fn load_with(
-        path: &Path,
-        routes: Option<&RouteTable>,
-        diags: &mut Diagnostics,
-    ) -> Option<PolicySet> {
+    fn load_with(path: &Path, routes: Known<'_>, diags: &mut Diagnostics) -> Option<PolicySet> {
         let errors_before = diags.errors().count();
         let mut sources = Vec::new();
         let mut parsed = Vec::new();
@@ -95,10 +97,21 @@ fn at(src: &SourceFile, span: &Range<usize>) -> String {
     )
 }
 
+/// What the policies' rules are checked against.
+#[derive(Clone, Copy)]
+enum Known<'a> {
+    /// The loaded route table: names, and each route's auth mode.
+    Table(&'a RouteTable),
+    /// The routes were refused: only the names their files define.
+    Names(&'a [String]),
+    /// A routes file didn't parse: no name can be checked.
+    Nothing,
+}
+
 fn build(
     sources: &[SourceFile],
     parsed: &[PolicyFile],
-    routes: Option<&RouteTable>,
+    routes: Known<'_>,
     diags: &mut Diagnostics,
     errors_before: usize,
 ) -> Option<PolicySet> {
@@ -158,7 +171,7 @@ fn build(
         .iter()
         .flat_map(|f| f.allow.iter().map(|a| a.route.get_ref().as_str()))
         .collect();
-    if let Some(routes) = routes {
+    if let Known::Table(routes) = routes {
         warn_unguarded_routes(routes, &covered, sources, diags);
     }
 
@@ -297,34 +310,42 @@ fn report_cycles(
 fn check_rule(
     src: &SourceFile,
     rule: &AllowFile,
-    routes: Option<&RouteTable>,
+    routes: Known<'_>,
     required: &mut Required,
     diags: &mut Diagnostics,
 ) -> Option<Rule> {
     let errors_before = diags.errors().count();
     let name = rule.route.get_ref();
-    match routes.map(|t| (t, t.get(name))) {
-        // The routes did not load: nothing to check the name against.
-        None => {}
-        Some((routes, None)) => {
-            let d = src.error(
-                rule.route.span(),
-                format!("rule for unknown route \"{name}\""),
-            );
-            let known = routes.routes().iter().map(|r| &*r.name);
-            diags.push(match did_you_mean(name, known) {
-                Some(hint) => d.with_hint(hint),
-                None => d.with_hint("the route must be defined in the routes files"),
-            });
+    // The route names to suggest from, when the rule's route is unknown.
+    let unknown: Option<Vec<&str>> = match routes {
+        Known::Nothing => None,
+        Known::Names(names) => {
+            (!names.iter().any(|n| n == name)).then(|| names.iter().map(String::as_str).collect())
         }
-        Some((_, Some(r))) if r.auth == AuthMode::Public => diags.push(
-            src.warning(
-                rule.route.span(),
-                format!("rule for public route \"{name}\" is never checked"),
-            )
-            .with_hint("the route has auth = \"public\"; set auth = \"jwt\" to enforce it"),
-        ),
-        Some(_) => {}
+        Known::Table(routes) => match routes.get(name) {
+            None => Some(routes.routes().iter().map(|r| &*r.name).collect()),
+            Some(r) if r.auth == AuthMode::Public => {
+                diags.push(
+                    src.warning(
+                        rule.route.span(),
+                        format!("rule for public route \"{name}\" is never checked"),
+                    )
+                    .with_hint("the route has auth = \"public\"; set auth = \"jwt\" to enforce it"),
+                );
+                None
+            }
+            Some(_) => None,
+        },
+    };
+    if let Some(known) = unknown {
+        let d = src.error(
+            rule.route.span(),
+            format!("rule for unknown route \"{name}\""),
+        );
+        diags.push(match did_you_mean(name, known) {
+            Some(hint) => d.with_hint(hint),
+            None => d.with_hint("the route must be defined in the routes files"),
+        });
     }
 
     if rule.methods.get_ref().is_empty() {

@@ -245,6 +245,21 @@ impl RouteTable {
         }
     }
 
+    /// The name of every route the files under `path` define, well-formed or not, read
+    /// without reporting anything; `None` when a file doesn't read or parse (its names are
+    /// unknown). When the table is refused, policy rules are still checked against these, so
+    /// `check` reports a rule for an unknown route beside the routes' own errors.
+    pub fn defined_names(path: &Path) -> Option<Vec<String>> {
+        let mut scratch = Diagnostics::default();
+        let mut names = Vec::new();
+        for file in source::files_in(path, "toml", &mut scratch) {
+            let src = SourceFile::read(&file, &mut scratch)?;
+            let parsed = src.parse_toml::<RoutesFile>(&mut scratch)?;
+            names.extend(parsed.route.into_iter().map(|r| r.name.into_inner()));
+        }
+        (scratch.errors().count() == 0).then_some(names)
+    }
+
     /// Loads every route file under `path` (file or directory), collecting every error.
     pub fn load(path: &Path, guard: &Guard, diags: &mut Diagnostics) -> Option<RouteTable> {
         let errors_before = diags.errors().count();

@@ -186,7 +186,8 @@ fn load_tables(
         (Some(routes), true) => PolicySet::load(policies_path, routes, diags),
         (Some(_), false) => Some(PolicySet::empty()),
         (None, true) => {
-            PolicySet::check_without_routes(policies_path, diags);
+            let names = RouteTable::defined_names(routes_path);
+            PolicySet::check_without_routes(policies_path, names.as_deref(), diags);
             None
         }
         (None, false) => None,
