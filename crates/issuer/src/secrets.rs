@@ -165,6 +165,30 @@ pub fn random_token() -> anyhow::Result<String> {
     Ok(URL_SAFE_NO_PAD.encode(random_bytes::<32>()?))
 }
 
+/// A length for HKDF's output.
+struct OutputLen(usize);
+
+impl aws_lc_rs::hkdf::KeyType for OutputLen {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+/// A 64-byte key for `purpose` in `realm`, derived (HKDF-SHA-256, RFC 5869) from secret key
+/// material the store already keeps (`ikm`): every replica derives the same key, nothing new is
+/// stored, and one purpose's key tells nothing about another's or about `ikm`.
+pub fn derive_key(ikm: &[u8], purpose: &str, realm: &str) -> anyhow::Result<[u8; 64]> {
+    use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
+    let prk = Salt::new(HKDF_SHA256, &[]).extract(ikm);
+    // The purpose ends at a NUL, which neither a purpose nor a realm name contains.
+    let info: [&[u8]; 3] = [purpose.as_bytes(), b"\0", realm.as_bytes()];
+    let mut out = [0u8; 64];
+    prk.expand(&info, OutputLen(out.len()))
+        .and_then(|okm| okm.fill(&mut out))
+        .map_err(|_| anyhow::anyhow!("key derivation failed"))?;
+    Ok(out)
+}
+
 /// A random UUID (v4) string, the shape Keycloak uses for ids.
 pub fn uuid() -> anyhow::Result<String> {
     let mut b = random_bytes::<16>()?;
@@ -359,6 +383,24 @@ mod tests {
         assert!(verify_client_secret("s", &a) && verify_client_secret("s", &b));
         assert!(!verify_client_secret("t", &a));
         assert!(!verify_client_secret("s", "plain"));
+    }
+
+    #[test]
+    fn derived_keys_differ_by_material_purpose_and_realm() {
+        let k = derive_key(b"material", "refresh", "r").unwrap();
+        assert_eq!(
+            k,
+            derive_key(b"material", "refresh", "r").unwrap(),
+            "stable"
+        );
+        for other in [
+            derive_key(b"materiaL", "refresh", "r").unwrap(),
+            derive_key(b"material", "kid", "r").unwrap(),
+            derive_key(b"material", "refresh", "s").unwrap(),
+            derive_key(b"material", "refresh\0r", "").unwrap(),
+        ] {
+            assert_ne!(k, other);
+        }
     }
 
     #[test]
