@@ -194,15 +194,22 @@ pub fn uuid() -> anyhow::Result<String> {
     let mut b = random_bytes::<16>()?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    ))
+    Ok(uuid_string(&b))
+}
+
+/// 16 bytes in UUID form (`8-4-4-4-12` lowercase hex), in one allocation: ids are minted on
+/// every grant.
+pub fn uuid_string(b: &[u8; 16]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push(char::from(HEX[usize::from(x >> 4)]));
+        s.push(char::from(HEX[usize::from(x & 0x0f)]));
+    }
+    s
 }
 
 /// Constant-time string equality (lengths may leak, contents do not).
@@ -408,5 +415,10 @@ mod tests {
         let u = uuid().unwrap();
         assert_eq!(u.len(), 36);
         assert_eq!(&u[14..15], "4");
+        let b: Vec<u8> = (0u8..16).map(|i| i * 17).collect();
+        assert_eq!(
+            uuid_string(&b.try_into().unwrap()),
+            "00112233-4455-6677-8899-aabbccddeeff"
+        );
     }
 }

@@ -3,8 +3,15 @@
 //! `jti` names the server-side family (`{family}:{uuid}`), and the family's current hash still
 //! decides which token is live, so rotation and reuse detection are the store's as before; the
 //! signature turns away forged, tampered and other realms' tokens without asking the store.
+//!
+//! The refresh grant signs one token and verifies one per call, so both stay small: the header
+//! is fixed per key (encoded once, and a token's header must be exactly it, so no header
+//! parsing and no algorithm choice by the token), the HMAC key is set up once, and the claims
+//! are parsed once.
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use crate::secrets;
@@ -15,8 +22,9 @@ pub const TYP: &str = "Refresh";
 /// One realm secret that signs refresh tokens.
 pub struct RefreshKey {
     pub kid: String,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The base64url JWS header of every token this key signs.
+    header: String,
+    key: hmac::Key,
 }
 
 impl std::fmt::Debug for RefreshKey {
@@ -35,18 +43,14 @@ impl RefreshKey {
     pub fn derive(realm: &str, signing_key_der: &[u8]) -> anyhow::Result<RefreshKey> {
         let key = secrets::derive_key(signing_key_der, "portcullis refresh-token HS512", realm)?;
         let id = secrets::derive_key(signing_key_der, "portcullis refresh-token kid", realm)?;
-        let hex: String = id.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        let mut kid = [0u8; 16];
+        kid.copy_from_slice(&id[..16]);
+        let kid = secrets::uuid_string(&kid);
+        let header = serde_json::json!({"alg": "HS512", "typ": "JWT", "kid": kid});
         Ok(RefreshKey {
-            kid: format!(
-                "{}-{}-{}-{}-{}",
-                &hex[0..8],
-                &hex[8..12],
-                &hex[12..16],
-                &hex[16..20],
-                &hex[20..32]
-            ),
-            encoding: EncodingKey::from_secret(&key),
-            decoding: DecodingKey::from_secret(&key),
+            header: URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?),
+            kid,
+            key: hmac::Key::new(hmac::HMAC_SHA512, &key),
         })
     }
 }
@@ -129,25 +133,28 @@ impl RefreshClaims {
 
 /// The compact JWS of `claims` under `key`.
 pub fn sign(key: &RefreshKey, claims: &RefreshClaims) -> anyhow::Result<String> {
-    let mut header = Header::new(Algorithm::HS512);
-    header.kid = Some(key.kid.clone());
-    Ok(jsonwebtoken::encode(&header, claims, &key.encoding)?)
+    let payload = serde_json::to_vec(claims)?;
+    let mut out = String::with_capacity(key.header.len() + payload.len() * 4 / 3 + 92);
+    out.push_str(&key.header);
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
+    let tag = hmac::sign(&key.key, out.as_bytes());
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(tag.as_ref(), &mut out);
+    Ok(out)
 }
 
 /// The claims of `token` if one of `keys` signed it as a refresh token of `realm`. Expiry is
 /// the caller's to check, against the issuer's clock.
 pub fn verify(keys: &[RefreshKey], realm: &str, token: &str) -> Option<RefreshClaims> {
-    let header = jsonwebtoken::decode_header(token).ok()?;
-    let kid = header.kid?;
-    let key = keys.iter().find(|k| k.kid == kid)?;
-    // Only HS512, whatever the header says.
-    let mut v = Validation::new(Algorithm::HS512);
-    v.validate_exp = false;
-    v.validate_aud = false;
-    v.required_spec_claims.clear();
-    let c = jsonwebtoken::decode::<RefreshClaims>(token, &key.decoding, &v)
-        .ok()?
-        .claims;
+    let (signed, signature) = token.rsplit_once('.')?;
+    let (header, payload) = signed.split_once('.')?;
+    // Our own header, byte for byte: it names the key and fixes the algorithm to HS512.
+    let key = keys.iter().find(|k| k.header == header)?;
+    let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+    // Constant-time comparison of the tag.
+    hmac::verify(&key.key, signed.as_bytes(), &signature).ok()?;
+    let c: RefreshClaims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
     let iss_ok = c
         .iss
         .strip_suffix(realm)
@@ -158,8 +165,6 @@ pub fn verify(keys: &[RefreshKey], realm: &str, token: &str) -> Option<RefreshCl
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     fn claims(iss: &str) -> RefreshClaims {
         RefreshClaims::new(
@@ -186,9 +191,23 @@ mod tests {
         assert_eq!(got, c);
         assert_eq!(got.family(), Some("fam"));
         assert_eq!(got.exp, 1900);
+        // A standard JWS: a JWT library verifies it with the same secret.
         let header = jsonwebtoken::decode_header(&t).unwrap();
-        assert_eq!(header.alg, Algorithm::HS512);
-        assert!(!format!("{key:?}").contains("encoding"));
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::HS512);
+        assert_eq!(header.kid.as_deref(), Some(key.kid.as_str()));
+        let secret = secrets::derive_key(b"signing key", "portcullis refresh-token HS512", "r");
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS512);
+        v.validate_exp = false;
+        v.set_audience(&["https://id/auth/realms/r"]);
+        v.required_spec_claims.clear();
+        let checked = jsonwebtoken::decode::<RefreshClaims>(
+            &t,
+            &jsonwebtoken::DecodingKey::from_secret(&secret.unwrap()),
+            &v,
+        )
+        .unwrap();
+        assert_eq!(checked.claims, c);
+        assert!(!format!("{key:?}").contains("header"));
 
         // Another realm's key, or its name in `iss`.
         let other = RefreshKey::derive("s", b"signing key").unwrap();
