@@ -42,7 +42,8 @@ fn acceptable(uri: &str) -> Option<Url> {
 /// `uri` with `params` appended to its query; `None` when `uri` does not parse.
 pub fn with_params(uri: &str, params: &[(&str, &str)]) -> Option<String> {
     let mut u = Url::parse(uri).ok()?;
-    {
+    // Nothing to add: no bare `?` either.
+    if !params.is_empty() {
         let mut q = u.query_pairs_mut();
         for (k, v) in params {
             q.append_pair(k, v);
@@ -112,6 +113,7 @@ mod tests {
             with_params("http://x/cb?a=1", &[("code", "c d"), ("state", "s")]).unwrap(),
             "http://x/cb?a=1&code=c+d&state=s"
         );
+        assert_eq!(with_params("http://x/", &[]).unwrap(), "http://x/");
         assert_eq!(
             with_fragment("http://x/cb?a=1", &[("code", "c d&e"), ("state", "s")]).unwrap(),
             "http://x/cb?a=1#code=c+d%26e&state=s"

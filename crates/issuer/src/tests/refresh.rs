@@ -349,3 +349,27 @@ async fn refresh_tokens_outlive_a_signing_key_rotation() {
     assert_ne!(jsonwebtoken::decode_header(&next).unwrap().kid, before);
     assert_eq!(h.refresh_grant(&next, MY).await.status(), 200);
 }
+
+#[tokio::test]
+async fn browser_logout_by_post_still_redirects() {
+    let h = harness().await;
+    let t = json(h.password_grant("alice", "password").await).await;
+    // keycloak-js's `logoutMethod: 'POST'`: a form with the id token, no refresh token.
+    let r = h
+        .post_form(
+            &format!("{P}/logout"),
+            &[
+                ("id_token_hint", t["id_token"].as_str().unwrap()),
+                ("client_id", "myclient"),
+                ("post_logout_redirect_uri", "http://localhost:8000/"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "http://localhost:8000/");
+    let r = h
+        .refresh_grant(t["refresh_token"].as_str().unwrap(), MY)
+        .await;
+    assert_eq!(json(r).await["error"], "invalid_grant", "the session ended");
+}
