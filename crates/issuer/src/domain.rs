@@ -15,6 +15,7 @@ pub mod keys;
 pub mod offline;
 pub mod realm_file;
 pub mod realm_import;
+pub mod refresh_tokens;
 pub mod revocation;
 pub mod rotations;
 pub mod sessions;

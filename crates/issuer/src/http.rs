@@ -12,8 +12,10 @@ pub mod login;
 pub mod logout;
 pub mod params;
 pub mod realm;
+pub mod realm_info;
 pub mod redirect;
 pub mod revoke;
+pub mod session_iframe;
 pub mod token;
 pub mod urls;
 pub mod userinfo;
@@ -29,6 +31,7 @@ use crate::domain::state::State;
 pub(crate) fn router(state: Arc<State>) -> Router {
     let p = "/auth/realms/{realm}/protocol/openid-connect";
     Router::new()
+        .route("/auth/realms/{realm}", get(realm_info::realm_info))
         .route(
             "/auth/realms/{realm}/.well-known/openid-configuration",
             get(discovery::openid_configuration),
@@ -48,6 +51,22 @@ pub(crate) fn router(state: Arc<State>) -> Router {
             post(introspect::introspect),
         )
         .route(&format!("{p}/revoke"), post(revoke::revoke))
+        .route(
+            &format!("{p}/3p-cookies/step1.html"),
+            get(session_iframe::step1),
+        )
+        .route(
+            &format!("{p}/3p-cookies/step2.html"),
+            get(session_iframe::step2),
+        )
+        .route(
+            &format!("{p}/login-status-iframe.html"),
+            get(session_iframe::status),
+        )
+        .route(
+            &format!("{p}/login-status-iframe.html/init"),
+            get(session_iframe::init),
+        )
         .route(
             &format!("{p}/logout"),
             get(logout::logout).post(logout::logout),

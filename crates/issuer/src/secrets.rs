@@ -165,20 +165,51 @@ pub fn random_token() -> anyhow::Result<String> {
     Ok(URL_SAFE_NO_PAD.encode(random_bytes::<32>()?))
 }
 
+/// A length for HKDF's output.
+struct OutputLen(usize);
+
+impl aws_lc_rs::hkdf::KeyType for OutputLen {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+/// A 64-byte key for `purpose` in `realm`, derived (HKDF-SHA-256, RFC 5869) from secret key
+/// material the store already keeps (`ikm`): every replica derives the same key, nothing new is
+/// stored, and one purpose's key tells nothing about another's or about `ikm`.
+pub fn derive_key(ikm: &[u8], purpose: &str, realm: &str) -> anyhow::Result<[u8; 64]> {
+    use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
+    let prk = Salt::new(HKDF_SHA256, &[]).extract(ikm);
+    // The purpose ends at a NUL, which neither a purpose nor a realm name contains.
+    let info: [&[u8]; 3] = [purpose.as_bytes(), b"\0", realm.as_bytes()];
+    let mut out = [0u8; 64];
+    prk.expand(&info, OutputLen(out.len()))
+        .and_then(|okm| okm.fill(&mut out))
+        .map_err(|_| anyhow::anyhow!("key derivation failed"))?;
+    Ok(out)
+}
+
 /// A random UUID (v4) string, the shape Keycloak uses for ids.
 pub fn uuid() -> anyhow::Result<String> {
     let mut b = random_bytes::<16>()?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    ))
+    Ok(uuid_string(&b))
+}
+
+/// 16 bytes in UUID form (`8-4-4-4-12` lowercase hex), in one allocation: ids are minted on
+/// every grant.
+pub fn uuid_string(b: &[u8; 16]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push(char::from(HEX[usize::from(x >> 4)]));
+        s.push(char::from(HEX[usize::from(x & 0x0f)]));
+    }
+    s
 }
 
 /// Constant-time string equality (lengths may leak, contents do not).
@@ -362,9 +393,32 @@ mod tests {
     }
 
     #[test]
+    fn derived_keys_differ_by_material_purpose_and_realm() {
+        let k = derive_key(b"material", "refresh", "r").unwrap();
+        assert_eq!(
+            k,
+            derive_key(b"material", "refresh", "r").unwrap(),
+            "stable"
+        );
+        for other in [
+            derive_key(b"materiaL", "refresh", "r").unwrap(),
+            derive_key(b"material", "kid", "r").unwrap(),
+            derive_key(b"material", "refresh", "s").unwrap(),
+            derive_key(b"material", "refresh\0r", "").unwrap(),
+        ] {
+            assert_ne!(k, other);
+        }
+    }
+
+    #[test]
     fn uuid_shape() {
         let u = uuid().unwrap();
         assert_eq!(u.len(), 36);
         assert_eq!(&u[14..15], "4");
+        let b: Vec<u8> = (0u8..16).map(|i| i * 17).collect();
+        assert_eq!(
+            uuid_string(&b.try_into().unwrap()),
+            "00112233-4455-6677-8899-aabbccddeeff"
+        );
     }
 }

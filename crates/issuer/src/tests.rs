@@ -6,6 +6,8 @@ mod counting;
 mod flow;
 mod harness;
 mod import;
+mod keycloak_js;
 mod keys;
+mod refresh;
 mod store_calls;
 mod token;

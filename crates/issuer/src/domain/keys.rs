@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use jsonwebtoken::jwk::JwkSet;
 use serde_json::json;
 
+use super::refresh_tokens::RefreshKey;
 use super::signing;
 pub use super::signing::Signer;
 use portcullis_store::{KeyRow, Secret, Store};
@@ -25,6 +26,24 @@ pub struct RealmKeys {
     pub jwks: serde_json::Value,
     /// Verification keys of the published set by `kid`, parsed once.
     pub decoding: HashMap<String, (jsonwebtoken::Algorithm, jsonwebtoken::DecodingKey)>,
+    /// Refresh-token keys, one per published signing key, the active one's first.
+    pub refresh: Vec<RefreshKey>,
+}
+
+impl RealmKeys {
+    /// The key new refresh tokens are signed with.
+    pub fn refresh_signer(&self) -> anyhow::Result<&RefreshKey> {
+        self.refresh
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("no refresh-token key"))
+    }
+}
+
+/// What a realm's key rows publish.
+struct Published {
+    signer: Option<Signer>,
+    jwks: Vec<serde_json::Value>,
+    refresh: Vec<RefreshKey>,
 }
 
 /// Every realm's keys; swapped whole when a realm's keys change.
@@ -51,16 +70,13 @@ pub fn generate(realm: &str, alg: &str, now: i64) -> anyhow::Result<KeyRow> {
 }
 
 /// The public keys `rows` publish at `now` (active ones and retired ones within the grace),
-/// active first, then newest: verifiers that try keys in order hit the signer at once; and
-/// the active signer.
-fn published(
-    realm: &str,
-    mut rows: Vec<KeyRow>,
-    now: i64,
-) -> anyhow::Result<(Option<Signer>, Vec<serde_json::Value>)> {
+/// active first, then newest: verifiers that try keys in order hit the signer at once; the
+/// refresh-token keys that go with them, in the same order; and the active signer.
+fn published(realm: &str, mut rows: Vec<KeyRow>, now: i64) -> anyhow::Result<Published> {
     rows.sort_by_key(|k| (!k.active, std::cmp::Reverse(k.created_at)));
     let mut signer = None;
     let mut jwks = Vec::new();
+    let mut refresh = Vec::new();
     for row in &rows {
         let key = Signer::from_pkcs8(&row.alg, row.private_der.expose())
             .map_err(|e| anyhow::anyhow!("realm {realm}: stored key {}: {e}", row.kid))?;
@@ -69,12 +85,17 @@ fn published(
             .is_none_or(|t| t + RETIRED_KEY_GRACE_SECONDS > now);
         if row.active || in_grace {
             jwks.push(key.public_jwk());
+            refresh.push(RefreshKey::derive(realm, row.private_der.expose())?);
         }
         if row.active {
             signer = Some(key);
         }
     }
-    Ok((signer, jwks))
+    Ok(Published {
+        signer,
+        jwks,
+        refresh,
+    })
 }
 
 /// Every realm's published keys, only read from `store` (nothing is generated): what
@@ -83,7 +104,7 @@ pub async fn read_published(store: &dyn Store, now: i64) -> anyhow::Result<JwkSe
     let mut all = Vec::new();
     for realm in store.realm_names().await? {
         let rows = store.list_keys(&realm).await?;
-        all.extend(published(&realm, rows, now)?.1);
+        all.extend(published(&realm, rows, now)?.jwks);
     }
     Ok(serde_json::from_value(json!({ "keys": all }))?)
 }
@@ -103,7 +124,11 @@ impl KeyRing {
             rotate(store, realm, alg, now).await?;
             rows = store.list_keys(realm).await?;
         }
-        let (signer, jwks) = published(realm, rows, now)?;
+        let Published {
+            signer,
+            jwks,
+            refresh,
+        } = published(realm, rows, now)?;
         let Some(signer) = signer else {
             anyhow::bail!("realm {realm}: no active signing key");
         };
@@ -126,6 +151,7 @@ impl KeyRing {
             jwks_json: bytes::Bytes::from(serde_json::to_vec(&doc)?),
             jwks: doc,
             decoding,
+            refresh,
         });
         let current = self.realms.load();
         if current

@@ -1,7 +1,10 @@
 //! SSO sessions: created at login, found by the hash of their cookie, alive while within the
-//! realm's idle timeout and max lifespan, ended by a new login or a logout.
+//! realm's idle timeout and max lifespan, ended by a new login or a logout (in the browser, or
+//! by a client with a refresh token).
 
 use super::directory::Directory;
+use super::error::{OAuthError, OAuthResult};
+use super::refresh_tokens;
 use super::state::State;
 use crate::secrets;
 use portcullis_store::{LoginEvent, SessionRow};
@@ -107,9 +110,56 @@ pub async fn logout(
             .await?
             .filter(|s| s.realm == dir.realm);
     }
-    let Some(s) = session else {
-        return Ok(());
-    };
+    match session {
+        Some(s) => end(st, dir, &s, client_id).await,
+        None => Ok(()),
+    }
+}
+
+/// Logout by a client with a refresh token (Keycloak's `POST P/logout` with `refresh_token`,
+/// as python-keycloak's `logout()` sends it): the token must be signed for this realm and
+/// issued to `client_id`, expired or not (the client is leaving). Its session ends, which
+/// revokes every refresh family of the session (so its access tokens go inactive too); its own
+/// family is revoked as well. A session already ended is no error.
+pub async fn logout_with_refresh_token(
+    st: &State,
+    dir: &Directory,
+    client_id: &str,
+    token: &str,
+) -> OAuthResult<()> {
+    let keys = st
+        .keys
+        .realm(&dir.realm)
+        .ok_or_else(|| anyhow::anyhow!("realm {} has no keys loaded", dir.realm))?;
+    let c = refresh_tokens::verify(&keys.refresh, &dir.realm, token)
+        .ok_or_else(|| OAuthError::InvalidGrant("Invalid refresh token".into()))?;
+    if c.azp != client_id {
+        return Err(OAuthError::InvalidGrant(
+            "Invalid refresh token. Token client and authorized client don't match".into(),
+        ));
+    }
+    if let Some(family) = c.family() {
+        st.store.revoke_family(family).await?;
+    }
+    if let Some(sid) = &c.sid
+        && let Some(s) = st
+            .store
+            .session_by_id(sid)
+            .await?
+            .filter(|s| s.realm == dir.realm && !s.ended)
+    {
+        end(st, dir, &s, Some(client_id)).await?;
+    }
+    Ok(())
+}
+
+/// Ends session `s` (and its refresh families) and records a `LOGOUT` event.
+async fn end(
+    st: &State,
+    dir: &Directory,
+    s: &SessionRow,
+    client_id: Option<&str>,
+) -> anyhow::Result<()> {
     st.store.end_session(&s.id).await?;
     st.store
         .add_event(&LoginEvent {

@@ -2,7 +2,7 @@
 //! aws-lc-rs: generation, PKCS#8 storage, public JWKs with RFC 7638 thumbprints as `kid`, and
 //! compact JWS signing. The parsed key stays in memory, so signing does no key parsing.
 
-use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA256,
 };
@@ -152,6 +152,17 @@ impl Signer {
         Value::Object(m)
     }
 
+    /// The public key as DER SubjectPublicKeyInfo (Keycloak's realm `public_key`, base64).
+    pub fn public_key_der(&self) -> anyhow::Result<Vec<u8>> {
+        let der: PublicKeyX509Der<'static> = match &self.key {
+            Key::Rsa(k) => k.public_key().as_der(),
+            Key::Ec(k) => k.public_key().as_der(),
+            Key::Ed(k) => k.public_key().as_der(),
+        }
+        .map_err(|_| err("public key encoding"))?;
+        Ok(der.as_ref().to_vec())
+    }
+
     /// A compact JWS of `claims`.
     pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> anyhow::Result<String> {
         let header = json!({"alg": self.alg, "typ": typ, "kid": self.kid});
@@ -211,6 +222,17 @@ mod tests {
             assert_eq!(data.claims["sub"], "x");
             assert_eq!(data.header.kid.as_deref(), Some(s.kid.as_str()));
             assert!(!format!("{s:?}").contains("key"));
+            if alg == "RS256" {
+                // The SPKI form verifies what the JWK verifies.
+                let pem = format!(
+                    "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+                    base64::engine::general_purpose::STANDARD.encode(s.public_key_der().unwrap())
+                );
+                let key = DecodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+                decode::<Value>(&token, &key, &v).unwrap();
+            } else {
+                assert!(!s.public_key_der().unwrap().is_empty());
+            }
         }
         assert!(generate("HS256").is_err());
     }

@@ -1,11 +1,13 @@
-//! Minting tokens: access tokens and id tokens with Keycloak's claims, and opaque refresh
-//! tokens (`{family}.{secret}`) whose families rotate in the store.
+//! Minting tokens: access tokens and id tokens with Keycloak's claims, and refresh tokens
+//! (`refresh_tokens`: HS512 JWTs naming a family that rotates in the store).
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::directory::{Directory, Grants};
 use super::error::OAuthResult;
+use super::keys::RealmKeys;
+use super::refresh_tokens::{self, RefreshClaims, Subject};
 use super::state::State;
 use crate::secrets;
 use portcullis_core::metrics::metrics;
@@ -178,7 +180,7 @@ pub async fn mint(st: &State, m: Mint<'_>, refresh: Option<Refresh>) -> OAuthRes
 
     let (refresh_token, refresh_expires_in) = match refresh {
         Some(r) => (
-            Some(r.issue(st, &m, now).await?),
+            Some(r.issue(st, &keys, &m, now).await?),
             s.sso_session_idle_timeout,
         ),
         None => (None, 0),
@@ -209,12 +211,30 @@ pub enum Refresh {
 }
 
 impl Refresh {
-    async fn issue(self, st: &State, m: &Mint<'_>, now: i64) -> OAuthResult<String> {
+    async fn issue(
+        self,
+        st: &State,
+        keys: &RealmKeys,
+        m: &Mint<'_>,
+        now: i64,
+    ) -> OAuthResult<String> {
         match self {
             Refresh::Rotated { token, .. } => Ok(token),
             Refresh::New { code_hash } => {
                 let id = secrets::uuid()?;
-                let token = format!("{id}.{}", secrets::random_token()?);
+                let claims = RefreshClaims::new(
+                    &id,
+                    &Subject {
+                        issuer: &m.issuer,
+                        user_id: &m.user.id,
+                        client_id: &m.client.client_id,
+                        session_id: m.session_id.as_deref(),
+                        scope: &m.scope,
+                    },
+                    now,
+                    m.dir.settings.sso_session_idle_timeout,
+                )?;
+                let token = refresh_tokens::sign(keys.refresh_signer()?, &claims)?;
                 st.store
                     .create_family(&FamilyRow {
                         id,
@@ -234,11 +254,6 @@ impl Refresh {
             }
         }
     }
-}
-
-/// A fresh refresh token for `family_id`.
-pub fn new_refresh_token(family_id: &str) -> anyhow::Result<String> {
-    Ok(format!("{family_id}.{}", secrets::random_token()?))
 }
 
 #[cfg(test)]

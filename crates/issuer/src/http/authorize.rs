@@ -1,6 +1,7 @@
 //! `P/auth`: validates the authorization request, reuses a live SSO session or shows the login
 //! form, and redirects back with a single-use code (plus `state`, `session_state` and RFC 9207
-//! `iss`). Requests that cannot be trusted to redirect get an error page instead. Credentials,
+//! `iss`) in the query or, with `response_mode=fragment` (keycloak-js's default), the
+//! fragment. Requests that cannot be trusted to redirect get an error page instead. Credentials,
 //! sessions and codes are `domain`'s; validation and pages are here.
 
 use std::sync::Arc;
@@ -36,6 +37,8 @@ struct Request<'d> {
     prompt: Option<String>,
     max_age: Option<i64>,
     iss: String,
+    /// `response_mode=fragment`: the answer goes in the redirect's fragment.
+    fragment: bool,
 }
 
 impl Request<'_> {
@@ -45,7 +48,12 @@ impl Request<'_> {
             all.push(("state", s));
         }
         all.push(("iss", &self.iss));
-        match redirect::with_params(&self.redirect_uri, &all) {
+        let to = if self.fragment {
+            redirect::with_fragment(&self.redirect_uri, &all)
+        } else {
+            redirect::with_params(&self.redirect_uri, &all)
+        };
+        match to {
             Some(loc) => found(&loc),
             None => login::error_page(StatusCode::BAD_REQUEST, "Invalid redirect_uri"),
         }
@@ -92,7 +100,17 @@ fn validate<'d>(dir: &'d Directory, p: &Params, iss: String) -> Result<Request<'
         prompt: p.get("prompt").map(str::to_string),
         max_age: None,
         iss,
+        fragment: false,
     };
+    match p.get("response_mode") {
+        None | Some("query") => {}
+        Some("fragment") => req.fragment = true,
+        Some(_) => {
+            return Err(Box::new(
+                req.error("invalid_request", "Invalid parameter: response_mode"),
+            ));
+        }
+    }
     if p.get("response_type") != Some("code") {
         return Err(Box::new(req.error(
             "unsupported_response_type",
@@ -157,7 +175,12 @@ async fn issue_code(
             .map(|(c, m)| (c.as_str(), m.as_str())),
     };
     let code = codes::issue(st, dir, &bound, session).await?;
-    Ok(req.redirect(&[("code", &code), ("session_state", &session.id)]))
+    let mut resp = req.redirect(&[("code", &code), ("session_state", &session.id)]);
+    // Set again on every sign-in through the session, so the status iframe sees it.
+    if let Some(c) = login::session_state_cookie(&dir.realm, Some(&session.id)) {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(resp)
 }
 
 fn internal() -> Response {

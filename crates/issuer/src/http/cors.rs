@@ -13,16 +13,18 @@ use axum::response::{IntoResponse, Response};
 
 use crate::domain::directory::Directory;
 use crate::domain::state::State;
+use portcullis_store::ClientRow;
 
 fn origin_of(uri: &str) -> Option<String> {
     let u = url::Url::parse(uri.trim_end_matches('*')).ok()?;
     Some(u.origin().ascii_serialization())
 }
 
-/// Whether `origin` is allowed by some client of the realm.
-pub fn allowed(dir: &Directory, origin: &str) -> bool {
-    dir.clients.values().filter(|c| c.config.enabled).any(|c| {
-        c.config.web_origins.iter().any(|w| match w.as_str() {
+/// Whether `origin` is one of the client's web origins (Keycloak's `webOrigins`: `*` any,
+/// `+` the origins of its redirect URIs, else the origins listed).
+pub fn client_allows(c: &ClientRow, origin: &str) -> bool {
+    c.config.enabled
+        && c.config.web_origins.iter().any(|w| match w.as_str() {
             "*" => true,
             "+" => c
                 .config
@@ -31,7 +33,11 @@ pub fn allowed(dir: &Directory, origin: &str) -> bool {
                 .any(|r| origin_of(r).as_deref() == Some(origin)),
             w => w.trim_end_matches('/') == origin,
         })
-    })
+}
+
+/// Whether `origin` is allowed by some client of the realm.
+pub fn allowed(dir: &Directory, origin: &str) -> bool {
+    dir.clients.values().any(|c| client_allows(c, origin))
 }
 
 /// `/auth/realms/{realm}/…` → `realm`.

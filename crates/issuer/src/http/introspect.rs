@@ -1,5 +1,5 @@
-//! `P/token/introspect` (RFC 7662): client-authenticated; active access tokens answer with their
-//! claims, refresh tokens with their family's state; anything else is `{"active": false}`.
+//! `P/token/introspect` (RFC 7662): client-authenticated; active access and refresh tokens
+//! answer with their claims; anything else is `{"active": false}`.
 //! `domain::introspection` finds the token; the RFC's JSON is built here.
 
 use std::sync::Arc;
@@ -46,18 +46,14 @@ pub async fn introspect(
             c.insert("token_type".into(), "Bearer".into());
             Value::Object(c)
         }
-        Introspected::Refresh(f) => {
-            let idle = dir.settings.sso_session_idle_timeout;
-            json!({
-                "active": true,
-                "token_type": "Refresh",
-                "client_id": f.client_id,
-                "sub": f.user_id,
-                "scope": f.scope,
-                "sid": f.session_id,
-                "iat": f.updated_at,
-                "exp": f.updated_at + idle,
-            })
+        Introspected::Refresh(c) => {
+            let mut v = serde_json::to_value(&c).map_err(anyhow::Error::from)?;
+            if let Some(m) = v.as_object_mut() {
+                m.insert("active".into(), true.into());
+                m.insert("client_id".into(), c.azp.clone().into());
+                m.insert("token_type".into(), c.typ.clone().into());
+            }
+            v
         }
         Introspected::Inactive => json!({ "active": false }),
     }))

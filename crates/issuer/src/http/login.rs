@@ -17,12 +17,18 @@ pub(crate) const CARRIED: &[&str] = &[
     "code_challenge_method",
     "max_age",
     "prompt",
+    "response_mode",
 ];
 
 pub(crate) const CSRF_COOKIE: &str = "PORTCULLIS_CSRF";
 
 /// The SSO session cookie; its value is the session's secret (the store keeps its hash).
 pub(crate) const SESSION_COOKIE: &str = "PORTCULLIS_SESSION";
+
+/// Keycloak's session-state cookie: `base64url(SHA-256(sid))`, no secret. The session status
+/// iframe (`session_iframe`) reads it from script in a third-party frame, so it is neither
+/// HttpOnly nor SameSite=Lax.
+pub(crate) const SESSION_STATE_COOKIE: &str = "KEYCLOAK_SESSION";
 
 pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -100,13 +106,20 @@ pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
     resp
 }
 
+/// Headers of every issuer page and redirect: never cached, never framed, nothing loaded.
+///
+/// No `form-action`, as Keycloak: Chromium applies it to every redirect that follows the
+/// login form's POST, so `'self'` blocks the 302 to the client's `redirect_uri`, and even the
+/// redirect's own origin would block a callback that redirects on to another origin (a proxy's
+/// callback handing over to its app). The page runs no script and escapes every value, so no
+/// injected form can exist to be limited.
 pub(crate) fn secure_headers(h: &mut HeaderMap) {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     h.insert(
@@ -147,6 +160,19 @@ pub(crate) fn set_cookie(
     .ok()
 }
 
+/// `Set-Cookie` for Keycloak's session-state cookie of session `sid` (`None` clears it):
+/// readable by script, Secure, SameSite=None (the status iframe is a third-party frame).
+pub(crate) fn session_state_cookie(realm: &str, sid: Option<&str>) -> Option<HeaderValue> {
+    let (value, age) = match sid {
+        Some(sid) => (crate::secrets::token_hash(sid), ""),
+        None => (String::new(), "; Max-Age=0"),
+    };
+    HeaderValue::from_str(&format!(
+        "{SESSION_STATE_COOKIE}={value}; Path=/auth/realms/{realm}/; Secure; SameSite=None{age}"
+    ))
+    .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,11 +188,11 @@ mod tests {
             error: Some("<b>"),
         });
         assert_eq!(r.headers()["x-frame-options"], "DENY");
+        let csp = r.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"));
         assert!(
-            r.headers()["content-security-policy"]
-                .to_str()
-                .unwrap()
-                .contains("frame-ancestors 'none'")
+            !csp.contains("form-action"),
+            "blocks the redirect to the client"
         );
         assert_eq!(
             escape("<a href='x'>&\""),

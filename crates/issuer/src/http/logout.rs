@@ -1,6 +1,8 @@
-//! `P/logout` (RP-initiated logout): ends the SSO session (from the cookie or the
-//! `id_token_hint`'s `sid`), revoking its refresh tokens, then redirects to a registered
-//! `post_logout_redirect_uri` with `state`, or shows a signed-out page.
+//! `P/logout`. In the browser (RP-initiated logout): ends the SSO session (from the cookie or
+//! the `id_token_hint`'s `sid`), revoking its refresh tokens, then redirects to a registered
+//! `post_logout_redirect_uri` with `state`, or shows a signed-out page. A `POST` with a
+//! `refresh_token` is Keycloak's logout by a client instead: client-authenticated, `204` or an
+//! OAuth error as JSON.
 
 use std::sync::Arc;
 
@@ -10,11 +12,13 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::Value;
 
+use super::client_auth;
 use super::login::{self, SESSION_COOKIE};
 use super::params::Params;
 use super::realm::{self, Realm};
 use super::redirect;
 use crate::domain::directory::Directory;
+use crate::domain::error::OAuthResult;
 use crate::domain::sessions;
 use crate::domain::state::State;
 use crate::domain::verify;
@@ -65,6 +69,14 @@ async fn run(
     let Ok(p) = Params::parse(&raw) else {
         return Ok(bad("Invalid request"));
     };
+    if method == Method::POST
+        && let Some(token) = p.get("refresh_token")
+    {
+        return Ok(match by_client(st, dir, headers, &p, token).await {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(e) => e.into_response(),
+        });
+    }
     let checked = match check(st, dir, &p).await? {
         Ok(c) => c,
         Err(why) => return Ok(bad(why)),
@@ -78,6 +90,18 @@ async fn run(
     )
     .await?;
     signed_out(&dir.realm, checked.target, p.get("state"))
+}
+
+/// Keycloak's logout with a refresh token: the client authenticates as at the token endpoint.
+async fn by_client(
+    st: &State,
+    dir: &Directory,
+    headers: &HeaderMap,
+    p: &Params,
+    token: &str,
+) -> OAuthResult<()> {
+    let client = client_auth::authenticate(dir, headers, p)?;
+    sessions::logout_with_refresh_token(st, dir, &client.client_id, token).await
 }
 
 fn bad(message: &str) -> Response {
@@ -145,6 +169,9 @@ fn signed_out(realm: &str, target: Option<&str>, state: Option<&str>) -> anyhow:
     };
     login::secure_headers(resp.headers_mut());
     if let Some(c) = login::set_cookie(SESSION_COOKIE, "", realm, Some(0)) {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    if let Some(c) = login::session_state_cookie(realm, None) {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
     Ok(resp)

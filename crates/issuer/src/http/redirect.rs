@@ -42,12 +42,24 @@ fn acceptable(uri: &str) -> Option<Url> {
 /// `uri` with `params` appended to its query; `None` when `uri` does not parse.
 pub fn with_params(uri: &str, params: &[(&str, &str)]) -> Option<String> {
     let mut u = Url::parse(uri).ok()?;
-    {
+    // Nothing to add: no bare `?` either.
+    if !params.is_empty() {
         let mut q = u.query_pairs_mut();
         for (k, v) in params {
             q.append_pair(k, v);
         }
     }
+    Some(u.into())
+}
+
+/// `uri` with `params` as its fragment (`response_mode=fragment`); `None` when `uri` does not
+/// parse. Registered URIs carry no fragment of their own (`allowed` refuses them).
+pub fn with_fragment(uri: &str, params: &[(&str, &str)]) -> Option<String> {
+    let mut u = Url::parse(uri).ok()?;
+    let fragment = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    u.set_fragment(Some(&fragment));
     Some(u.into())
 }
 
@@ -100,6 +112,11 @@ mod tests {
         assert_eq!(
             with_params("http://x/cb?a=1", &[("code", "c d"), ("state", "s")]).unwrap(),
             "http://x/cb?a=1&code=c+d&state=s"
+        );
+        assert_eq!(with_params("http://x/", &[]).unwrap(), "http://x/");
+        assert_eq!(
+            with_fragment("http://x/cb?a=1", &[("code", "c d&e"), ("state", "s")]).unwrap(),
+            "http://x/cb?a=1#code=c+d%26e&state=s"
         );
     }
 }

@@ -8,14 +8,14 @@ use sha2::Digest;
 
 use super::harness::*;
 
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-extra-entropy";
-const CB: &str = "http://localhost:8000/oidc/callback/";
+pub(super) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-extra-entropy";
+pub(super) const CB: &str = "http://localhost:8000/oidc/callback/";
 
-fn challenge(v: &str) -> String {
+pub(super) fn challenge(v: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(v.as_bytes()))
 }
 
-fn set_cookie(r: &Response<Body>, name: &str) -> Option<String> {
+pub(super) fn set_cookie(r: &Response<Body>, name: &str) -> Option<String> {
     r.headers()
         .get_all(header::SET_COOKIE)
         .iter()
@@ -24,21 +24,25 @@ fn set_cookie(r: &Response<Body>, name: &str) -> Option<String> {
         .map(|v| v.split(';').next().unwrap()[name.len() + 1..].to_string())
 }
 
-fn location(r: &Response<Body>) -> url::Url {
+pub(super) fn location(r: &Response<Body>) -> url::Url {
     url::Url::parse(r.headers()[header::LOCATION].to_str().unwrap()).unwrap()
 }
 
-fn query(u: &url::Url, k: &str) -> Option<String> {
+pub(super) fn query(u: &url::Url, k: &str) -> Option<String> {
     u.query_pairs()
         .find(|(n, _)| n == k)
         .map(|(_, v)| v.into_owned())
 }
 
-fn auth_url(pairs: &[(&str, &str)]) -> String {
+pub(super) fn auth_url(pairs: &[(&str, &str)]) -> String {
     format!("{P}/auth?{}", serde_urlencoded::to_string(pairs).unwrap())
 }
 
-fn std_params<'a>(client: &'a str, redirect: &'a str, ch: &'a str) -> Vec<(&'a str, &'a str)> {
+pub(super) fn std_params<'a>(
+    client: &'a str,
+    redirect: &'a str,
+    ch: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     vec![
         ("client_id", client),
         ("redirect_uri", redirect),
@@ -52,7 +56,7 @@ fn std_params<'a>(client: &'a str, redirect: &'a str, ch: &'a str) -> Vec<(&'a s
 }
 
 impl Harness {
-    async fn get_with_cookie(&self, uri: &str, cookie: &str) -> Response<Body> {
+    pub(super) async fn get_with_cookie(&self, uri: &str, cookie: &str) -> Response<Body> {
         self.send(
             Request::get(uri)
                 .header(header::COOKIE, cookie)
@@ -63,7 +67,12 @@ impl Harness {
     }
 
     /// Drives the login form; returns the redirect response.
-    async fn login(&self, params: &[(&str, &str)], user: &str, pw: &str) -> Response<Body> {
+    pub(super) async fn login(
+        &self,
+        params: &[(&str, &str)],
+        user: &str,
+        pw: &str,
+    ) -> Response<Body> {
         let page = self.get(&auth_url(params)).await;
         assert_eq!(page.status(), 200);
         assert_eq!(page.headers()["x-frame-options"], "DENY");
@@ -85,7 +94,7 @@ impl Harness {
         self.send(req).await
     }
 
-    async fn exchange(
+    pub(super) async fn exchange(
         &self,
         code: &str,
         redirect: &str,
@@ -108,7 +117,7 @@ impl Harness {
     }
 }
 
-const MY: Option<(&str, &str)> = Some(("myclient", "my-client-secret"));
+pub(super) const MY: Option<(&str, &str)> = Some(("myclient", "my-client-secret"));
 
 #[tokio::test]
 async fn code_flow_with_pkce_then_sso_userinfo_introspect_logout() {

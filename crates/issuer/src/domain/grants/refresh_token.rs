@@ -1,6 +1,10 @@
 //! `refresh_token`: rotates the family's token. Presenting a token that is no longer the
 //! family's current one means it leaked or was replayed: the whole family is revoked.
 //!
+//! The token is checked first in memory (`refresh_tokens::verify`: an HMAC, no RSA, no store),
+//! so forged, tampered, old-format and other realms' tokens never reach the store; the next
+//! token is made from the presented one's claims before the rotation commits its hash.
+//!
 //! The common case is one store statement, shared with the rotations asked at the same time
 //! (`rotations`): the rotation checks every condition itself (`Store::rotate_live_families`)
 //! and returns the realm's revision; the user and grants come
@@ -9,8 +13,9 @@
 
 use super::Ctx;
 use crate::domain::error::{OAuthError, OAuthResult};
+use crate::domain::refresh_tokens;
 use crate::domain::sessions;
-use crate::domain::tokens::{Mint, Refresh, TokenResponse, mint, new_refresh_token};
+use crate::domain::tokens::{Mint, Refresh, TokenResponse, mint};
 use crate::secrets;
 use portcullis_store::{Rotated, Rotation};
 
@@ -20,14 +25,27 @@ fn invalid(why: &str) -> OAuthError {
 
 /// The grant for the `presented` refresh token.
 pub async fn grant(ctx: &Ctx<'_>, presented: &str) -> OAuthResult<TokenResponse> {
-    let family_id = presented
-        .split_once('.')
-        .map(|(f, _)| f)
-        .ok_or_else(|| invalid("Invalid refresh token"))?;
     let st = ctx.st;
+    let keys = st
+        .keys
+        .realm(&ctx.dir.realm)
+        .ok_or_else(|| anyhow::anyhow!("realm {} has no keys loaded", ctx.dir.realm))?;
+    let old = refresh_tokens::verify(&keys.refresh, &ctx.dir.realm, presented)
+        .ok_or_else(|| invalid("Invalid refresh token"))?;
+    let family_id = old
+        .family()
+        .ok_or_else(|| invalid("Invalid refresh token"))?;
+    if old.azp != ctx.client.client_id {
+        return Err(invalid(
+            "Invalid refresh token. Token client and authorized client don't match",
+        ));
+    }
+    // No expiry check here: `exp` is the family's idle window, which the rotation checks, and
+    // an expired token that was rotated away must still reach `refused` as a replay.
     let now = st.now();
     let s = &ctx.dir.settings;
-    let next = new_refresh_token(family_id)?;
+    let next_claims = old.renewed(&ctx.issuer, now, s.sso_session_idle_timeout)?;
+    let next = refresh_tokens::sign(keys.refresh_signer()?, &next_claims)?;
     let old_hash = secrets::token_hash(presented);
     let rotation = Rotation {
         family_id,
