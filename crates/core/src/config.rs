@@ -32,6 +32,8 @@ pub struct Config {
     pub routing: Routing,
     pub limits: Limits,
     pub issuer: Option<IssuerSettings>,
+    /// `[rate_limit] store` and `[issuer] rate_limit` (DESIGN §12).
+    pub rate_limit: crate::rate_limit::RateLimits,
 }
 
 #[derive(Debug, Clone)]
