@@ -12,5 +12,4 @@ pub mod identity;
 pub mod keys;
 pub mod metrics;
 pub mod normalize;
-pub mod rate_limit;
 pub mod route;

@@ -74,6 +74,7 @@ impl Metrics {
         )
         .unwrap_or_else(|e| unreachable_metric("portcullis_http_request_duration_seconds", e));
         let _ = r.register(Box::new(http_duration.clone()));
+        let rate_limits = rate_limit_metrics(&r);
         Self {
             http_requests: counter(
                 &r,
@@ -146,22 +147,9 @@ impl Metrics {
                 "Login attempts at the embedded issuer.",
                 &["realm", "result"],
             ),
-            rate_limited: counter(
-                &r,
-                "portcullis_rate_limited_total",
-                "Requests refused with 429 by a rate limit, by route.",
-                &["route"],
-            ),
-            rate_limit_store_up: gauge(
-                &r,
-                "portcullis_rate_limit_store_up",
-                "1 while the rate-limit store answers, 0 while limits are counted per process.",
-            ),
-            rate_limit_store_errors: plain_counter(
-                &r,
-                "portcullis_rate_limit_store_errors_total",
-                "Rate-limit store calls that failed or timed out (each then counted per process).",
-            ),
+            rate_limited: rate_limits.0,
+            rate_limit_store_up: rate_limits.1,
+            rate_limit_store_errors: rate_limits.2,
             registry: r,
         }
     }
@@ -172,6 +160,28 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         buf
     }
+}
+
+/// The rate limits' series (DESIGN §12): 429s by route, the store's health.
+fn rate_limit_metrics(r: &Registry) -> (IntCounterVec, IntGauge, IntCounter) {
+    (
+        counter(
+            r,
+            "portcullis_rate_limited_total",
+            "Requests refused with 429 by a rate limit, by route.",
+            &["route"],
+        ),
+        gauge(
+            r,
+            "portcullis_rate_limit_store_up",
+            "1 while the rate-limit store answers, 0 while limits are counted per process.",
+        ),
+        plain_counter(
+            r,
+            "portcullis_rate_limit_store_errors_total",
+            "Rate-limit store calls that failed or timed out (each then counted per process).",
+        ),
+    )
 }
 
 /// The process-wide metrics. Metrics are the one global: they only count, never configure.

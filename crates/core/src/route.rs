@@ -88,8 +88,8 @@ pub struct Route {
     /// This route's series of the request metrics.
     pub metrics: crate::metrics::RouteMetricsCell,
     /// `rate_limit = { … }` (DESIGN §12), and the gateway's limiter for it.
-    pub rate_limit: Option<crate::rate_limit::RateLimit>,
-    pub limiter: crate::rate_limit::LimiterSlot,
+    pub rate_limit: Option<crate::config::rate_limit::RateLimit>,
+    pub limiter: crate::config::rate_limit::LimiterSlot,
     next: AtomicUsize,
 }
 

@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use portcullis_core::rate_limit::{RateKey, RateLimit};
+use portcullis_core::config::rate_limit::{RateKey, RateLimit};
 use portcullis_gateway::limit::{Key, Limiter};
 
 fn spec(key: RateKey) -> RateLimit {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::HeaderValue;
 
-use portcullis_core::rate_limit::{RateLimit, RateLimits, RateStore};
+use portcullis_core::config::rate_limit::{RateLimit, RateLimits, RateStore};
 use portcullis_core::route::Route;
 
 use local::LocalLimiter;

@@ -14,8 +14,8 @@ use super::{
     Diagnostics, Guard, IssuerSettings, Limits, Listen, MAX_LIMIT_SECONDS, Routing, Runtime,
     SourceFile, Tls, guarded_ports_named, resolve, table_paths,
 };
+use crate::config::rate_limit::{self, RateKey, RateLimits};
 use crate::normalize::canonical_prefix;
-use crate::rate_limit::{self, RateKey, RateLimits};
 
 pub(super) fn validate(
     src: &SourceFile,

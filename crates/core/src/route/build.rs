@@ -9,9 +9,9 @@ use std::time::Duration;
 use super::{AuthMode, Route, Target, Upstream};
 use crate::config::diag::{display_path, line_col};
 use crate::config::file::RouteFile;
+use crate::config::rate_limit::{RateKey, RateLimit};
 use crate::config::{Diagnostics, Guard, SourceFile};
 use crate::normalize::canonical_prefix;
-use crate::rate_limit::{RateKey, RateLimit};
 
 /// The route `rf` describes, or `None` when any of its checks reported an error.
 pub(super) fn build_route(
@@ -140,7 +140,7 @@ fn rate_limit(
     diags: &mut Diagnostics,
 ) -> Option<RateLimit> {
     let t = rf.rate_limit.as_ref()?;
-    crate::rate_limit::check(
+    crate::config::rate_limit::check(
         src,
         t,
         &format!("route \"{name}\""),

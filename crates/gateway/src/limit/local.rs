@@ -12,7 +12,7 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
 use super::{Decision, Key};
-use portcullis_core::rate_limit::{RateKey, RateLimit};
+use portcullis_core::config::rate_limit::{RateKey, RateLimit};
 
 type Direct<C> = RateLimiter<NotKeyed, InMemoryState, C, StateInformationMiddleware>;
 type Keyed<K, C> = RateLimiter<K, DefaultKeyedStateStore<K>, C, StateInformationMiddleware>;

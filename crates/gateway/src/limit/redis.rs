@@ -11,8 +11,8 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use anyhow::Context;
 
 use super::{Decision, Key, Limiter};
+use portcullis_core::config::rate_limit::RedisUrl;
 use portcullis_core::metrics::metrics;
-use portcullis_core::rate_limit::RedisUrl;
 
 /// How long a request waits for Redis before it is counted here instead: a round trip on a
 /// healthy network is far below a millisecond.

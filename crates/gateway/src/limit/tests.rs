@@ -7,7 +7,7 @@ use governor::clock::FakeRelativeClock;
 
 use super::local::LocalLimiter;
 use super::*;
-use portcullis_core::rate_limit::RateKey;
+use portcullis_core::config::rate_limit::RateKey;
 
 fn spec(requests: u32, per_seconds: u32, burst: u32, key: RateKey) -> RateLimit {
     RateLimit {

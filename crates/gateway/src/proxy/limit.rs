@@ -18,7 +18,7 @@ use super::{Ctx, respond};
 use crate::limit::local::bucket_ip;
 use crate::limit::{self, Decision, Key, Limiter, Limits};
 use ipnet::IpNet;
-use portcullis_core::rate_limit::RateKey;
+use portcullis_core::config::rate_limit::RateKey;
 
 pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
