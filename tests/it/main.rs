@@ -8,4 +8,5 @@ mod harness;
 mod idp;
 mod issuer;
 mod lifecycle;
+mod rate_limit;
 mod upstream_pool;
