@@ -452,3 +452,29 @@ async fn the_issuer_token_endpoint_and_login_form_are_limited_per_client() {
     assert_eq!(line["reason"], "issuer_rate_limit");
     assert_eq!(line["route"], "auth");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gateway_whose_redis_never_answers_starts_ready_and_limits_locally() {
+    let up = Upstream::start().await;
+    // A port nothing listens on.
+    let dead = format!("redis://127.0.0.1:{}", free_port());
+    let gw = Gateway::start(shared_opts(&up, &dead, 3)).await;
+    let c = client_from("127.0.0.1");
+    let url = gw.url("/shared/x");
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(c.get(&url).send().await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    assert!(metric(&gw, "portcullis_rate_limit_store_up 0").await);
+    eventually("a second failed probe", Duration::from_secs(5), || async {
+        gw.metrics()
+            .await
+            .lines()
+            .filter_map(|l| l.strip_prefix("portcullis_rate_limit_store_errors_total "))
+            .any(|n| n.parse::<u64>().unwrap() >= 2)
+    })
+    .await;
+    let unreachable = "rate-limit store unreachable";
+    assert_eq!(gw.stderr().matches(unreachable).count(), 1, "logged once");
+}
