@@ -9,4 +9,5 @@ mod idp;
 mod issuer;
 mod keycloak_browser;
 mod lifecycle;
+mod rate_limit;
 mod upstream_pool;

@@ -3,6 +3,7 @@
 
 pub mod diag;
 pub mod file;
+pub mod rate_limit;
 pub mod source;
 mod validate;
 
@@ -32,6 +33,8 @@ pub struct Config {
     pub routing: Routing,
     pub limits: Limits,
     pub issuer: Option<IssuerSettings>,
+    /// `[rate_limit] store` and `[issuer] rate_limit` (DESIGN §12).
+    pub rate_limit: rate_limit::RateLimits,
 }
 
 #[derive(Debug, Clone)]

@@ -24,11 +24,23 @@ pub struct Metrics {
     pub jwks_refreshes: IntCounterVec,
     pub issuer_tokens_issued: IntCounterVec,
     pub issuer_logins: IntCounterVec,
+    /// Requests refused with 429 by a rate limit (DESIGN §12), by route.
+    pub rate_limited: IntCounterVec,
+    /// 1 while the rate-limit store answers (always, for `local`), 0 while limits fall back
+    /// to this process.
+    pub rate_limit_store_up: IntGauge,
+    pub rate_limit_store_errors: IntCounter,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels)
         .unwrap_or_else(|e| unreachable_metric(name, e));
+    let _ = r.register(Box::new(c.clone()));
+    c
+}
+
+fn plain_counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).unwrap_or_else(|e| unreachable_metric(name, e));
     let _ = r.register(Box::new(c.clone()));
     c
 }
@@ -62,6 +74,7 @@ impl Metrics {
         )
         .unwrap_or_else(|e| unreachable_metric("portcullis_http_request_duration_seconds", e));
         let _ = r.register(Box::new(http_duration.clone()));
+        let rate_limits = rate_limit_metrics(&r);
         Self {
             http_requests: counter(
                 &r,
@@ -134,6 +147,9 @@ impl Metrics {
                 "Login attempts at the embedded issuer.",
                 &["realm", "result"],
             ),
+            rate_limited: rate_limits.0,
+            rate_limit_store_up: rate_limits.1,
+            rate_limit_store_errors: rate_limits.2,
             registry: r,
         }
     }
@@ -144,6 +160,28 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         buf
     }
+}
+
+/// The rate limits' series (DESIGN §12): 429s by route, the store's health.
+fn rate_limit_metrics(r: &Registry) -> (IntCounterVec, IntGauge, IntCounter) {
+    (
+        counter(
+            r,
+            "portcullis_rate_limited_total",
+            "Requests refused with 429 by a rate limit, by route.",
+            &["route"],
+        ),
+        gauge(
+            r,
+            "portcullis_rate_limit_store_up",
+            "1 while the rate-limit store answers, 0 while limits are counted per process.",
+        ),
+        plain_counter(
+            r,
+            "portcullis_rate_limit_store_errors_total",
+            "Rate-limit store calls that failed or timed out (each then counted per process).",
+        ),
+    )
 }
 
 /// The process-wide metrics. Metrics are the one global: they only count, never configure.
@@ -158,6 +196,7 @@ pub struct RouteMetrics {
     pub duration: Histogram,
     pub authz_allow: IntCounter,
     pub authz_deny: IntCounter,
+    pub rate_limited: IntCounter,
 }
 
 /// A route's series, resolved on first use (so `check` and `explain` create none).
@@ -172,6 +211,7 @@ impl RouteMetricsCell {
                 duration: m.http_duration.with_label_values(&[route]),
                 authz_allow: m.authz_allow.with_label_values(&[route]),
                 authz_deny: m.authz_deny.with_label_values(&[route]),
+                rate_limited: m.rate_limited.with_label_values(&[route]),
             }
         })
     }
@@ -231,6 +271,7 @@ mod tests {
             (&m.jwks_refreshes, 2),
             (&m.issuer_tokens_issued, 2),
             (&m.issuer_logins, 2),
+            (&m.rate_limited, 1),
         ] {
             c.with_label_values(&vec![l; n]).inc();
         }

@@ -87,6 +87,9 @@ pub struct Route {
     pub defined_at: String,
     /// This route's series of the request metrics.
     pub metrics: crate::metrics::RouteMetricsCell,
+    /// `rate_limit = { … }` (DESIGN §12), and the gateway's limiter for it.
+    pub rate_limit: Option<crate::config::rate_limit::RateLimit>,
+    pub limiter: crate::config::rate_limit::LimiterSlot,
     next: AtomicUsize,
 }
 

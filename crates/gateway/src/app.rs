@@ -135,6 +135,7 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     let conf = server.configuration.clone();
 
     let live = Live::new(config.clone(), env, first);
+    let limits = Arc::new(crate::limit::Limits::new(&config.rate_limit)?);
     let ready = Arc::new(Readiness::default());
     if let (Some(issuer), Some(addr)) = (&issuer, config.listen.internal) {
         issuer.serve_internal(addr, config.runtime.audit_log)?;
@@ -143,7 +144,7 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
         ready.store_reachable.store(true, Ordering::Release);
     }
 
-    add_public(&mut server, &conf, &config, &live, &issuer)?;
+    add_public(&mut server, &conf, &config, &live, &issuer, &limits)?;
     add_https_redirect(&mut server, &config);
     let mut mgmt = Service::new(
         "management".to_string(),
@@ -156,6 +157,13 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     mgmt.add_tcp(&config.listen.management.to_string());
     server.add_service(mgmt);
     add_background(&mut server, &config, &live, ready, issuer, log_guard);
+    server.add_service(background_service(
+        "rate-limits",
+        crate::limit::Upkeep {
+            limits,
+            live: Arc::clone(&live),
+        },
+    ));
 
     tracing::info!(listen.public = %public, listen.management = %config.listen.management, threads, "portcullis starting");
     server.run_forever()
@@ -197,6 +205,7 @@ fn add_public(
     config: &Config,
     live: &Arc<Live>,
     issuer: &Option<Arc<EmbeddedIssuer>>,
+    limits: &Arc<crate::limit::Limits>,
 ) -> Result<()> {
     let proxy = PublicProxy {
         live: Arc::clone(live),
@@ -207,6 +216,7 @@ fn add_public(
         },
         audit: config.runtime.audit_log,
         issuer: issuer.clone(),
+        limits: Arc::clone(limits),
     };
     let mut opts = HttpServerOptions::default();
     // CONNECT reaches our guard, which answers 400 (Pingora's own answer would be 405).

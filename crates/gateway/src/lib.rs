@@ -1,7 +1,7 @@
 //! portcullis' data plane on Pingora: the guard, routing, the authentication and authorization
 //! phases, forwarded and identity headers, listeners, reload, the management listener, the
-//! audit log, and the in-process embedding of the issuer. Nothing imports this crate but the
-//! binary.
+//! audit log, rate limits, and the in-process embedding of the issuer. Nothing imports this
+//! crate but the binary.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -13,6 +13,7 @@ pub mod certs;
 pub mod embed;
 pub mod explain;
 pub mod lifecycle;
+pub mod limit;
 pub mod mgmt;
 pub mod proxy;
 pub mod reload;

@@ -8,6 +8,7 @@ pub mod guard;
 pub mod head_deadline;
 pub mod headers;
 pub mod identity;
+pub mod limit;
 pub mod respond;
 
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub struct PublicProxy {
     pub audit: bool,
     /// The embedded issuer, when `[issuer]` is enabled (`embedded:issuer` routes).
     pub issuer: Option<Arc<crate::embed::EmbeddedIssuer>>,
+    /// Rate limits (DESIGN §12).
+    pub limits: Arc<crate::limit::Limits>,
 }
 
 /// Per-request state, carried through the phases.
@@ -57,6 +60,8 @@ pub struct Ctx {
     /// Who the bearer token stands for, on `jwt` routes, and what it holds under the policies.
     principal: Option<Arc<Principal>>,
     standing: Option<Arc<identity::Standing>>,
+    /// The `RateLimit` fields of an allowed answer on a rate-limited route.
+    rate: Option<limit::Allowed>,
     tried: u64,
     /// Decision and reason for the audit line.
     decision: &'static str,
@@ -213,6 +218,7 @@ impl ProxyHttp for PublicProxy {
             trusted_peer: false,
             principal: None,
             standing: None,
+            rate: None,
             tried: 0,
             decision: "allow",
             reason: "",
@@ -230,6 +236,11 @@ impl ProxyHttp for PublicProxy {
         ctx.trusted_peer = forwarded::is_trusted(&snap.trusted_proxies, ctx.client_ip);
         ctx.request_id = guard::request_id(session, ctx.trusted_peer);
         let admitted = self.admit(session, ctx, &snap).await;
+        if admitted.is_ok()
+            && limit::enforce(&self.limits, &snap.trusted_proxies, session, ctx).await?
+        {
+            return Ok(true);
+        }
         ctx.snapshot = Some(snap);
         match admitted {
             Ok(()) => match (&ctx.route, &self.issuer) {
@@ -244,7 +255,19 @@ impl ProxyHttp for PublicProxy {
                     });
                     let host = request_host(session.req_header()).map(str::to_owned);
                     let d = self.downstream(session, ctx, host.as_deref());
-                    embedded::serve(session, issuer, &target, &d, &ctx.request_id).await?;
+                    let gate = limit::IssuerGate {
+                        limits: &self.limits,
+                        trusted: ctx
+                            .snapshot
+                            .as_ref()
+                            .map_or(&[][..], |s| s.trusted_proxies.as_slice()),
+                    };
+                    let served =
+                        embedded::serve(session, issuer, &target, &d, &ctx.request_id, gate)
+                            .await?;
+                    if served == embedded::Served::RateLimited {
+                        limit::count_limited(ctx, "issuer_rate_limit");
+                    }
                     ctx.upstream_label = Some("embedded:issuer");
                     Ok(true)
                 }
@@ -349,8 +372,12 @@ impl ProxyHttp for PublicProxy {
         ctx: &mut Ctx,
     ) -> Result<()> {
         let id = ctx.request_id.clone();
+        let rate = ctx.rate.take();
         headers::edit_response(resp, |h| {
             h.insert(forwarded::X_REQUEST_ID, id);
+            if let Some(r) = rate {
+                r.set_headers(h);
+            }
         })
     }
 

@@ -41,6 +41,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub trust: Vec<TrustFile>,
     pub issuer: Option<IssuerFile>,
+    #[serde(default)]
+    pub rate_limit: RateLimitStoreFile,
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,6 +144,8 @@ pub struct IssuerFile {
     pub import: Vec<Spanned<String>>,
     /// Days login events are kept.
     pub login_event_retention_days: Option<u32>,
+    /// Limit on POSTs to the token endpoint and the login form (DESIGN §12).
+    pub rate_limit: Option<Spanned<RateLimitFile>>,
 }
 
 /// One route as written in `routes/*.toml`.
@@ -155,6 +159,26 @@ pub struct RouteFile {
     pub auth: Option<Spanned<String>>,
     pub strip_prefix: Option<bool>,
     pub timeout_seconds: Option<Spanned<u64>>,
+    pub rate_limit: Option<Spanned<RateLimitFile>>,
+}
+
+/// `rate_limit = { requests, per_seconds, burst, key }` of a route or of `[issuer]`. Signed
+/// and optional, so a negative or missing value gets its own message at its place.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitFile {
+    pub requests: Option<Spanned<i64>>,
+    pub per_seconds: Option<Spanned<i64>>,
+    pub burst: Option<Spanned<i64>>,
+    pub key: Option<Spanned<String>>,
+}
+
+/// `[rate_limit]`: where the buckets live.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitStoreFile {
+    /// "local" (default) or "redis://host:port[/db]".
+    pub store: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,6 +1,6 @@
 //! Validation of `portcullis.toml` into a [`Config`], one function per section. Each reports
 //! every problem of its section with its place; the sections are checked in one fixed order
-//! (listen, tls, forwarded, guard, issuer), which is the order `check` reports them in.
+//! (listen, tls, forwarded, guard, issuer, rate limits), which is the order `check` reports them in.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -14,6 +14,7 @@ use super::{
     Diagnostics, Guard, IssuerSettings, Limits, Listen, MAX_LIMIT_SECONDS, Routing, Runtime,
     SourceFile, Tls, guarded_ports_named, resolve, table_paths,
 };
+use crate::config::rate_limit::{self, RateKey, RateLimits};
 use crate::normalize::canonical_prefix;
 
 pub(super) fn validate(
@@ -41,6 +42,7 @@ pub(super) fn validate(
         .as_ref()
         .filter(|_| issuer_enabled)
         .map(|i| issuer(src, i, &base_dir, diags));
+    let rate_limit = rate_limits(src, f, diags);
 
     if diags.errors().count() > errors_before {
         return None;
@@ -55,6 +57,7 @@ pub(super) fn validate(
         routing: routing(f, &base_dir),
         limits,
         issuer,
+        rate_limit,
         base_dir,
     })
 }
@@ -394,6 +397,37 @@ fn issuer(
             .collect(),
         login_event_retention_days: i.login_event_retention_days.unwrap_or(30),
     }
+}
+
+/// `[rate_limit] store` and `[issuer] rate_limit`, which counts by OAuth client or address:
+/// the issuer's endpoints have no authenticated principal yet, and one bucket for all callers
+/// would let anyone lock everyone out.
+fn rate_limits(src: &SourceFile, f: &ConfigFile, diags: &mut Diagnostics) -> RateLimits {
+    let store = rate_limit::check_store(src, f.rate_limit.store.as_ref(), diags);
+    let issuer = f
+        .issuer
+        .as_ref()
+        .and_then(|i| i.rate_limit.as_ref())
+        .and_then(|t| {
+            rate_limit::check(
+                src,
+                t,
+                "[issuer]",
+                |k| match k {
+                    RateKey::Client | RateKey::Ip => None,
+                    RateKey::Principal => Some((
+                        "is not available: the token endpoint and the login form are called before anyone is authenticated".into(),
+                        "use key = \"client\" (the OAuth client of the request) or \"ip\"".into(),
+                    )),
+                    RateKey::Route => Some((
+                        "would put every caller in one bucket, so one client could lock out all".into(),
+                        "use key = \"client\" or \"ip\"".into(),
+                    )),
+                },
+                diags,
+            )
+        });
+    RateLimits { store, issuer }
 }
 
 fn check_database(src: &SourceFile, i: &IssuerFile, diags: &mut Diagnostics) {

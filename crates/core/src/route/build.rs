@@ -1,5 +1,5 @@
-//! Validation of one `[[route]]` into a [`Route`]: its name, prefix, host, auth mode, timeout
-//! and upstreams, each checked by its own function, every problem reported with its place.
+//! Validation of one `[[route]]` into a [`Route`]: its name, prefix, host, auth mode, timeout,
+//! upstreams and rate limit, each checked by its own function, every problem reported with its place.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::{AuthMode, Route, Target, Upstream};
 use crate::config::diag::{display_path, line_col};
 use crate::config::file::RouteFile;
+use crate::config::rate_limit::{RateKey, RateLimit};
 use crate::config::{Diagnostics, Guard, SourceFile};
 use crate::normalize::canonical_prefix;
 
@@ -26,6 +27,7 @@ pub(super) fn build_route(
     let auth = auth_mode(src, &rf, diags);
     let timeout = timeout(src, &rf, diags);
     let target = target(src, &rf, &name, &prefix, guard, diags);
+    let rate_limit = rate_limit(src, &rf, &name, auth, diags);
 
     let (line, _) = line_col(&src.text, rf.name.span().start);
     if diags.errors().count() > errors_before {
@@ -41,6 +43,8 @@ pub(super) fn build_route(
         timeout,
         defined_at: format!("{}:{line}", display_path(&src.path)),
         metrics: Default::default(),
+        rate_limit,
+        limiter: Default::default(),
         next: AtomicUsize::new(0),
     })
 }
@@ -125,6 +129,37 @@ fn auth_mode(src: &SourceFile, rf: &RouteFile, diags: &mut Diagnostics) -> AuthM
         );
     }
     auth
+}
+
+/// `rate_limit = { … }`: a `principal` or `client` key needs a route that knows who calls.
+fn rate_limit(
+    src: &SourceFile,
+    rf: &RouteFile,
+    name: &str,
+    auth: AuthMode,
+    diags: &mut Diagnostics,
+) -> Option<RateLimit> {
+    let t = rf.rate_limit.as_ref()?;
+    crate::config::rate_limit::check(
+        src,
+        t,
+        &format!("route \"{name}\""),
+        |k| match k {
+            RateKey::Principal | RateKey::Client if auth == AuthMode::Public => Some((
+                format!(
+                    "needs a principal, and a public route has none: it checks no token or session, so there is no `{}` to count by",
+                    if k == RateKey::Principal {
+                        "sub"
+                    } else {
+                        "azp"
+                    }
+                ),
+                "use key = \"ip\" or \"route\", or authenticate the route (auth = \"jwt\")".into(),
+            )),
+            _ => None,
+        },
+        diags,
+    )
 }
 
 fn timeout(src: &SourceFile, rf: &RouteFile, diags: &mut Diagnostics) -> Duration {

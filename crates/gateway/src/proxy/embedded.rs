@@ -8,19 +8,30 @@ use pingora::{Error, ErrorType, Result};
 
 use super::forwarded::{self, Downstream, X_REQUEST_ID};
 use super::guard;
+use super::limit::{self, IssuerGate};
 use crate::embed::{EmbeddedIssuer, Listener};
 
 /// Largest request body the issuer accepts (forms and JSON).
 const MAX_BODY: usize = 64 * 1024;
 
-/// Serves the request from the embedded issuer; returns the status written.
+/// What became of a request for the issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// The issuer answered with this status.
+    Issuer(u16),
+    /// `[issuer] rate_limit` refused it (429).
+    RateLimited,
+}
+
+/// Serves the request from the embedded issuer, unless `[issuer] rate_limit` refuses it.
 pub async fn serve(
     session: &mut Session,
     issuer: &EmbeddedIssuer,
     target: &str,
     d: &Downstream<'_>,
     request_id: &http::HeaderValue,
-) -> Result<u16> {
+    gate: IssuerGate<'_>,
+) -> Result<Served> {
     let mut body = Vec::new();
     while let Some(chunk) = session.read_request_body().await? {
         if body.len() + chunk.len() > MAX_BODY {
@@ -30,6 +41,9 @@ pub async fn serve(
             ));
         }
         body.extend_from_slice(&chunk);
+    }
+    if limit::issuer_gate(gate, session, target, &body, d, request_id).await? {
+        return Ok(Served::RateLimited);
     }
     let mut parts = session.req_header().as_owned_parts();
     forwarded::strip_hop_by_hop(&mut parts.headers, false);
@@ -69,5 +83,5 @@ pub async fn serve(
     if !head_only {
         session.write_response_body(Some(body), true).await?;
     }
-    Ok(status)
+    Ok(Served::Issuer(status))
 }
