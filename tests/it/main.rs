@@ -7,5 +7,6 @@ mod dataplane;
 mod harness;
 mod idp;
 mod issuer;
+mod keycloak_admin;
 mod lifecycle;
 mod upstream_pool;
