@@ -29,11 +29,18 @@ build: deps
 release: deps
 	$(CARGO) build --release --bin portcullis
 
+## The dev issuer's admin of the `master` realm, whose tokens open the admin API on the
+## management listener (created on the first start only; Keycloak's KC_BOOTSTRAP_ADMIN_*).
+BOOTSTRAP_ADMIN_USERNAME ?= admin
+BOOTSTRAP_ADMIN_PASSWORD ?= admin
+
 ## Dev gateway on https://localhost:8443 with the echo upstream on $(ECHO_ADDR).
 run: build
 	@$(BIN) check --config portcullis.toml
 	@$(BIN) echo --listen $(ECHO_ADDR) & echo_pid=$$!; \
 	  trap 'kill $$echo_pid 2>/dev/null' EXIT INT TERM; \
+	  PORTCULLIS_BOOTSTRAP_ADMIN_USERNAME='$(BOOTSTRAP_ADMIN_USERNAME)' \
+	  PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD='$(BOOTSTRAP_ADMIN_PASSWORD)' \
 	  $(BIN) run --config portcullis.toml
 
 ## pingora-core's own tests that need the internet, a particular network layout, or files its

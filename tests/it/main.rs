@@ -8,6 +8,7 @@ mod harness;
 mod idp;
 mod issuer;
 mod keycloak_browser;
+mod keycloak_admin;
 mod lifecycle;
 mod rate_limit;
 mod upstream_pool;

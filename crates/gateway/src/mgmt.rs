@@ -1,5 +1,6 @@
-//! The management listener: health, metrics, config status, reload. Loopback by default and
-//! never reachable through the public listener.
+//! The management listener: health, metrics, config status, reload, and the embedded
+//! issuer's admin API with its token endpoints. Loopback by default and never reachable
+//! through the public listener.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +35,8 @@ impl Readiness {
 pub struct Management {
     pub live: Arc<Live>,
     pub ready: Arc<Readiness>,
-    /// Serves the issuer's admin API (`/admin/realms/...`) here, never publicly.
+    /// Serves the issuer's admin API (`/admin/realms/...`, `/auth/admin/realms/...`) and the
+    /// token endpoints admin tools use (`/realms/...`, `/auth/realms/...`) here, never publicly.
     pub issuer: Option<Arc<crate::embed::EmbeddedIssuer>>,
 }
 
@@ -118,9 +120,7 @@ impl ServeHttp for Management {
                 ),
             },
             ("POST", "/admin/explain") => self.explain(s).await,
-            (_, p) if p.starts_with("/admin/realms/") && self.issuer.is_some() => {
-                self.issuer_admin(s).await
-            }
+            (_, p) if self.issuer.is_some() && is_issuer_admin(p) => self.issuer_admin(s).await,
             (
                 _,
                 "/health/live" | "/health/ready" | "/metrics" | "/admin/config" | "/admin/reload"
@@ -152,8 +152,12 @@ impl Management {
             s.req_header().as_owned_parts(),
             axum::body::Body::from(body),
         );
+        let client = match s.client_addr() {
+            Some(pingora::protocols::l4::socket::SocketAddr::Inet(a)) => Some(a.ip()),
+            _ => None,
+        };
         match issuer
-            .call(req, crate::embed::Listener::Internal, None, true)
+            .call(req, crate::embed::Listener::Internal, client, true)
             .await
         {
             Ok(resp) => {
@@ -203,6 +207,14 @@ impl Management {
             &serde_json::to_value(&e).unwrap_or_default(),
         )
     }
+}
+
+/// The issuer's admin plane: Keycloak's Admin REST API (`/admin/realms…`, or under `/auth`)
+/// and the token endpoints admin tools get their bearer tokens from (`/realms/…`, or under
+/// `/auth`). The management listener only; the public one never routes these.
+fn is_issuer_admin(p: &str) -> bool {
+    let p = p.strip_prefix("/auth").unwrap_or(p);
+    p == "/admin/realms" || p.starts_with("/admin/realms/") || p.starts_with("/realms/")
 }
 
 /// Reads a request body up to `max` bytes.
@@ -271,5 +283,32 @@ impl ServeHttp for HttpsRedirect {
             .header(header::CONTENT_LENGTH, 0)
             .body(Vec::new())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_issuer_admin;
+
+    #[test]
+    fn the_admin_plane_paths() {
+        for p in [
+            "/admin/realms",
+            "/admin/realms/r/users",
+            "/auth/admin/realms/r/users/",
+            "/realms/master/protocol/openid-connect/token",
+            "/auth/realms/master/protocol/openid-connect/token",
+        ] {
+            assert!(is_issuer_admin(p), "{p}");
+        }
+        for p in [
+            "/admin/reload",
+            "/admin/config",
+            "/auth/admin",
+            "/realmsx",
+            "/metrics",
+        ] {
+            assert!(!is_issuer_admin(p), "{p}");
+        }
     }
 }

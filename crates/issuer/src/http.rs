@@ -23,7 +23,7 @@ pub mod userinfo;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 
 use crate::domain::state::State;
 
@@ -79,29 +79,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .with_state(state)
 }
 
-/// The admin API, `/admin/realms/{realm}/users|groups|clients`.
+/// The admin API and its token endpoints (`admin::router`), for the management listener.
 pub(crate) fn admin_router(state: Arc<State>) -> Router {
-    let r = "/admin/realms/{realm}";
-    Router::new()
-        .route(
-            &format!("{r}/users"),
-            get(admin::list_users).post(admin::create_user),
-        )
-        .route(
-            &format!("{r}/users/{{id}}"),
-            get(admin::get_user).put(admin::update_user),
-        )
-        .route(
-            &format!("{r}/groups"),
-            get(admin::list_groups).post(admin::create_group),
-        )
-        .route(
-            &format!("{r}/clients"),
-            get(admin::list_clients).post(admin::create_client),
-        )
-        .route(
-            &format!("{r}/clients/{{client_id}}"),
-            put(admin::update_client),
-        )
-        .with_state(state)
+    admin::router(state)
 }

@@ -69,6 +69,7 @@ use domain::state::State;
 use portcullis_core::clock::SharedClock;
 use portcullis_core::config::IssuerSettings;
 
+pub use domain::admin::management::BootstrapAdmin;
 pub use domain::directory::{Directory, Grants};
 pub use domain::offline::{keys_rotate, published_keys, realm_check, realm_export, realm_import};
 pub use domain::{error, keys, realm_file, realm_import};
@@ -85,12 +86,27 @@ impl Issuer {
     /// Opens and migrates the store, imports the configured templates whose realm does not exist
     /// yet (Keycloak's `--import-realm`), and loads every realm's directory and signing keys,
     /// creating a key for a realm that has none.
+    ///
+    /// With `PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD` (and `_USERNAME`, default `temp-admin`) set,
+    /// makes the `master` realm and that admin when they do not exist yet (Keycloak's
+    /// `KC_BOOTSTRAP_ADMIN_*`); an existing admin's password is never changed.
     pub async fn start(
         settings: &IssuerSettings,
         base_dir: &Path,
         clock: SharedClock,
     ) -> anyhow::Result<Issuer> {
-        let state = State::start(settings, base_dir, clock).await?;
+        let admin = BootstrapAdmin::from_env(&|name| std::env::var(name).ok())?;
+        Self::start_with(settings, base_dir, clock, admin.as_ref()).await
+    }
+
+    /// `start` with the bootstrap admin given rather than read from the environment.
+    pub async fn start_with(
+        settings: &IssuerSettings,
+        base_dir: &Path,
+        clock: SharedClock,
+        admin: Option<&BootstrapAdmin>,
+    ) -> anyhow::Result<Issuer> {
+        let state = State::start(settings, base_dir, clock, admin).await?;
         Ok(Issuer {
             state: Arc::new(state),
         })
@@ -103,7 +119,7 @@ impl Issuer {
         settings: &IssuerSettings,
         clock: SharedClock,
     ) -> anyhow::Result<Issuer> {
-        let state = State::start_on(store, settings, clock).await?;
+        let state = State::start_on(store, settings, clock, None).await?;
         Ok(Issuer {
             state: Arc::new(state),
         })
@@ -114,8 +130,11 @@ impl Issuer {
         http::router(self.state.clone())
     }
 
-    /// The admin API, `/admin/realms/{realm}/users|groups|clients`: for the management
-    /// listener only, never the public one.
+    /// The admin API (Keycloak's Admin REST API subset under `/admin/realms/…` and
+    /// `/auth/admin/realms/…`, bearer tokens of the `master` realm or the realm itself) and the
+    /// token endpoints admin tools get those tokens from (`/realms/{realm}/protocol/
+    /// openid-connect/token`, also under `/auth`): for the management listener only, never
+    /// the public one. The `master` realm answers nowhere else.
     pub fn admin_router(&self) -> Router {
         http::admin_router(self.state.clone())
     }

@@ -2,7 +2,9 @@
 //! test is about storage).
 
 mod admin;
+mod admin_access;
 mod counting;
+mod email_verified;
 mod flow;
 mod harness;
 mod import;

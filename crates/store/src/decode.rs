@@ -16,7 +16,9 @@ macro_rules! decoders {
                     email: r.try_get("email")?,
                     first_name: r.try_get("first_name")?,
                     last_name: r.try_get("last_name")?,
+                    email_verified: r.try_get("email_verified")?,
                     enabled: r.try_get("enabled")?,
+                    created_at: r.try_get("created_at")?,
                     password_hash: r.try_get::<Option<String>, _>("password_hash")?.map(Secret),
                     service_account_client: r.try_get("service_account_client")?,
                 })
@@ -29,10 +31,36 @@ macro_rules! decoders {
             pub(super) fn client(r: &$row) -> anyhow::Result<ClientRow> {
                 let config: String = r.try_get("config")?;
                 Ok(ClientRow {
+                    id: r.try_get("id")?,
                     realm: r.try_get("realm")?,
                     client_id: r.try_get("client_id")?,
                     secret_hash: r.try_get::<Option<String>, _>("secret_hash")?.map(Secret),
                     config: serde_json::from_str(&config)?,
+                })
+            }
+
+            pub(super) fn group(r: &$row) -> sqlx::Result<GroupRow> {
+                Ok(GroupRow {
+                    id: r.try_get("id")?,
+                    realm: r.try_get("realm")?,
+                    path: r.try_get("path")?,
+                    name: r.try_get("name")?,
+                    parent: r.try_get("parent")?,
+                })
+            }
+
+            pub(super) fn admin_event(r: &$row) -> sqlx::Result<AdminEvent> {
+                Ok(AdminEvent {
+                    realm: r.try_get("realm")?,
+                    time: r.try_get("time")?,
+                    operation: r.try_get("operation")?,
+                    resource_type: r.try_get("resource_type")?,
+                    resource_path: r.try_get("resource_path")?,
+                    auth_realm: r.try_get("auth_realm")?,
+                    auth_client: r.try_get("auth_client")?,
+                    auth_user: r.try_get("auth_user")?,
+                    ip: r.try_get("ip")?,
+                    error: r.try_get("error")?,
                 })
             }
 

@@ -20,6 +20,8 @@ pub mod sqlite;
 pub mod testing;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_admin;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -84,6 +86,42 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts or updates (matched by realm + clientId). A `None` secret hash keeps the stored one.
     async fn put_client(&self, client: &ClientRow) -> anyhow::Result<()>;
 
+    // What the admin API changes beyond the directory's upserts (sql/admin.rs).
+    /// Deletes the user of `realm` with their memberships, role mappings and brute-force
+    /// counter, ending their sessions and revoking their refresh tokens. False when there was no
+    /// such user.
+    async fn delete_user(&self, realm: &str, id: &str) -> anyhow::Result<bool>;
+    async fn add_user_group(&self, user_id: &str, path: &str) -> anyhow::Result<()>;
+    async fn remove_user_group(&self, user_id: &str, path: &str) -> anyhow::Result<()>;
+    async fn add_user_roles(&self, user_id: &str, roles: &[RoleRef]) -> anyhow::Result<()>;
+    async fn remove_user_roles(&self, user_id: &str, roles: &[RoleRef]) -> anyhow::Result<()>;
+    /// The users of `realm` in the group `path` (directly), by username.
+    async fn group_members(&self, realm: &str, path: &str) -> anyhow::Result<Vec<UserRow>>;
+    /// The users of `realm` holding `role` directly, by username.
+    async fn role_members(&self, realm: &str, role: &RoleRef) -> anyhow::Result<Vec<UserRow>>;
+    /// Moves the group at `from`, with its subgroups, memberships and role mappings, to
+    /// `to.path` (a rename, a new parent or both) and sets its name and parent; its id stays.
+    async fn move_group(&self, realm: &str, from: &str, to: &GroupRow) -> anyhow::Result<()>;
+    /// Deletes the group `path` and its subgroups with their memberships and role mappings.
+    async fn delete_group(&self, realm: &str, path: &str) -> anyhow::Result<()>;
+    /// Every role of the realm with its description.
+    async fn list_role_rows(&self, realm: &str) -> anyhow::Result<Vec<RoleRow>>;
+    /// Inserts the role, or sets its description when it exists.
+    async fn put_role_row(&self, realm: &str, role: &RoleRow) -> anyhow::Result<()>;
+    /// Deletes the role, its composite edges (either side) and every user and group mapping.
+    async fn delete_role(&self, realm: &str, role: &RoleRef) -> anyhow::Result<()>;
+    /// Deletes the client with its roles (their composites and mappings) and its
+    /// service-account user, and revokes its refresh tokens.
+    async fn delete_client(&self, realm: &str, client_id: &str) -> anyhow::Result<()>;
+    /// The user's sessions in `realm` that were not ended (the issuer judges liveness).
+    async fn user_sessions(&self, realm: &str, user_id: &str) -> anyhow::Result<Vec<SessionRow>>;
+    /// The clients holding unrevoked refresh tokens of a session.
+    async fn session_clients(&self, session_id: &str) -> anyhow::Result<Vec<String>>;
+    /// Ends every session of the user in `realm` and revokes all their refresh tokens.
+    async fn end_user_sessions(&self, realm: &str, user_id: &str) -> anyhow::Result<()>;
+    async fn add_admin_event(&self, event: &AdminEvent) -> anyhow::Result<()>;
+    async fn list_admin_events(&self, realm: &str) -> anyhow::Result<Vec<AdminEvent>>;
+
     // Signing keys.
     async fn list_keys(&self, realm: &str) -> anyhow::Result<Vec<KeyRow>>;
     /// Stores `key` as the realm's only active key; the others are retired at `key.created_at`.
@@ -143,8 +181,8 @@ pub trait Store: Send + Sync + 'static {
     // Login events.
     async fn add_event(&self, event: &LoginEvent) -> anyhow::Result<()>;
     async fn list_events(&self, realm: &str) -> anyhow::Result<Vec<LoginEvent>>;
-    /// Drops login events, sessions, refresh families and brute-force counters untouched since
-    /// `before`, and codes and revocations expired at `now`.
+    /// Drops login and admin events, sessions, refresh families and brute-force counters
+    /// untouched since `before`, and codes and revocations expired at `now`.
     async fn purge(&self, before: i64, now: i64) -> anyhow::Result<u64>;
 }
 

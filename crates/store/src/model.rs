@@ -69,7 +69,13 @@ pub struct UserRow {
     pub email: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
+    /// Keycloak's `emailVerified`: the address is known to belong to the user (services link
+    /// accounts by a verified email only).
+    pub email_verified: bool,
     pub enabled: bool,
+    /// Unix seconds when the row was first stored (Keycloak's `createdTimestamp`, in ms there);
+    /// kept on update.
+    pub created_at: i64,
     /// PHC string (argon2id); `None` = no password (or "keep" on update).
     pub password_hash: Option<Secret<String>>,
     /// Set for a client's service-account user.
@@ -111,8 +117,18 @@ impl RoleRef {
     }
 }
 
+/// A role with what the admin API shows of it beyond its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRow {
+    pub role: RoleRef,
+    pub description: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupRow {
+    /// Stable id (a UUID) the admin API names the group by; kept when the group is renamed or
+    /// moved, and on update.
+    pub id: String,
     pub realm: String,
     /// Full path, `/staff/support`.
     pub path: String,
@@ -136,6 +152,14 @@ pub struct ClientConfig {
     /// Keycloak's `post.logout.redirect.uris` attribute (`##`-separated), split.
     pub post_logout_redirect_uris: Vec<String>,
     pub group_mapper: Option<GroupMapper>,
+    /// Shown by the admin API as Keycloak has them; no flow reads them.
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub root_url: Option<String>,
+    pub base_url: Option<String>,
+    pub admin_url: Option<String>,
+    /// Keycloak's bearer-only clients (`realm-management`): never authenticates.
+    pub bearer_only: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,6 +170,8 @@ pub struct GroupMapper {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientRow {
+    /// Stable id (a UUID) the admin API names the client by; kept on update.
+    pub id: String,
     pub realm: String,
     pub client_id: String,
     /// `salt$sha256hex` of the secret; `None` on update keeps the stored one.
@@ -256,5 +282,25 @@ pub struct LoginEvent {
     pub user_id: Option<String>,
     pub client_id: Option<String>,
     pub ip: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A change made through the admin API (Keycloak's admin event).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminEvent {
+    pub realm: String,
+    pub time: i64,
+    /// `CREATE`, `UPDATE`, `DELETE` or `ACTION`.
+    pub operation: String,
+    /// Keycloak's resource type: `USER`, `GROUP`, `GROUP_MEMBERSHIP`, `REALM_ROLE`, `CLIENT`, ….
+    pub resource_type: String,
+    /// The path under the realm, `users/{id}/groups/{gid}`.
+    pub resource_path: String,
+    /// The realm, client and user of the admin's token.
+    pub auth_realm: String,
+    pub auth_client: Option<String>,
+    pub auth_user: String,
+    pub ip: Option<String>,
+    /// `None` on success, else why it failed.
     pub error: Option<String>,
 }

@@ -28,6 +28,13 @@ fn migrator() -> Migrator {
             include_str!("../migrations/postgres/0002_refresh_fast_path.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            3,
+            "email verified and the admin API".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/postgres/0003_email_verified.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

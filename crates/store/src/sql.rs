@@ -7,9 +7,10 @@
 //!
 //! The methods are grouped by what they persist, one file each under `sql/`. `#[async_trait]`
 //! must see every method of the one `impl Store` block at once, so each file's macro appends its
-//! methods to the list it is given and hands the list on (realms, directory, sessions, logins);
+//! methods to the list it is given and hands the list on (realms, directory, admin, sessions, logins);
 //! the last hands it back to `impl_store!`, which writes the block.
 
+pub(crate) mod admin;
 pub(crate) mod directory;
 pub(crate) mod logins;
 pub(crate) mod realms;
@@ -56,6 +57,7 @@ macro_rules! impl_store {
                 // Runtime rows idle for the whole retention period are long dead: realms'
                 // session lifespans are hours, retention is days.
                 for sql in [
+                    "DELETE FROM admin_events WHERE time < $1",
                     "DELETE FROM sso_sessions WHERE last_seen < $1",
                     "DELETE FROM refresh_families WHERE updated_at < $1",
                     "DELETE FROM brute_force WHERE last_failure < $1",

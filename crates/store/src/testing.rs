@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
-use super::{FamilyRow, Rotation, SharedStore, postgres::PostgresStore, sqlite::SqliteStore};
+use super::{
+    FamilyRow, RealmRow, RealmSettings, Rotation, Secret, SharedStore, UserRow,
+    postgres::PostgresStore, sqlite::SqliteStore,
+};
 
 const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -98,5 +101,31 @@ pub fn rotation<'a>(family_id: &'a str, old_hash: &'a str, new_hash: &'a str) ->
         now: 150,
         active_since: 0,
         created_since: 0,
+    }
+}
+
+/// Realm `r1`, enabled, with Keycloak's default settings.
+pub fn realm() -> RealmRow {
+    RealmRow {
+        name: "r1".into(),
+        enabled: true,
+        settings: RealmSettings::default(),
+    }
+}
+
+/// A user of realm `r1` with an email, a (fake) password hash, created at 100.
+pub fn user(id: &str, name: &str) -> UserRow {
+    UserRow {
+        id: id.into(),
+        realm: "r1".into(),
+        username: name.into(),
+        email: Some(format!("{name}@example.com")),
+        first_name: None,
+        last_name: None,
+        email_verified: false,
+        enabled: true,
+        created_at: 100,
+        password_hash: Some(Secret("$argon2id$fake".into())),
+        service_account_client: None,
     }
 }

@@ -1,15 +1,7 @@
 //! Storage tests, each run on SQLite and PostgreSQL.
 
-use super::testing::each_backend;
+use super::testing::{each_backend, realm, user};
 use super::*;
-
-fn realm() -> RealmRow {
-    RealmRow {
-        name: "r1".into(),
-        enabled: true,
-        settings: RealmSettings::default(),
-    }
-}
 
 /// One rotation, as the issuer's batches of one.
 async fn rotate_one(s: &SharedStore, r: &Rotation<'_>) -> anyhow::Result<Option<Rotated>> {
@@ -17,20 +9,6 @@ async fn rotate_one(s: &SharedStore, r: &Rotation<'_>) -> anyhow::Result<Option<
         .await?
         .pop()
         .flatten())
-}
-
-fn user(id: &str, name: &str) -> UserRow {
-    UserRow {
-        id: id.into(),
-        realm: "r1".into(),
-        username: name.into(),
-        email: Some(format!("{name}@example.com")),
-        first_name: None,
-        last_name: None,
-        enabled: true,
-        password_hash: Some(Secret("$argon2id$fake".into())),
-        service_account_client: None,
-    }
 }
 
 #[tokio::test]
@@ -82,6 +60,7 @@ async fn groups_roles_composites_and_clients() {
         s.put_realm(&realm()).await.unwrap();
         for (path, parent) in [("/staff", None), ("/staff/support", Some("/staff"))] {
             s.put_group(&GroupRow {
+                id: format!("id{path}"),
                 realm: "r1".into(),
                 path: path.into(),
                 name: path.rsplit('/').next().unwrap().into(),
@@ -114,6 +93,7 @@ async fn groups_roles_composites_and_clients() {
         );
 
         let mut c = ClientRow {
+            id: "c-1".into(),
             realm: "r1".into(),
             client_id: "app".into(),
             secret_hash: Some(Secret("h1".into())),

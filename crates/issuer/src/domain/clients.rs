@@ -15,7 +15,12 @@ pub fn authenticate<'d>(
 ) -> OAuthResult<&'d ClientRow> {
     let invalid =
         || OAuthError::InvalidClient("Invalid client or Invalid client credentials".into());
-    let Some(client) = dir.clients.get(client_id).filter(|c| c.config.enabled) else {
+    // Bearer-only clients (`realm-management`) only name roles; they never get tokens.
+    let Some(client) = dir
+        .clients
+        .get(client_id)
+        .filter(|c| c.config.enabled && !c.config.bearer_only)
+    else {
         // Same work as a real check, so unknown ids are not told apart by timing.
         let _ = secrets::verify_client_secret(secret.unwrap_or(""), "sha256$x$y");
         return Err(invalid());

@@ -115,15 +115,11 @@ async fn record(st: &State, e: LoginEvent, result: &str) -> anyhow::Result<()> {
         .issuer_logins
         .with_label_values(&[e.realm.as_str(), result])
         .inc();
-    tracing::info!(
-        target: "audit",
-        event = %e.kind,
-        realm = %e.realm,
-        user.id = e.user_id.as_deref().unwrap_or("-"),
-        client.id = e.client_id.as_deref().unwrap_or("-"),
-        client.ip = e.ip.as_deref().unwrap_or("-"),
-        error = e.error.as_deref().unwrap_or("-"),
-        "login event"
-    );
+    // The audit writer prints an event's `line` field verbatim: one JSON object per line.
+    let line = serde_json::json!({
+        "type": "login_event", "event": e.kind, "realm": e.realm, "user_id": e.user_id,
+        "client_id": e.client_id, "client_ip": e.ip, "error": e.error,
+    });
+    tracing::info!(target: "audit", line = line.to_string().as_str());
     st.store.add_event(&e).await
 }

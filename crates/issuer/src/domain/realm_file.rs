@@ -75,6 +75,9 @@ pub struct CompositesRep {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct GroupRep {
+    /// Keycloak's id; kept on import when it is a well-formed id, else one is made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -89,15 +92,23 @@ pub struct GroupRep {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct UserRep {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub username: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Keycloak's `emailVerified`; absent is `false`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Milliseconds since the epoch; exported, never imported (the store sets it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_timestamp: Option<i64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub credentials: Vec<CredentialRep>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -132,7 +143,22 @@ impl std::fmt::Debug for CredentialRep {
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ClientRep {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub client_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_url: Option<String>,
+    /// Keycloak's bearer-only clients (`realm-management`) take part in no flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bearer_only: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]

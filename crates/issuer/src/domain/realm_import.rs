@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::admin::management;
 use super::directory::{Directory, service_account_name};
 use super::realm_file::{
     ClientRep, CompositesRep, CredentialRep, GroupRep, ProtocolMapperRep, RealmFile, RoleRep,
@@ -12,8 +13,8 @@ use super::realm_file::{
 use super::signing;
 use crate::secrets;
 use portcullis_store::{
-    ClientConfig, ClientRow, GroupMapper, GroupRow, RealmRow, RealmSettings, RoleRef, Secret,
-    Store, UserRow,
+    ClientConfig, ClientRow, GroupMapper, GroupRow, RealmRow, RealmSettings, RoleRef, RoleRow,
+    Secret, Store, UserRow,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +27,19 @@ pub enum Outcome {
 
 /// Applies `file`. Without `sync`, an existing realm is left as it is. With `sync`, users,
 /// groups, roles and clients are added or updated; sessions, codes and refresh tokens stay.
+/// Users first stored now get the system clock's time as their creation time.
 pub async fn apply(store: &dyn Store, file: &RealmFile, sync: bool) -> anyhow::Result<Outcome> {
+    let now = i64::try_from(portcullis_core::clock::system().now_unix()).unwrap_or(i64::MAX);
+    apply_at(store, file, sync, now).await
+}
+
+/// `apply` at `now` (Unix seconds), the creation time of users first stored.
+pub async fn apply_at(
+    store: &dyn Store,
+    file: &RealmFile,
+    sync: bool,
+    now: i64,
+) -> anyhow::Result<Outcome> {
     check_references(file)?;
     let exists = store.get_realm(&file.realm).await?.is_some();
     if exists && !sync {
@@ -37,8 +50,16 @@ pub async fn apply(store: &dyn Store, file: &RealmFile, sync: bool) -> anyhow::R
 
     let roles = file.roles.clone().unwrap_or_default();
     let all_roles = role_list(&roles);
-    for (role, _) in &all_roles {
-        store.put_role(realm, role).await?;
+    for (role, rep) in &all_roles {
+        store
+            .put_role_row(
+                realm,
+                &RoleRow {
+                    role: role.clone(),
+                    description: rep.description.clone(),
+                },
+            )
+            .await?;
     }
     for (role, rep) in &all_roles {
         let children = rep
@@ -54,6 +75,7 @@ pub async fn apply(store: &dyn Store, file: &RealmFile, sync: bool) -> anyhow::R
     for (path, parent, g) in &groups {
         store
             .put_group(&GroupRow {
+                id: given_id(g.id.as_deref())?,
                 realm: realm.clone(),
                 path: path.clone(),
                 name: g.name.clone(),
@@ -67,48 +89,17 @@ pub async fn apply(store: &dyn Store, file: &RealmFile, sync: bool) -> anyhow::R
     for c in &file.clients {
         store.put_client(&client_row(realm, c)?).await?;
         if c.service_accounts_enabled == Some(true) {
-            let user = service_account_user(realm, &c.client_id)?;
+            let user = service_account_user(realm, &c.client_id, now)?;
             store.put_user(&user).await?;
         }
     }
 
     for u in &file.users {
-        let password = u
-            .credentials
-            .iter()
-            .find(|c| c.kind == "password")
-            .and_then(|c| c.value.clone());
-        let password_hash = match password {
-            Some(p) => Some(Secret(
-                tokio::task::spawn_blocking(move || secrets::hash_password(&p)).await??,
-            )),
-            None => None,
-        };
-        let username = match &u.service_account_client_id {
-            Some(c) => service_account_name(c),
-            None => u.username.clone(),
-        };
-        store
-            .put_user(&UserRow {
-                id: secrets::uuid()?,
-                realm: realm.clone(),
-                username: username.clone(),
-                email: u.email.clone(),
-                first_name: u.first_name.clone(),
-                last_name: u.last_name.clone(),
-                enabled: u.enabled.unwrap_or(true),
-                password_hash,
-                service_account_client: u.service_account_client_id.clone(),
-            })
-            .await?;
-        let Some(stored) = store.user_by_username(realm, &username).await? else {
-            anyhow::bail!("user {username} vanished during import");
-        };
-        store.set_user_groups(&stored.id, &u.groups).await?;
-        store
-            .set_user_roles(&stored.id, &refs(&u.realm_roles, &u.client_roles))
-            .await?;
+        put_user(store, realm, u, now).await?;
     }
+    // Keycloak makes every realm's `realm-management` client and roles itself; files may
+    // reference them without defining them.
+    management::ensure_realm_management(store, realm).await?;
     // Last, once everything is written: running issuers reload on their next refresh grant.
     store.bump_realm_revision(realm).await?;
     Ok(if exists {
@@ -116,6 +107,49 @@ pub async fn apply(store: &dyn Store, file: &RealmFile, sync: bool) -> anyhow::R
     } else {
         Outcome::Created
     })
+}
+
+/// Adds or updates one user of the file (matched by username), with their password, groups and
+/// roles; a user first stored gets `now` as their creation time.
+async fn put_user(store: &dyn Store, realm: &str, u: &UserRep, now: i64) -> anyhow::Result<()> {
+    let password = u
+        .credentials
+        .iter()
+        .find(|c| c.kind == "password")
+        .and_then(|c| c.value.clone());
+    let password_hash = match password {
+        Some(p) => Some(Secret(
+            tokio::task::spawn_blocking(move || secrets::hash_password(&p)).await??,
+        )),
+        None => None,
+    };
+    let username = match &u.service_account_client_id {
+        Some(c) => service_account_name(c),
+        None => u.username.clone(),
+    };
+    store
+        .put_user(&UserRow {
+            id: given_id(u.id.as_deref())?,
+            realm: realm.to_string(),
+            username: username.clone(),
+            email: u.email.clone(),
+            first_name: u.first_name.clone(),
+            last_name: u.last_name.clone(),
+            email_verified: u.email_verified.unwrap_or(false),
+            enabled: u.enabled.unwrap_or(true),
+            created_at: now,
+            password_hash,
+            service_account_client: u.service_account_client_id.clone(),
+        })
+        .await?;
+    let Some(stored) = store.user_by_username(realm, &username).await? else {
+        anyhow::bail!("user {username} vanished during import");
+    };
+    store.set_user_groups(&stored.id, &u.groups).await?;
+    store
+        .set_user_roles(&stored.id, &refs(&u.realm_roles, &u.client_roles))
+        .await?;
+    Ok(())
 }
 
 fn realm_row(f: &RealmFile) -> RealmRow {
@@ -169,6 +203,7 @@ pub(crate) fn client_row(realm: &str, c: &ClientRep) -> anyhow::Result<ClientRow
         _ => None,
     };
     Ok(ClientRow {
+        id: given_id(c.id.as_deref())?,
         realm: realm.to_string(),
         client_id: c.client_id.clone(),
         secret_hash,
@@ -188,11 +223,39 @@ pub(crate) fn client_row(realm: &str, c: &ClientRep) -> anyhow::Result<ClientRow
                 .map(|s| s.split("##").map(str::to_string).collect())
                 .unwrap_or_default(),
             group_mapper,
+            name: c.name.clone(),
+            description: c.description.clone(),
+            root_url: c.root_url.clone(),
+            base_url: c.base_url.clone(),
+            admin_url: c.admin_url.clone(),
+            bearer_only: c.bearer_only.unwrap_or(false),
         },
     })
 }
 
-pub(crate) fn service_account_user(realm: &str, client_id: &str) -> anyhow::Result<UserRow> {
+/// A representation's id when it is one we can put in a URL path (Keycloak's are UUIDs), else a
+/// new UUID.
+pub(crate) fn given_id(id: Option<&str>) -> anyhow::Result<String> {
+    match id {
+        Some(id) if valid_id(id) => Ok(id.to_string()),
+        _ => secrets::uuid(),
+    }
+}
+
+/// 1 to 64 ASCII letters, digits, `-` or `_`.
+pub(crate) fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+pub(crate) fn service_account_user(
+    realm: &str,
+    client_id: &str,
+    now: i64,
+) -> anyhow::Result<UserRow> {
     Ok(UserRow {
         id: secrets::uuid()?,
         realm: realm.to_string(),
@@ -200,7 +263,9 @@ pub(crate) fn service_account_user(realm: &str, client_id: &str) -> anyhow::Resu
         email: None,
         first_name: None,
         last_name: None,
+        email_verified: false,
         enabled: true,
+        created_at: now,
         password_hash: None,
         service_account_client: Some(client_id.to_string()),
     })
@@ -249,7 +314,8 @@ fn flatten_groups<'a>(
 /// Every dangling reference at once: unknown roles (in composites, groups, users) and groups.
 pub fn check_references(f: &RealmFile) -> anyhow::Result<()> {
     let roles = f.roles.clone().unwrap_or_default();
-    let defined: BTreeSet<RoleRef> = role_list(&roles).into_iter().map(|(r, _)| r).collect();
+    let mut defined: BTreeSet<RoleRef> = role_list(&roles).into_iter().map(|(r, _)| r).collect();
+    defined.extend(management::builtin_roles());
     let mut groups = Vec::new();
     flatten_groups(&f.groups, None, &mut groups);
     let paths: BTreeSet<&str> = groups.iter().map(|(p, _, _)| p.as_str()).collect();
@@ -310,7 +376,7 @@ pub async fn export(store: &dyn Store, realm: &str) -> anyhow::Result<RealmFile>
     };
     let s = &dir.settings;
     let mut roles = RolesRep::default();
-    for role in store.list_roles(realm).await? {
+    for RoleRow { role, description } in store.list_role_rows(realm).await? {
         let children = dir.composites_of(&role);
         let mut comp = CompositesRep::default();
         for c in children {
@@ -325,7 +391,7 @@ pub async fn export(store: &dyn Store, realm: &str) -> anyhow::Result<RealmFile>
         }
         let rep = RoleRep {
             name: role.name.clone(),
-            description: None,
+            description,
             composite: !children.is_empty(),
             composites: (!children.is_empty()).then_some(comp),
         };
@@ -342,11 +408,14 @@ pub async fn export(store: &dyn Store, realm: &str) -> anyhow::Result<RealmFile>
     for u in store.list_users(realm).await? {
         let (realm_roles, client_roles) = split(store.user_roles(&u.id).await?);
         users.push(UserRep {
+            id: Some(u.id.clone()),
             username: u.username,
             email: u.email,
+            email_verified: Some(u.email_verified),
             first_name: u.first_name,
             last_name: u.last_name,
             enabled: Some(u.enabled),
+            created_timestamp: Some(u.created_at.saturating_mul(1000)),
             credentials: Vec::<CredentialRep>::new(),
             groups: store.user_groups(&u.id).await?,
             realm_roles,
@@ -403,6 +472,7 @@ pub(crate) fn export_groups(
                 .collect();
             let (realm_roles, client_roles) = split(mine);
             GroupRep {
+                id: Some(g.id.clone()),
                 name: g.name.clone(),
                 path: Some(g.path.clone()),
                 sub_groups: export_groups(rows, Some(&g.path), group_roles),
@@ -441,7 +511,14 @@ pub(crate) fn export_client(c: &ClientRow) -> ClientRep {
         })
         .collect();
     ClientRep {
+        id: Some(c.id.clone()),
         client_id: c.client_id.clone(),
+        name: cfg.name.clone(),
+        description: cfg.description.clone(),
+        root_url: cfg.root_url.clone(),
+        base_url: cfg.base_url.clone(),
+        admin_url: cfg.admin_url.clone(),
+        bearer_only: Some(cfg.bearer_only),
         enabled: Some(cfg.enabled),
         secret: None,
         public_client: cfg.public_client,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use super::admin::management::{self, BootstrapAdmin};
 use super::directory::Directory;
 use super::keys::{self, KeyRing};
 use super::realm_file;
@@ -37,13 +38,15 @@ impl State {
     /// Opens and migrates the store, imports the configured templates whose realm does not exist
     /// yet (Keycloak's `--import-realm`), and loads every realm's directory and signing keys,
     /// creating a key for a realm that has none.
+    /// `admin`: the bootstrap admin of the `master` realm (`management::bootstrap`).
     pub async fn start(
         settings: &IssuerSettings,
         base_dir: &Path,
         clock: SharedClock,
+        admin: Option<&BootstrapAdmin>,
     ) -> anyhow::Result<State> {
         let store = store::open(&settings.database, base_dir).await?;
-        Self::start_on(store, settings, clock).await
+        Self::start_on(store, settings, clock, admin).await
     }
 
     /// `start` on a store already open (tests pass one that counts its calls).
@@ -51,14 +54,22 @@ impl State {
         store: SharedStore,
         settings: &IssuerSettings,
         clock: SharedClock,
+        admin: Option<&BootstrapAdmin>,
     ) -> anyhow::Result<State> {
+        let now = i64::try_from(clock.now_unix()).unwrap_or(i64::MAX);
         for file in &settings.import {
             let realm = realm_file::load(file).map_err(anyhow::Error::msg)?;
-            let outcome = realm_import::apply(store.as_ref(), &realm, false).await?;
+            let outcome = realm_import::apply_at(store.as_ref(), &realm, false, now).await?;
             tracing::info!(realm = %realm.realm, file = %file.display(), ?outcome, "realm import");
         }
+        management::bootstrap(store.as_ref(), admin, now).await?;
+        // Realms stored before the admin roles existed get them now.
+        for realm in store.realm_names().await? {
+            if management::ensure_realm_management(store.as_ref(), &realm).await? {
+                store.bump_realm_revision(&realm).await?;
+            }
+        }
         let retention = i64::from(settings.login_event_retention_days) * 86_400;
-        let now = i64::try_from(clock.now_unix()).unwrap_or(i64::MAX);
         store.purge(now.saturating_sub(retention), now).await?;
         let state = State {
             rotations: Rotations::start(Arc::clone(&store)),
@@ -105,6 +116,24 @@ impl State {
         }
         self.reload_realm(realm).await?;
         Ok(self.dir(realm))
+    }
+
+    /// The directory of a realm, enabled or not, as of the store's current revision (the admin
+    /// API's view: another replica's or the CLI's change counts at once).
+    pub async fn admin_dir(&self, realm: &str) -> anyhow::Result<Option<Arc<Directory>>> {
+        let revision = self.store.realm_revision(realm).await?;
+        if let Some(d) = self
+            .dir_including_disabled(realm)
+            .filter(|d| d.revision >= revision)
+        {
+            return Ok(Some(d));
+        }
+        let _one_at_a_time = self.reload_lock.lock().await;
+        if self.store.get_realm(realm).await?.is_none() {
+            return Ok(None);
+        }
+        self.reload_realm(realm).await?;
+        Ok(self.dir_including_disabled(realm))
     }
 
     /// The realm's directory as of the store's current revision (one small query): for grants

@@ -79,8 +79,9 @@ pub fn user_claims(
     c.insert("preferred_username".into(), user.username.clone().into());
     if let Some(e) = &user.email {
         c.insert("email".into(), e.clone().into());
-        c.insert("email_verified".into(), false.into());
     }
+    // Keycloak's `email verified` mapper (scope `email`) puts it in even without an address.
+    c.insert("email_verified".into(), user.email_verified.into());
     if let Some(g) = &user.first_name {
         c.insert("given_name".into(), g.clone().into());
     }

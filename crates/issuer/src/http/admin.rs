@@ -1,149 +1,172 @@
-//! The admin API (`/admin/realms/{realm}/users|groups|clients`): JSON in Keycloak's
-//! representations, create/read/update/disable, over `domain::admin`. Served on the management
+//! The admin API: Keycloak's Admin REST API subset under `/admin/realms/{realm}/…` (and the
+//! same under `/auth/admin/…`), in Keycloak's JSON representations, over `domain::admin`;
+//! and the token endpoints admin tools get their bearer tokens from. Served on the management
 //! listener only; the gateway never routes `/auth/admin` or `/admin` publicly. Never returns
-//! hashes or secrets.
+//! hashes or secrets (except a client secret made by `POST client-secret`, once).
+//!
+//! Every request needs a bearer token (`auth`); each endpoint names the admin role it needs;
+//! every write is recorded as an admin event. Paths are normalised before routing: the `/auth`
+//! prefix of Keycloak's older layout, and a trailing slash, are accepted.
+
+pub mod auth;
+pub mod clients;
+pub mod groups;
+pub mod mappings;
+pub mod query;
+pub mod realms;
+pub mod roles;
+pub mod sessions;
+pub mod users;
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State as AxState};
-use axum::http::{StatusCode, header};
+use axum::Router;
+use axum::extract::{OriginalUri, Request};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 use serde_json::json;
 
-use super::realm::{Missing, Realm};
-use crate::domain::admin::{self, Refused};
-use crate::domain::realm_file::{ClientRep, GroupRep, UserRep};
+use super::realm::AdminPlane;
+use super::token;
+use crate::domain::admin::{Outcome, Refused};
 use crate::domain::state::State;
 
-/// An admin API failure: a status and a fixed message (causes go to the log only).
+/// An admin API failure: a status and a message (causes go to the log only).
 #[derive(Debug)]
-pub struct AdminError(StatusCode, &'static str);
+pub struct AdminError(pub StatusCode, pub String);
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        // Keycloak answers `error` for most failures and `errorMessage` for conflicts; both
+        // are given so either kind of client finds its field.
+        let body = json!({ "error": self.1, "errorMessage": self.1 });
+        let mut r = (self.0, Json(body)).into_response();
+        r.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+        if self.0 == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"portcullis\""),
+            );
+        }
+        r
     }
 }
 
-type AdminResult = Result<Response, AdminError>;
+pub type AdminResult = Result<Response, AdminError>;
 
-fn internal(e: anyhow::Error) -> AdminError {
+pub fn internal(e: anyhow::Error) -> AdminError {
     tracing::error!(error = %format!("{e:#}"), "admin API error");
-    AdminError(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    AdminError(StatusCode::INTERNAL_SERVER_ERROR, "unknown_error".into())
 }
 
-fn refused(r: Refused) -> AdminError {
+pub fn refused(r: Refused) -> AdminError {
     match r {
         Refused::BadRequest(m) => AdminError(StatusCode::BAD_REQUEST, m),
         Refused::NotFound(m) => AdminError(StatusCode::NOT_FOUND, m),
         Refused::Conflict(m) => AdminError(StatusCode::CONFLICT, m),
+        Refused::Forbidden(m) => AdminError(StatusCode::FORBIDDEN, m),
     }
 }
 
 /// An admin outcome as the API answers it.
-fn answer<T>(outcome: admin::Outcome<T>) -> Result<T, AdminError> {
+pub fn answer<T>(outcome: Outcome<T>) -> Result<T, AdminError> {
     outcome.map_err(internal)?.map_err(refused)
 }
 
-/// The admin API's realms: disabled ones too, and `404 {"error": "Realm not found."}`.
-pub struct Admin;
+/// `200` with a JSON body.
+pub fn ok_json<T: serde::Serialize>(v: T) -> AdminResult {
+    Ok(Json(v).into_response())
+}
 
-impl Missing for Admin {
-    const DISABLED_TOO: bool = true;
+pub fn no_content() -> AdminResult {
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
 
-    fn response() -> Response {
-        AdminError(StatusCode::NOT_FOUND, "Realm not found.").into_response()
+/// `201 Created` with `Location`: the request's own URL (as the client sent it) plus `segment`,
+/// absolute when the `Host` is well-formed. Clients take the new id from its last segment.
+pub fn created(uri: &OriginalUri, headers: &HeaderMap, segment: &str) -> AdminResult {
+    let base = uri.0.path().trim_end_matches('/');
+    let mut u = url::Url::parse("http://localhost/").map_err(|e| internal(e.into()))?;
+    u.set_path(base);
+    if let Ok(mut segs) = u.path_segments_mut() {
+        segs.push(segment);
     }
+    let path = u.path().to_string();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        });
+    let location = match host {
+        Some(h) => format!("http://{h}{path}"),
+        None => path,
+    };
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
 }
 
-type AdminRealm = Realm<Admin>;
-
-pub async fn list_users(AxState(st): AxState<Arc<State>>, realm: AdminRealm) -> AdminResult {
-    let users = admin::list_users(&st, &realm.name)
-        .await
-        .map_err(internal)?;
-    Ok(Json(users).into_response())
+/// Rewrites `/auth/admin/…` to `/admin/…` and `/realms/…` to `/auth/realms/…`, and drops a
+/// trailing slash, so one set of routes serves both of Keycloak's layouts.
+fn normalise(mut req: Request) -> Request {
+    if req.extensions().get::<OriginalUri>().is_none() {
+        let original = OriginalUri(req.uri().clone());
+        req.extensions_mut().insert(original);
+    }
+    let path = req.uri().path();
+    let mut p = if path.starts_with("/auth/admin/") || path == "/auth/admin" {
+        path["/auth".len()..].to_string()
+    } else if path.starts_with("/realms/") {
+        format!("/auth{path}")
+    } else {
+        path.to_string()
+    };
+    while p.len() > 1 && p.ends_with('/') {
+        p.pop();
+    }
+    if p != req.uri().path() {
+        let pq = match req.uri().query() {
+            Some(q) => format!("{p}?{q}"),
+            None => p,
+        };
+        if let Ok(uri) = pq.parse::<Uri>() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
 }
 
-pub async fn get_user(
-    AxState(st): AxState<Arc<State>>,
-    realm: AdminRealm,
-    Path((_, id)): Path<(String, String)>,
-) -> AdminResult {
-    let u = admin::get_user(&st, &realm.name, &id)
-        .await
-        .map_err(internal)?;
-    let u = u.ok_or(AdminError(StatusCode::NOT_FOUND, "User not found"))?;
-    Ok(Json(u).into_response())
-}
-
-pub async fn create_user(
-    AxState(st): AxState<Arc<State>>,
-    realm: AdminRealm,
-    Json(rep): Json<UserRep>,
-) -> AdminResult {
-    let id = answer(admin::create_user(&st, &realm.name, rep).await)?;
-    let loc = format!("/admin/realms/{}/users/{id}", realm.name);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, loc)],
-        Json(json!({"id": id})),
-    )
-        .into_response())
-}
-
-/// Updates the given fields; `"enabled": false` disables the user (their logins then fail).
-pub async fn update_user(
-    AxState(st): AxState<Arc<State>>,
-    realm: AdminRealm,
-    Path((_, id)): Path<(String, String)>,
-    Json(rep): Json<UserRep>,
-) -> AdminResult {
-    answer(admin::update_user(&st, &realm.name, &id, rep).await)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-pub async fn list_groups(AxState(st): AxState<Arc<State>>, realm: AdminRealm) -> AdminResult {
-    let groups = admin::list_groups(&st, &realm.name)
-        .await
-        .map_err(internal)?;
-    Ok(Json(groups).into_response())
-}
-
-/// Creates a group; `path` may name a parent (`/staff/new`), which must exist.
-pub async fn create_group(
-    AxState(st): AxState<Arc<State>>,
-    realm: AdminRealm,
-    Json(rep): Json<GroupRep>,
-) -> AdminResult {
-    let path = answer(admin::create_group(&st, &realm.name, rep).await)?;
-    Ok((StatusCode::CREATED, Json(json!({ "path": path }))).into_response())
-}
-
-pub async fn list_clients(AxState(st): AxState<Arc<State>>, realm: AdminRealm) -> AdminResult {
-    let clients = admin::list_clients(&st, &realm.name)
-        .await
-        .map_err(internal)?;
-    Ok(Json(clients).into_response())
-}
-
-pub async fn create_client(
-    AxState(st): AxState<Arc<State>>,
-    realm: AdminRealm,
-    Json(rep): Json<ClientRep>,
-) -> AdminResult {
-    answer(admin::create_client(&st, &realm.dir, rep).await)?;
-    Ok(StatusCode::CREATED.into_response())
-}
-
-/// Replaces a client's settings; a missing `secret` keeps the stored one.
-pub async fn update_client(
-    AxState(st): AxState<Arc<State>>,
-    realm: AdminRealm,
-    Path((_, client_id)): Path<(String, String)>,
-    Json(rep): Json<ClientRep>,
-) -> AdminResult {
-    answer(admin::update_client(&st, &realm.dir, client_id, rep).await)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+/// The admin API and the token endpoints, for the management listener.
+pub(crate) fn router(st: Arc<State>) -> Router {
+    let api = users::routes(Router::new())
+        .merge(groups::routes(Router::new()))
+        .merge(mappings::routes(Router::new()))
+        .merge(roles::routes(Router::new()))
+        .merge(clients::routes(Router::new()))
+        .merge(sessions::routes(Router::new()))
+        .merge(realms::routes(Router::new()))
+        .fallback(auth::not_found)
+        // Everything above needs an admin token; the token endpoint below does not.
+        .layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            auth::authenticate,
+        ))
+        .route(
+            "/auth/realms/{realm}/protocol/openid-connect/token",
+            post(token::token),
+        )
+        // Marks requests as the admin plane's: the `master` realm answers only here.
+        .layer(axum::Extension(AdminPlane))
+        .with_state(st);
+    let svc = tower::ServiceBuilder::new()
+        .map_request(normalise)
+        .service(api);
+    Router::new().fallback_service(svc)
 }

@@ -20,6 +20,15 @@ impl OAuthError {
     }
 }
 
+impl OAuthError {
+    /// The error's usual answer with another status (Keycloak's 401 for a wrong password).
+    pub fn into_response_with(self, status: StatusCode) -> Response {
+        let mut resp = self.into_response();
+        *resp.status_mut() = status;
+        resp
+    }
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let body = json!({"error": self.to_string(), "error_description": self.description()});

@@ -11,6 +11,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
 use super::login;
+use crate::domain::admin::access::MASTER;
 use crate::domain::directory::Directory;
 use crate::domain::error::OAuthError;
 use crate::domain::state::State;
@@ -43,6 +44,11 @@ impl Missing for Page {
     }
 }
 
+/// Set on requests to the admin plane (the management listener's router): the `master` realm,
+/// which only administers, exists only there.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminPlane;
+
 /// An existing realm named by the request's path; `M` says what answers when there is none.
 pub struct Realm<M = OAuth> {
     /// The name as the path gives it.
@@ -64,6 +70,9 @@ impl<M: Missing> FromRequestParts<Arc<State>> for Realm<M> {
             .into_iter()
             .find_map(|(k, v)| (k == "realm").then_some(v))
             .unwrap_or_default();
+        if name == MASTER && parts.extensions.get::<AdminPlane>().is_none() {
+            return Err(M::response());
+        }
         let dir = if M::DISABLED_TOO {
             st.dir_including_disabled(&name)
         } else {

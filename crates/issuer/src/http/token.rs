@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State as AxState;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
@@ -20,6 +20,10 @@ use crate::domain::grants::client_credentials;
 use crate::domain::grants::password;
 use crate::domain::grants::refresh_token;
 use crate::domain::state::State;
+
+/// The password grant's `error_description` for a wrong username or password (or a locked
+/// account, which answers the same).
+const INVALID_USER_CREDENTIALS: &str = "Invalid user credentials";
 
 pub async fn token(
     AxState(st): AxState<Arc<State>>,
@@ -58,7 +62,16 @@ pub async fn token(
                 password: params.get("password"),
                 scope: params.get("scope"),
             };
-            password::grant(&ctx, &req).await?
+            match password::grant(&ctx, &req).await {
+                // Keycloak answers a wrong password with 401 (python-keycloak raises its
+                // `KeycloakAuthenticationError` on it); other grant errors stay 400.
+                Err(OAuthError::InvalidGrant(d)) if d == INVALID_USER_CREDENTIALS => {
+                    return Ok(
+                        OAuthError::InvalidGrant(d).into_response_with(StatusCode::UNAUTHORIZED)
+                    );
+                }
+                other => other?,
+            }
         }
         other => {
             return Err(OAuthError::UnsupportedGrantType(format!(

@@ -4,8 +4,8 @@
 use std::sync::{Arc, Mutex};
 
 use portcullis_store::{
-    ClientRow, CodeRow, CodeUse, Failures, FamilyRow, GroupRow, KeyRow, LoginEvent, RealmRow,
-    RoleRef, Rotated, Rotation, SessionRow, SharedStore, Store, UserRow,
+    AdminEvent, ClientRow, CodeRow, CodeUse, Failures, FamilyRow, GroupRow, KeyRow, LoginEvent,
+    RealmRow, RoleRef, RoleRow, Rotated, Rotation, SessionRow, SharedStore, Store, UserRow,
 };
 
 /// Wraps a store; `take` returns (and forgets) the calls made so far, in order.
@@ -74,6 +74,24 @@ counted! {
     list_composites(realm: &str) -> Vec<(RoleRef, RoleRef)>;
     list_clients(realm: &str) -> Vec<ClientRow>;
     put_client(client: &ClientRow) -> ();
+    delete_user(realm: &str, id: &str) -> bool;
+    add_user_group(user_id: &str, path: &str) -> ();
+    remove_user_group(user_id: &str, path: &str) -> ();
+    add_user_roles(user_id: &str, roles: &[RoleRef]) -> ();
+    remove_user_roles(user_id: &str, roles: &[RoleRef]) -> ();
+    group_members(realm: &str, path: &str) -> Vec<UserRow>;
+    role_members(realm: &str, role: &RoleRef) -> Vec<UserRow>;
+    move_group(realm: &str, from: &str, to: &GroupRow) -> ();
+    delete_group(realm: &str, path: &str) -> ();
+    list_role_rows(realm: &str) -> Vec<RoleRow>;
+    put_role_row(realm: &str, role: &RoleRow) -> ();
+    delete_role(realm: &str, role: &RoleRef) -> ();
+    delete_client(realm: &str, client_id: &str) -> ();
+    user_sessions(realm: &str, user_id: &str) -> Vec<SessionRow>;
+    session_clients(session_id: &str) -> Vec<String>;
+    end_user_sessions(realm: &str, user_id: &str) -> ();
+    add_admin_event(event: &AdminEvent) -> ();
+    list_admin_events(realm: &str) -> Vec<AdminEvent>;
     list_keys(realm: &str) -> Vec<KeyRow>;
     add_active_key(key: &KeyRow) -> ();
     create_session(session: &SessionRow) -> ();

@@ -63,7 +63,7 @@ async fn password_grant_reads_the_user_once() {
     );
     // A failure counts from the counters read before the attempt (no client address here:
     // only the user's counter).
-    assert_eq!(h.password_grant("bob", "wrong").await.status(), 400);
+    assert_eq!(h.password_grant("bob", "wrong").await.status(), 401);
     assert_eq!(
         calls.take(),
         [

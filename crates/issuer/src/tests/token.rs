@@ -115,7 +115,7 @@ async fn password_grant_carries_keycloak_claims() {
     );
 
     let r = h.password_grant("alice", "wrong").await;
-    assert_eq!(r.status(), 400);
+    assert_eq!(r.status(), 401, "Keycloak's status for a wrong password");
     assert_eq!(json(r).await["error"], "invalid_grant");
     let r = h
         .post_form(
@@ -180,10 +180,14 @@ async fn lockout_after_failure_factor_and_unlock_after_wait() {
     let h = harness().await;
     // The dev realm: failureFactor 5, waitIncrementSeconds 60.
     for _ in 0..5 {
-        assert_eq!(h.password_grant("alice", "nope").await.status(), 400);
+        assert_eq!(h.password_grant("alice", "nope").await.status(), 401);
     }
     let r = h.password_grant("alice", "password").await;
-    assert_eq!(r.status(), 400, "locked even with the right password");
+    assert_eq!(
+        r.status(),
+        401,
+        "locked even with the right password, answered alike"
+    );
     h.clock.advance(61);
     assert_eq!(h.password_grant("alice", "password").await.status(), 200);
     let events = h
@@ -226,11 +230,11 @@ async fn source_ip_lockout_spans_usernames_and_disabled_users_cannot_sign_in() {
     };
     // Five failures from one address, spread over unknown and real usernames.
     for user in ["ghost1", "ghost2", "ghost3", "bob", "ghost4"] {
-        assert_eq!(from(user, "bad", "192.0.2.7").await, 400);
+        assert_eq!(from(user, "bad", "192.0.2.7").await, 401);
     }
     assert_eq!(
         from("alice", "password", "192.0.2.7").await,
-        400,
+        401,
         "address locked"
     );
     assert_eq!(

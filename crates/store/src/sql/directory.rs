@@ -4,7 +4,7 @@
 /// Appends the directory's methods to `$methods` and hands them to the next file's macro.
 macro_rules! directory_methods {
     ($ty:ty, { $($methods:tt)* }) => {
-        crate::sql::sessions::session_methods! { $ty, { $($methods)*
+        crate::sql::admin::admin_methods! { $ty, { $($methods)*
             async fn get_user(&self, realm: &str, id: &str) -> anyhow::Result<Option<UserRow>> {
                 let row = sqlx::query("SELECT * FROM users WHERE realm = $1 AND id = $2")
                     .bind(realm)
@@ -37,14 +37,15 @@ macro_rules! directory_methods {
             }
 
             async fn put_user(&self, u: &UserRow) -> anyhow::Result<()> {
+                // `created_at` and `id` are the first store's; an update keeps them.
                 sqlx::query(
                     "INSERT INTO users (id, realm, username, email, first_name, last_name, \
-                     enabled, password_hash, service_account_client) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     enabled, password_hash, service_account_client, email_verified, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                      ON CONFLICT (realm, username) DO UPDATE SET email = $4, first_name = $5, \
                      last_name = $6, enabled = $7, \
                      password_hash = COALESCE($8, users.password_hash), \
-                     service_account_client = $9",
+                     service_account_client = $9, email_verified = $10",
                 )
                 .bind(&u.id)
                 .bind(&u.realm)
@@ -55,6 +56,8 @@ macro_rules! directory_methods {
                 .bind(u.enabled)
                 .bind(u.password_hash.as_ref().map(|h| h.expose().clone()))
                 .bind(&u.service_account_client)
+                .bind(u.email_verified)
+                .bind(u.created_at)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -124,29 +127,22 @@ macro_rules! directory_methods {
 
             async fn list_groups(&self, realm: &str) -> anyhow::Result<Vec<GroupRow>> {
                 let rows = sqlx::query(
-                    "SELECT realm, path, name, parent FROM realm_groups WHERE realm = $1 ORDER BY path",
+                    "SELECT id, realm, path, name, parent FROM realm_groups WHERE realm = $1 \
+                     ORDER BY path",
                 )
                 .bind(realm)
                 .fetch_all(&self.pool)
                 .await?;
-                Ok(rows
-                    .iter()
-                    .map(|r| {
-                        Ok(GroupRow {
-                            realm: r.try_get("realm")?,
-                            path: r.try_get("path")?,
-                            name: r.try_get("name")?,
-                            parent: r.try_get("parent")?,
-                        })
-                    })
-                    .collect::<sqlx::Result<_>>()?)
+                Ok(rows.iter().map(decode::group).collect::<sqlx::Result<_>>()?)
             }
 
             async fn put_group(&self, g: &GroupRow) -> anyhow::Result<()> {
                 sqlx::query(
-                    "INSERT INTO realm_groups (realm, path, name, parent) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (realm, path) DO UPDATE SET name = $3, parent = $4",
+                    "INSERT INTO realm_groups (id, realm, path, name, parent) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (realm, path) DO UPDATE SET name = $4, parent = $5",
                 )
+                .bind(&g.id)
                 .bind(&g.realm)
                 .bind(&g.path)
                 .bind(&g.name)
@@ -286,10 +282,12 @@ macro_rules! directory_methods {
 
             async fn put_client(&self, c: &ClientRow) -> anyhow::Result<()> {
                 sqlx::query(
-                    "INSERT INTO clients (realm, client_id, secret_hash, config) VALUES ($1, $2, $3, $4) \
+                    "INSERT INTO clients (id, realm, client_id, secret_hash, config) \
+                     VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (realm, client_id) DO UPDATE SET \
-                     secret_hash = COALESCE($3, clients.secret_hash), config = $4",
+                     secret_hash = COALESCE($4, clients.secret_hash), config = $5",
                 )
+                .bind(&c.id)
                 .bind(&c.realm)
                 .bind(&c.client_id)
                 .bind(c.secret_hash.as_ref().map(|h| h.expose().clone()))
