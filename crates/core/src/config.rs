@@ -3,6 +3,7 @@
 
 pub mod diag;
 pub mod file;
+pub mod session;
 pub mod source;
 mod validate;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use session::{SessionProvider, SessionSettings, SessionStore};
 pub use source::SourceFile;
 
 use file::ConfigFile;
@@ -32,6 +34,8 @@ pub struct Config {
     pub routing: Routing,
     pub limits: Limits,
     pub issuer: Option<IssuerSettings>,
+    /// `[session]`: browser sign-in at the gateway.
+    pub session: Option<SessionSettings>,
 }
 
 #[derive(Debug, Clone)]

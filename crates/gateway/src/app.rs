@@ -207,6 +207,11 @@ fn add_public(
         },
         audit: config.runtime.audit_log,
         issuer: issuer.clone(),
+        sessions: crate::session::Runtime::new(
+            live.env.clock.clone(),
+            issuer.clone(),
+            live.env.embedded.clone(),
+        ),
     };
     let mut opts = HttpServerOptions::default();
     // CONNECT reaches our guard, which answers 400 (Pingora's own answer would be 405).

@@ -16,4 +16,5 @@ pub mod lifecycle;
 pub mod mgmt;
 pub mod proxy;
 pub mod reload;
+pub mod session;
 pub mod snapshot;

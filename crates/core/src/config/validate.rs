@@ -1,6 +1,6 @@
 //! Validation of `portcullis.toml` into a [`Config`], one function per section. Each reports
 //! every problem of its section with its place; the sections are checked in one fixed order
-//! (listen, tls, forwarded, guard, issuer), which is the order `check` reports them in.
+//! (listen, tls, forwarded, guard, issuer, session), which is the order `check` reports them in.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -41,6 +41,10 @@ pub(super) fn validate(
         .as_ref()
         .filter(|_| issuer_enabled)
         .map(|i| issuer(src, i, &base_dir, diags));
+    let session = f
+        .session
+        .as_ref()
+        .map(|s| super::session::validate(src, s, issuer_enabled, &base_dir, diags));
 
     if diags.errors().count() > errors_before {
         return None;
@@ -55,6 +59,7 @@ pub(super) fn validate(
         routing: routing(f, &base_dir),
         limits,
         issuer,
+        session,
         base_dir,
     })
 }
