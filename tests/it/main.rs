@@ -8,4 +8,5 @@ mod harness;
 mod idp;
 mod issuer;
 mod lifecycle;
+mod session;
 mod upstream_pool;
