@@ -5,7 +5,7 @@
 //! portcullis, the certified oidc-provider), forward auth behind a real nginx, and one real
 //! headless browser.
 
-// mod attacks;
+mod attacks;
 // mod browser;
 mod cookies;
 // mod external;
