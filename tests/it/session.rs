@@ -9,7 +9,7 @@ mod attacks;
 // mod browser;
 mod cookies;
 mod external;
-// mod nginx;
+mod nginx;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
