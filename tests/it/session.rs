@@ -6,7 +6,7 @@
 //! headless browser.
 
 mod attacks;
-// mod browser;
+mod browser;
 mod cookies;
 mod external;
 mod nginx;
