@@ -8,6 +8,7 @@
 mod attacks;
 mod browser;
 mod cookies;
+mod database;
 mod external;
 mod nginx;
 
@@ -295,19 +296,65 @@ impl Embedded {
     }
 }
 
+/// How to start an [`Embedded`] gateway.
+pub struct EmbeddedOpts<'a> {
+    /// The realm's access token lifetime, seconds.
+    pub access_lifespan: u64,
+    /// Other origins that may sign in (e.g. an nginx in front, another replica).
+    pub more_origins: &'a [String],
+    /// Appended to the config.
+    pub extra: &'a str,
+    /// `store = "database"` with the realm, the cookie keys and a SQLite database in this
+    /// directory (replicas given the same one share them).
+    pub shared: Option<&'a Path>,
+    pub public: Option<u16>,
+}
+
+impl Default for EmbeddedOpts<'_> {
+    fn default() -> Self {
+        EmbeddedOpts {
+            access_lifespan: 300,
+            more_origins: &[],
+            extra: "",
+            shared: None,
+            public: None,
+        }
+    }
+}
+
 /// Starts it with routes `app` (session, access token and assertion upstream), `both`
 /// (session_or_jwt), `auth` and a jwt route `api`; `more_origins` may also sign in
 /// (e.g. an nginx in front), `extra` is appended to the config.
 pub async fn embedded(access_lifespan: u64, more_origins: &[String], extra: &str) -> Embedded {
+    embedded_with(EmbeddedOpts {
+        access_lifespan,
+        more_origins,
+        extra,
+        ..Default::default()
+    })
+    .await
+}
+
+pub async fn embedded_with(o: EmbeddedOpts<'_>) -> Embedded {
     let up = Upstream::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let public = free_port();
+    let files = o.shared.unwrap_or(dir.path());
+    let public = o.public.unwrap_or_else(free_port);
     let origin = format!("https://localhost:{public}");
     let mut origins = vec![origin.clone()];
-    origins.extend(more_origins.iter().cloned());
-    let realm = realm_with_gateway_client(dir.path(), &origins, access_lifespan);
-    let keys = dir.path().join("session-keys");
-    write_keys(&keys, &[KEY_A]);
+    origins.extend(o.more_origins.iter().cloned());
+    let realm = realm_with_gateway_client(files, &origins, o.access_lifespan);
+    let keys = files.join("session-keys");
+    if !keys.exists() {
+        write_keys(&keys, &[KEY_A]);
+    }
+    let (database, store) = match o.shared {
+        Some(d) => (
+            format!("sqlite://{}/sessions.db", d.display()),
+            "store = \"database\"\n",
+        ),
+        None => ("sqlite://data/portcullis.db".to_string(), ""),
+    };
     let routes = route("auth", "/auth", &["embedded:issuer".into()], "")
         + &route(
             "app",
@@ -318,20 +365,21 @@ pub async fn embedded(access_lifespan: u64, more_origins: &[String], extra: &str
         + &route("both", "/both", &[up.url()], "auth = \"session_or_jwt\"")
         + &route("api", "/api", &[up.url()], "auth = \"jwt\"");
     let base = format!("{origin}/auth");
-    let mut o = Opts::new(routes).extra(&format!(
+    let mut opts = Opts::new(routes).extra(&format!(
         "[[trust]]\nissuer = \"{base}/realms/myrealm\"\njwks_uri = \"embedded\"\n\
          audiences = [\"portcullis\", \"myclient\"]\n\
-         [issuer]\nfrontend_url = \"{base}\"\ndatabase = \"sqlite://data/portcullis.db\"\n\
+         [issuer]\nfrontend_url = \"{base}\"\ndatabase = \"{database}\"\n\
          import = [\"{}\"]\n\
          [session]\nprovider = \"embedded:myrealm\"\nclient_id = \"portcullis\"\n\
          client_secret = \"${{PORTCULLIS_TEST_UNSET:{CLIENT_SECRET}}}\"\n\
-         cookie_keys = \"{}\"\n{extra}",
+         cookie_keys = \"{}\"\n{store}{}",
         realm.display(),
-        keys.display()
+        keys.display(),
+        o.extra
     ));
-    o.policies = POLICY.to_string();
-    o.public_port = Some(public);
-    let gw = Gateway::start(o).await;
+    opts.policies = POLICY.to_string();
+    opts.public_port = Some(public);
+    let gw = Gateway::start(opts).await;
     let client = browser_client(&[gw.cert_pem()]);
     Embedded {
         gw,

@@ -4,11 +4,11 @@
 //!
 //! The parts, lowest first: `keys` (cookie keys, AEAD sealing), `cookie` (cookies in HTTP),
 //! `redirect` (same-origin return URLs), `state` (what cookies hold), `idtoken`, `provider`
-//! (the embedded issuer or discovery), `cache` (live sessions, single-flight refresh), `flow`
-//! (sign-in and callback), `current` (a request's session, refreshed when due), `assertion`
-//! (`X-Portcullis-Assertion`), `endpoints` (the `/.portcullis/` paths) and `forward` (forward
-//! auth, which decides with the snapshot's routes and policies). Nothing here knows Pingora: the request
-//! path's glue is `proxy::session`.
+//! (the embedded issuer or discovery), `cache` (live sessions, single-flight refresh), `db`
+//! (`store = "database"`), `current` (a request's session, refreshed when due), `flow` (sign-in
+//! and callback), `assertion` (`X-Portcullis-Assertion`), `endpoints` (the `/.portcullis/`
+//! paths) and `forward` (forward auth, which decides with the snapshot's routes and policies).
+//! Nothing here knows Pingora: the request path's glue is `proxy::session`.
 //!
 //! Two lifetimes: a [`SessionConfig`] belongs to one snapshot (settings and cookie keys, re-read
 //! on every reload), the [`Runtime`] to the process (the provider's cached discovery and keys,
@@ -18,6 +18,7 @@ pub mod assertion;
 pub mod cache;
 pub mod cookie;
 pub mod current;
+pub mod db;
 pub mod endpoints;
 pub mod flow;
 pub mod forward;
@@ -53,6 +54,8 @@ pub struct SessionConfig {
     pub keys: keys::Keys,
     /// `[issuer] frontend_url`: the embedded provider's browser-facing base, when fixed.
     pub frontend_url: Option<String>,
+    /// `store = "database"`: the issuer's database, where sessions then live.
+    pub database: Option<db::Location>,
 }
 
 impl SessionConfig {
@@ -87,6 +90,7 @@ impl SessionConfig {
             settings: settings.clone(),
             keys,
             frontend_url: cfg.issuer.as_ref().and_then(|i| i.frontend_url.clone()),
+            database: db::location(cfg),
         }))
     }
 }
@@ -100,6 +104,7 @@ pub struct Runtime {
     provider: ArcSwapOption<Provider>,
     provider_made: Mutex<()>,
     pub sessions: cache::Sessions,
+    databases: db::Databases,
     /// SHA-256 of each `state` seen at the callback, until its sign-in would have expired.
     used_states: DashMap<[u8; 32], u64>,
     pub assertion: Option<assertion::Signer>,
@@ -118,6 +123,7 @@ impl Runtime {
             provider: ArcSwapOption::empty(),
             provider_made: Mutex::new(()),
             sessions: cache::Sessions::default(),
+            databases: db::Databases::default(),
             used_states: DashMap::new(),
             assertion: assertion::Signer::new(),
         })
@@ -149,6 +155,11 @@ impl Runtime {
         ));
         self.provider.store(Some(Arc::clone(&p)));
         p
+    }
+
+    /// The database `cfg` keeps sessions in (`store = "database"`), `None` for cookies.
+    pub fn db(&self, cfg: &SessionConfig) -> Option<Result<Arc<db::SessionDb>, db::Unavailable>> {
+        cfg.database.as_ref().map(|at| self.databases.get(at))
     }
 
     /// Records `state` as used; `false` when it already was (a replayed callback).

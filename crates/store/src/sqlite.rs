@@ -32,6 +32,13 @@ fn migrator() -> Migrator {
             include_str!("../migrations/sqlite/0002_refresh_fast_path.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            4,
+            "gateway sessions".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0004_gateway_sessions.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

@@ -149,7 +149,8 @@ async fn oidc_provider(realm: &std::path::Path) -> OidcProvider {
         .args([script, "--port", &port.to_string(), "--realm"])
         .arg(realm)
         .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::inherit())
+        // Its development warnings (in-memory adapter, generated keys) are expected here.
+        .stderr(Stdio::null())
         .spawn()
         .expect("node (make test-deps installs the interop packages)");
     let p = OidcProvider {

@@ -4,6 +4,7 @@
 //! for navigations, and what the forwarded request and its response carry (the access token,
 //! the identity assertion, re-sealed cookies; never the gateway's own cookies upstream).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -43,8 +44,13 @@ pub enum Outcome {
 }
 
 /// The scheme and host the client used: the listener's own, or from a trusted proxy's
-/// `X-Forwarded-Proto` and `-Host`; `None` when the host is not a host.
-fn origin_parts(proxy: &PublicProxy, session: &Session, trusted: bool) -> Option<(String, String)> {
+/// `X-Forwarded-Proto` and `-Host`; `None` when the host is not a host. Borrowed (lower-cased
+/// only when it has capitals): this runs on every request to a session route.
+fn origin_parts<'s>(
+    proxy: &PublicProxy,
+    session: &'s Session,
+    trusted: bool,
+) -> Option<(&'static str, Cow<'s, str>)> {
     let req = session.req_header();
     let fwd = |name: &str| {
         trusted
@@ -59,7 +65,15 @@ fn origin_parts(proxy: &PublicProxy, session: &Session, trusted: bool) -> Option
         _ => proxy.proto,
     };
     let host = fwd("x-forwarded-host").or_else(|| request_host(req))?;
-    valid_host(host).then(|| (proto.to_string(), host.to_ascii_lowercase()))
+    if !valid_host(host) {
+        return None;
+    }
+    let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    };
+    Some((proto, host))
 }
 
 /// `https://host` of the request, for the identity assertion's `iss`.
@@ -77,17 +91,17 @@ pub(super) async fn serve_endpoint(
     path: &str,
 ) -> Result<(), Refusal> {
     ctx.upstream_label = Some("portcullis");
+    let body = if session.req_header().method == http::Method::POST {
+        read_form(session).await?
+    } else {
+        Bytes::new()
+    };
     let Some((proto, host)) = origin_parts(proxy, session, ctx.trusted_peer) else {
         return Err(Refusal::upstream(
             400,
             "bad_host",
             "the Host header is not a host name",
         ));
-    };
-    let body = if session.req_header().method == http::Method::POST {
-        read_form(session).await?
-    } else {
-        Bytes::new()
     };
     let req_header = session.req_header();
     let req = Req {
@@ -96,10 +110,7 @@ pub(super) async fn serve_endpoint(
         target: req_header.uri.path_and_query().map_or("/", |p| p.as_str()),
         query: req_header.uri.query(),
         headers: &req_header.headers,
-        origin: Origin {
-            proto: &proto,
-            host: &host,
-        },
+        origin: Origin { proto, host: &host },
         client_ip: ctx.client_ip,
         trusted_peer: ctx.trusted_peer,
     };
@@ -148,10 +159,7 @@ pub(super) async fn authenticate(
         target: req_header.uri.path_and_query().map_or("/", |p| p.as_str()),
         query: req_header.uri.query(),
         headers: &req_header.headers,
-        origin: Origin {
-            proto: &proto,
-            host: &host,
-        },
+        origin: Origin { proto, host: &host },
         client_ip: ctx.client_ip,
         trusted_peer: ctx.trusted_peer,
     };
@@ -279,19 +287,19 @@ fn strip_own_cookies(h: &mut HeaderMap, cfg: &SessionConfig) {
     {
         return;
     }
-    let kept: Vec<String> = h
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|p| !p.is_empty() && !cookie::is_own(p.split('=').next().unwrap_or(""), name))
-        .map(str::to_string)
-        .collect();
+    let joined = {
+        let kept: Vec<&str> = h
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .map(str::trim)
+            .filter(|p| !p.is_empty() && !cookie::is_own(p.split('=').next().unwrap_or(""), name))
+            .collect();
+        (!kept.is_empty()).then(|| HeaderValue::from_str(&kept.join("; ")))
+    };
     h.remove(header::COOKIE);
-    if !kept.is_empty()
-        && let Ok(v) = HeaderValue::from_str(&kept.join("; "))
-    {
+    if let Some(Ok(v)) = joined {
         h.insert(header::COOKIE, v);
     }
 }

@@ -16,6 +16,8 @@ use portcullis_core::metrics::metrics;
 
 /// A cookie is re-sealed (its idle clock restarted) at most this often.
 const TOUCH_EVERY: u64 = 60;
+/// `store = "database"`: a cached session is checked against its row this often.
+const RECHECK_EVERY: u64 = 5;
 /// After the provider failed a refresh, the next try waits this long.
 const RETRY_REFRESH_AFTER: u64 = 5;
 
@@ -68,12 +70,12 @@ pub async fn current(rt: &Runtime, cfg: &SessionConfig, req: &Req<'_>) -> Lookup
     }
     let entry = match rt.sessions.get(&head.sid) {
         Some(e) if e.live.load().rev >= head.rev => e,
-        _ => match restore(rt, cfg, &head, body, now) {
+        _ => match restore(rt, cfg, &head, body, now).await {
             Some(e) => e,
             None => return Lookup::none(),
         },
     };
-    if entry.is_ended() {
+    if entry.is_ended() || !still_in_database(rt, cfg, &entry, now).await {
         return Lookup::ended(cfg, req);
     }
     let mut live = entry.live.load_full();
@@ -106,20 +108,64 @@ fn touch_every(cfg: &SessionConfig) -> u64 {
         .max(1)
 }
 
-/// A session this process has not seen (or only an older revision of): from the cookie's body.
-fn restore(
+/// A session this process has not seen (or only an older revision of): from the cookie's
+/// body, or with `store = "database"` from its row.
+async fn restore(
     rt: &Runtime,
     cfg: &SessionConfig,
     head: &Header,
     body: &[u8],
     now: u64,
 ) -> Option<Arc<Entry>> {
-    let body: Body = serde_json::from_slice(body).ok()?;
-    let live = Live::new(head.rev, head.created, body, &cfg.settings.client_id);
-    Some(
-        rt.sessions
-            .insert(head.sid, live, now, cfg.settings.max_lifetime.as_secs()),
-    )
+    let max = cfg.settings.max_lifetime.as_secs();
+    let client = &cfg.settings.client_id;
+    let live = match rt.db(cfg) {
+        None => Live::new(
+            head.rev,
+            head.created,
+            serde_json::from_slice(body).ok()?,
+            client,
+        ),
+        Some(db) => {
+            let row = db.ok()?.get(&cfg.keys, &head.sid, now).await.ok()??;
+            Live::new(row.rev, row.created, row.body, client)
+        }
+    };
+    Some(rt.sessions.insert(head.sid, live, now, max))
+}
+
+/// `store = "database"`: whether the session's row still exists, checked at most every few
+/// seconds (a sign-out on another replica ends the session here within that time). A newer
+/// revision there (a refresh elsewhere) replaces the cached one. While the database is down
+/// the cached session goes on.
+async fn still_in_database(rt: &Runtime, cfg: &SessionConfig, entry: &Entry, now: u64) -> bool {
+    let Some(db) = rt.db(cfg) else {
+        return true;
+    };
+    if now
+        < entry
+            .checked_at
+            .load(Ordering::Acquire)
+            .saturating_add(RECHECK_EVERY)
+    {
+        return true;
+    }
+    let Ok(db) = db else { return true };
+    match db.get(&cfg.keys, &entry.sid, now).await {
+        Ok(None) => {
+            entry.end();
+            false
+        }
+        Ok(Some(row)) => {
+            if row.rev > entry.live.load().rev {
+                let live = Live::new(row.rev, row.created, row.body, &cfg.settings.client_id);
+                entry.live.store(Arc::new(live));
+            }
+            entry.checked_at.store(now, Ordering::Release);
+            true
+        }
+        Err(_) => true,
+    }
 }
 
 /// The `Set-Cookie`s that store `live` in the browser, seen now.
@@ -137,8 +183,14 @@ pub fn seal_cookie(
         created: live.created,
         seen: now,
     };
-    let Ok(body) = serde_json::to_vec(&live.body) else {
-        return Vec::new();
+    // With `store = "database"` the cookie only names the session.
+    let body = if cfg.database.is_some() {
+        Vec::new()
+    } else {
+        match serde_json::to_vec(&live.body) {
+            Ok(b) => b,
+            Err(_) => return Vec::new(),
+        }
     };
     let Some(sealed) = cfg.keys.seal(SESSION_PURPOSE, head.encode(&body)) else {
         return Vec::new();
@@ -190,12 +242,15 @@ async fn refresh(
     match result {
         Ok(body) => {
             count("success");
-            let next = Arc::new(Live::new(
-                live.rev.wrapping_add(1),
-                live.created,
-                body,
-                &cfg.settings.client_id,
-            ));
+            let rev = live.rev.wrapping_add(1);
+            if let Some(Ok(db)) = rt.db(cfg)
+                && let Ok(false) = db.update(&cfg.keys, &entry.sid, rev, &body, now).await
+            {
+                // Signed out elsewhere while this refresh ran.
+                entry.end();
+                return None;
+            }
+            let next = Arc::new(Live::new(rev, live.created, body, &cfg.settings.client_id));
             entry.live.store(Arc::clone(&next));
             Some(next)
         }

@@ -188,6 +188,17 @@ async fn sign_out(rt: &Runtime, cfg: &SessionConfig, req: &Req<'_>, body: &[u8])
         );
     }
     found.entry.end();
+    if let Some(db) = rt.db(cfg) {
+        let ended = match db {
+            Ok(d) => d.end(&found.entry.sid).await,
+            Err(e) => Err(e),
+        };
+        if ended.is_err() {
+            tracing::warn!(
+                "sign-out: the session database is unavailable; the session ends here only"
+            );
+        }
+    }
     let live = found.live;
     let provider = rt.provider(cfg);
     let mut to = "/".to_string();

@@ -171,7 +171,14 @@ pub async fn callback(rt: &Runtime, cfg: &SessionConfig, req: &Req<'_>) -> Reply
     };
     match exchange(rt, cfg, req, &pre, code, now).await {
         Ok(body) => match new_sid() {
-            Some(sid) => signed_in(rt, cfg, req, sid, body, &pre.rd, now).cookies(clear_pre),
+            Some(sid) => match signed_in(rt, cfg, req, sid, body, &pre.rd, now).await {
+                Some(reply) => reply.cookies(clear_pre),
+                None => fail(
+                    502,
+                    "store_unavailable",
+                    "The session could not be stored. Try again later.",
+                ),
+            },
             None => fail(500, "no_randomness", "The session could not be made."),
         },
         Err(Exchange::Down) => fail(
@@ -199,8 +206,9 @@ fn failed(status: u16, reason: &'static str, words: &str, html: bool) -> Reply {
     Reply::error(status, error, words, reason, html)
 }
 
-/// The new session stored and its cookie set; back to where the browser first went.
-fn signed_in(
+/// The new session stored (with `store = "database"` in its row) and its cookie set; back to
+/// where the browser first went. `None` when the database could not take it.
+async fn signed_in(
     rt: &Runtime,
     cfg: &SessionConfig,
     req: &Req<'_>,
@@ -208,18 +216,23 @@ fn signed_in(
     body: Body,
     rd: &str,
     now: u64,
-) -> Reply {
+) -> Option<Reply> {
+    let max = cfg.settings.max_lifetime.as_secs();
+    if let Some(db) = rt.db(cfg) {
+        db.ok()?
+            .create(&cfg.keys, &sid, &body, now, now.saturating_add(max))
+            .await
+            .ok()?;
+    }
     let live = Live::new(0, now, body, &cfg.settings.client_id);
-    let entry = rt
-        .sessions
-        .insert(sid, live, now, cfg.settings.max_lifetime.as_secs());
+    let entry = rt.sessions.insert(sid, live, now, max);
     let live = entry.live.load_full();
     metrics()
         .session_sign_ins
         .with_label_values(&["success"])
         .inc();
     tracing::info!(user = %live.principal.user(), "signed in");
-    Reply::redirect(rd, "signed_in").cookies(seal_cookie(cfg, req, &sid, &live, now))
+    Some(Reply::redirect(rd, "signed_in").cookies(seal_cookie(cfg, req, &sid, &live, now)))
 }
 
 /// Why the code did not turn into a session.
