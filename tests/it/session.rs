@@ -251,7 +251,10 @@ pub fn realm_with_gateway_client(dir: &Path, origins: &[String], access_lifespan
         .map(|o| format!("{o}/.portcullis/callback"))
         .collect();
     let logouts: Vec<String> = origins.iter().map(|o| format!("{o}/*")).collect();
-    realm["clients"].as_array_mut().unwrap().push(json!({
+    let clients = realm["clients"].as_array_mut().unwrap();
+    // The dev realm has one for https://localhost:8443; this one is for the test's origins.
+    clients.retain(|c| c["clientId"] != "portcullis");
+    clients.push(json!({
         "clientId": "portcullis",
         "enabled": true,
         "publicClient": false,

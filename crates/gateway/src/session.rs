@@ -7,7 +7,8 @@
 //! (the embedded issuer or discovery), `cache` (live sessions, single-flight refresh), `db`
 //! (`store = "database"`), `current` (a request's session, refreshed when due), `flow` (sign-in
 //! and callback), `assertion` (`X-Portcullis-Assertion`), `endpoints` (the `/.portcullis/`
-//! paths) and `forward` (forward auth, which decides with the snapshot's routes and policies).
+//! paths), `forward` (forward auth, which decides with the snapshot's routes and policies) and
+//! `explain` (a cookie, for `portcullis explain --cookie`).
 //! Nothing here knows Pingora: the request path's glue is `proxy::session`.
 //!
 //! Two lifetimes: a [`SessionConfig`] belongs to one snapshot (settings and cookie keys, re-read
@@ -20,6 +21,7 @@ pub mod cookie;
 pub mod current;
 pub mod db;
 pub mod endpoints;
+pub mod explain;
 pub mod flow;
 pub mod forward;
 pub mod idtoken;

@@ -325,3 +325,51 @@ async fn sign_out_needs_its_form_and_origin_and_kills_the_refresh_token() {
         location(&r)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn explain_tells_what_a_session_cookie_holds() {
+    let e = embedded(300, &[], "").await;
+    let (jar, cookie) = alice(&e).await;
+    let explain = |cookie: &str, stdin: bool| {
+        let mut cmd = std::process::Command::new(crate::harness::BIN);
+        cmd.args(["explain", "--method", "GET", "--path", "/app/x", "--config"])
+            .arg(e.gw.path("portcullis.toml"))
+            .arg("--cookie")
+            .arg(if stdin { "-" } else { cookie })
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        {
+            use std::io::Write;
+            let mut input = child.stdin.take().unwrap();
+            if stdin {
+                input.write_all(cookie.as_bytes()).unwrap();
+            }
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let (code, text) = explain(&cookie, false);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.starts_with("ALLOW GET /app/x"), "{text}");
+    assert!(
+        text.contains("--- session") && text.contains("user: alice"),
+        "{text}"
+    );
+    assert!(text.contains("groups: /staff"), "{text}");
+    assert!(!text.contains(&cookie[..30]), "the cookie is not echoed");
+    // The whole Cookie header works too, from stdin.
+    let (code, text) = explain(&jar.header(), true);
+    assert_eq!(code, Some(0), "{text}");
+    let mut tampered = cookie.clone();
+    tampered.replace_range(10..12, if &cookie[10..12] == "AA" { "BB" } else { "AA" });
+    let (code, text) = explain(&tampered, false);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("401: no session: the cookie does not open"),
+        "{text}"
+    );
+}
