@@ -11,6 +11,7 @@ mod cookies;
 mod database;
 mod external;
 mod nginx;
+mod upgrade;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

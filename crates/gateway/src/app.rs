@@ -334,7 +334,10 @@ fn add_background(
                     config.path.clone(),
                     config.routing.routes.clone(),
                     config.routing.policies.clone(),
-                ],
+                ]
+                .into_iter()
+                .chain(config.session.as_ref().map(|s| s.cookie_keys.clone()))
+                .collect(),
                 debounce: std::time::Duration::from_millis(1000),
             },
         ));
