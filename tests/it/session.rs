@@ -7,6 +7,7 @@
 
 mod attacks;
 mod browser;
+mod config;
 mod cookies;
 mod database;
 mod external;

@@ -40,9 +40,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::embed::EmbeddedIssuer;
 use portcullis_core::clock::SharedClock;
-use portcullis_core::config::{Config, Diagnostic, Diagnostics, SessionSettings};
+use portcullis_core::config::{Config, Diagnostic, Diagnostics, SessionProvider, SessionSettings};
 use portcullis_core::keys::EmbeddedKeys;
-use portcullis_core::route::RouteTable;
+use portcullis_core::route::{RouteTable, Target};
 use provider::Provider;
 use redirect::Origin;
 
@@ -87,6 +87,20 @@ impl SessionConfig {
             }
             return None;
         };
+        if let (SessionProvider::Embedded { realm }, Some(routes)) = (&settings.provider, routes)
+            && !routes
+                .routes()
+                .iter()
+                .any(|r| matches!(r.target, Target::EmbeddedIssuer))
+        {
+            diags.push(
+                Diagnostic::file_warning(
+                    &cfg.path,
+                    format!("session.provider = \"embedded:{realm}\" but no route serves the embedded issuer: browsers can't reach its login page"),
+                )
+                .with_hint("add a route with prefix = \"/auth\" and upstreams = [\"embedded:issuer\"]"),
+            );
+        }
         let keys = keys::Keys::load(&settings.cookie_keys, diags)?;
         Some(Arc::new(SessionConfig {
             settings: settings.clone(),
