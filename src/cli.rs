@@ -59,6 +59,10 @@ pub enum Command {
         /// The bearer token, or "-" to read it from stdin (keeps it out of shell history).
         #[arg(long)]
         token: Option<String>,
+        /// The session cookie (its value, `name=value` or a whole Cookie header), or "-" to read
+        /// it from stdin: explains a `session` route's session.
+        #[arg(long)]
+        cookie: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -159,9 +163,10 @@ pub fn main() -> ExitCode {
             path,
             host,
             token,
+            cookie,
             json,
             config,
-        } => explain(&config, method, path, host, token, json),
+        } => explain(&config, method, path, host, token, cookie, json),
         Command::Certs {
             command: CertsCommand::Dev { cert, key },
         } => match portcullis_gateway::certs::write_dev_cert(&cert, &key) {
@@ -283,19 +288,17 @@ fn explain(
     path: String,
     host: Option<String>,
     token: Option<String>,
+    cookie: Option<String>,
     json: bool,
 ) -> ExitCode {
     portcullis_gateway::app::install_crypto_provider();
-    let token = match token.as_deref() {
-        Some("-") => {
-            let mut t = String::new();
-            if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut t) {
-                eprintln!("error: reading the token from stdin: {e}");
-                return ExitCode::FAILURE;
-            }
-            Some(t.trim().to_string())
-        }
-        other => other.map(str::to_string),
+    if token.as_deref() == Some("-") && cookie.as_deref() == Some("-") {
+        eprintln!("error: only one of --token and --cookie can be read from stdin");
+        return ExitCode::FAILURE;
+    }
+    let (Some(token), Some(cookie)) = (from_stdin(token, "token"), from_stdin(cookie, "cookie"))
+    else {
+        return ExitCode::FAILURE;
     };
     // The issuer's published keys are read (nothing written) so embedded tokens can be checked.
     let snap =
@@ -320,6 +323,7 @@ fn explain(
         path,
         host,
         token,
+        cookie,
     };
     let e = portcullis_gateway::explain::explain(&snap, &q);
     if json {
@@ -332,6 +336,20 @@ fn explain(
     } else {
         ExitCode::from(3)
     }
+}
+
+/// `value`, or when it is "-" the first line of stdin (a secret kept out of shell history);
+/// `None` (after saying why) when stdin can't be read.
+fn from_stdin(value: Option<String>, what: &str) -> Option<Option<String>> {
+    if value.as_deref() != Some("-") {
+        return Some(value);
+    }
+    let mut t = String::new();
+    if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut t) {
+        eprintln!("error: reading the {what} from stdin: {e}");
+        return None;
+    }
+    Some(Some(t.trim().to_string()))
 }
 
 enum IssuerCmd {

@@ -4,6 +4,7 @@
 pub mod diag;
 pub mod file;
 pub mod rate_limit;
+pub mod session;
 pub mod source;
 mod validate;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use session::{SessionProvider, SessionSettings, SessionStore};
 pub use source::SourceFile;
 
 use file::ConfigFile;
@@ -35,6 +37,8 @@ pub struct Config {
     pub issuer: Option<IssuerSettings>,
     /// `[rate_limit] store` and `[issuer] rate_limit` (DESIGN §12).
     pub rate_limit: rate_limit::RateLimits,
+    /// `[session]`: browser sign-in at the gateway.
+    pub session: Option<SessionSettings>,
 }
 
 #[derive(Debug, Clone)]

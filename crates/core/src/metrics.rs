@@ -30,6 +30,8 @@ pub struct Metrics {
     /// to this process.
     pub rate_limit_store_up: IntGauge,
     pub rate_limit_store_errors: IntCounter,
+    pub session_sign_ins: IntCounterVec,
+    pub session_refreshes: IntCounterVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -58,23 +60,29 @@ fn unreachable_metric<T>(name: &str, e: prometheus::Error) -> T {
     panic!("metric {name} is malformed: {e}")
 }
 
+/// `portcullis_http_request_duration_seconds{route}`.
+fn duration_histogram(r: &Registry) -> HistogramVec {
+    let h = HistogramVec::new(
+        HistogramOpts::new(
+            "portcullis_http_request_duration_seconds",
+            "Time from request header to the end of the response, by route.",
+        )
+        .buckets(vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            30.0,
+        ]),
+        &["route"],
+    )
+    .unwrap_or_else(|e| unreachable_metric("portcullis_http_request_duration_seconds", e));
+    let _ = r.register(Box::new(h.clone()));
+    h
+}
+
 impl Metrics {
     fn new() -> Self {
         let r = Registry::new();
-        let http_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "portcullis_http_request_duration_seconds",
-                "Time from request header to the end of the response, by route.",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                10.0, 30.0,
-            ]),
-            &["route"],
-        )
-        .unwrap_or_else(|e| unreachable_metric("portcullis_http_request_duration_seconds", e));
-        let _ = r.register(Box::new(http_duration.clone()));
         let rate_limits = rate_limit_metrics(&r);
+        let http_duration = duration_histogram(&r);
         Self {
             http_requests: counter(
                 &r,
@@ -150,6 +158,18 @@ impl Metrics {
             rate_limited: rate_limits.0,
             rate_limit_store_up: rate_limits.1,
             rate_limit_store_errors: rate_limits.2,
+            session_sign_ins: counter(
+                &r,
+                "portcullis_session_sign_ins_total",
+                "Sign-ins at the gateway's callback, by result (success, failure, error).",
+                &["result"],
+            ),
+            session_refreshes: counter(
+                &r,
+                "portcullis_session_refreshes_total",
+                "Access-token refreshes of browser sessions, by result (success, failure, error).",
+                &["result"],
+            ),
             registry: r,
         }
     }
@@ -272,6 +292,8 @@ mod tests {
             (&m.issuer_tokens_issued, 2),
             (&m.issuer_logins, 2),
             (&m.rate_limited, 1),
+            (&m.session_sign_ins, 1),
+            (&m.session_refreshes, 1),
         ] {
             c.with_label_values(&vec![l; n]).inc();
         }

@@ -17,11 +17,14 @@ mod build;
 
 /// How a route authenticates its callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum AuthMode {
     Public,
     Jwt,
+    /// A browser session signed in at the gateway (DESIGN §10).
     Session,
+    /// A bearer token when the request has one, the session otherwise.
+    SessionOrJwt,
 }
 
 impl AuthMode {
@@ -30,7 +33,13 @@ impl AuthMode {
             AuthMode::Public => "public",
             AuthMode::Jwt => "jwt",
             AuthMode::Session => "session",
+            AuthMode::SessionOrJwt => "session_or_jwt",
         }
+    }
+
+    /// Whether a browser session can stand for the caller (`[session]` is then required).
+    pub fn takes_session(self) -> bool {
+        matches!(self, AuthMode::Session | AuthMode::SessionOrJwt)
     }
 }
 
@@ -83,6 +92,10 @@ pub struct Route {
     pub auth: AuthMode,
     pub strip_prefix: bool,
     pub timeout: Duration,
+    /// Session routes: the session's access token goes upstream as `Authorization: Bearer`.
+    pub pass_access_token: bool,
+    /// The upstream also gets `X-Portcullis-Assertion`, a JWT signed by the gateway.
+    pub identity_assertion: bool,
     /// `file:line` of the route's definition, for `explain`.
     pub defined_at: String,
     /// This route's series of the request metrics.

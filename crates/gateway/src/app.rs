@@ -217,6 +217,11 @@ fn add_public(
         audit: config.runtime.audit_log,
         issuer: issuer.clone(),
         limits: Arc::clone(limits),
+        sessions: crate::session::Runtime::new(
+            live.env.clock.clone(),
+            issuer.clone(),
+            live.env.embedded.clone(),
+        ),
     };
     let mut opts = HttpServerOptions::default();
     // CONNECT reaches our guard, which answers 400 (Pingora's own answer would be 405).
@@ -339,7 +344,10 @@ fn add_background(
                     config.path.clone(),
                     config.routing.routes.clone(),
                     config.routing.policies.clone(),
-                ],
+                ]
+                .into_iter()
+                .chain(config.session.as_ref().map(|s| s.cookie_keys.clone()))
+                .collect(),
                 debounce: std::time::Duration::from_millis(1000),
             },
         ));

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::session::explain::SessionExplanation;
 use crate::snapshot::Snapshot;
 use portcullis_authn::{Principal, TokenExplanation};
 use portcullis_authz::AuthzExplanation;
@@ -34,6 +35,9 @@ pub struct Explanation {
     pub host: Option<String>,
     pub route: Option<RouteView>,
     pub token: Option<TokenExplanation>,
+    /// The session cookie's story, on session routes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionExplanation>,
     pub authz: Option<AuthzExplanation>,
 }
 
@@ -46,6 +50,9 @@ pub struct Query {
     pub host: Option<String>,
     #[serde(default)]
     pub token: Option<String>,
+    /// The session cookie (its value, `name=value`, or a whole `Cookie` header).
+    #[serde(default)]
+    pub cookie: Option<String>,
 }
 
 impl Explanation {
@@ -60,6 +67,7 @@ impl Explanation {
             host: q.host.clone(),
             route: None,
             token: None,
+            session: None,
             authz: None,
         }
     }
@@ -112,31 +120,19 @@ pub fn explain(snap: &Snapshot, q: &Query) -> Explanation {
         auth: route.auth.as_str(),
         defined_at: route.defined_at.clone(),
     });
-    if route.auth != AuthMode::Jwt {
-        out.allowed = true;
-        out.status = 0;
-        out.reason = format!("route \"{}\" is public: no token needed", route.name);
-        return out;
-    }
-    let Some(token) = q.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
-        out.status = 401;
-        out.reason = "401: route needs a bearer token and none was given".to_string();
-        return out;
+    let has_token = q.token.as_deref().is_some_and(|t| !t.trim().is_empty());
+    let principal = match route.auth {
+        AuthMode::Public => {
+            out.allowed = true;
+            out.status = 0;
+            out.reason = format!("route \"{}\" is public: no token needed", route.name);
+            return out;
+        }
+        AuthMode::SessionOrJwt if has_token => bearer(snap, q, &mut out),
+        AuthMode::Jwt => bearer(snap, q, &mut out),
+        AuthMode::Session | AuthMode::SessionOrJwt => session(snap, q, &mut out),
     };
-    let token = token.strip_prefix("Bearer ").unwrap_or(token);
-    let t = snap.authn.explain_token(token);
-    let principal = principal_of(&t);
-    out.token = Some(t);
     let Some(principal) = principal else {
-        out.status = 401;
-        let why = out
-            .token
-            .as_ref()
-            .and_then(|t| t.error)
-            .map_or("token refused".to_string(), |e| {
-                format!("{} ({})", e.description, e.reason)
-            });
-        out.reason = format!("401: {why}");
         return out;
     };
     let a = snap
@@ -147,6 +143,61 @@ pub fn explain(snap: &Snapshot, q: &Query) -> Explanation {
     out.reason = a.summary.clone();
     out.authz = Some(a);
     out
+}
+
+/// The bearer token's checks; its principal, or `None` with the 401 in `out`.
+fn bearer(snap: &Snapshot, q: &Query, out: &mut Explanation) -> Option<Principal> {
+    let Some(token) = q.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
+        out.status = 401;
+        out.reason = "401: route needs a bearer token and none was given".to_string();
+        return None;
+    };
+    let token = token.strip_prefix("Bearer ").unwrap_or(token);
+    let t = snap.authn.explain_token(token);
+    let principal = principal_of(&t);
+    out.token = Some(t);
+    if principal.is_none() {
+        out.status = 401;
+        let why = out
+            .token
+            .as_ref()
+            .and_then(|t| t.error)
+            .map_or("token refused".to_string(), |e| {
+                format!("{} ({})", e.description, e.reason)
+            });
+        out.reason = format!("401: {why}");
+    }
+    principal
+}
+
+/// The session cookie's story; its principal, or `None` with the 401 (or what can't be
+/// judged here) in `out`.
+fn session(snap: &Snapshot, q: &Query, out: &mut Explanation) -> Option<Principal> {
+    out.status = 401;
+    let Some(cfg) = snap.session.as_deref() else {
+        out.reason = "401: the route needs a session and there is no [session]".to_string();
+        return None;
+    };
+    let Some(cookie) = q.cookie.as_deref().map(str::trim).filter(|c| !c.is_empty()) else {
+        out.reason =
+            "401: route needs a session: give its cookie (--cookie), or a token on session_or_jwt routes"
+                .to_string();
+        return None;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (e, principal) = crate::session::explain::explain(cfg, cookie, now);
+    out.reason = match (&e.problem, &e.note) {
+        (Some(p), _) => format!("401: no session: {p}"),
+        (None, Some(n)) => {
+            out.status = 0;
+            format!("a live session; {n}, so the policy is not checked here")
+        }
+        (None, None) => String::new(),
+    };
+    out.session = Some(e);
+    principal.map(|p| (*p).clone())
 }
 
 impl fmt::Display for Explanation {
@@ -177,6 +228,10 @@ impl fmt::Display for Explanation {
         if let Some(t) = &self.token {
             writeln!(f, "--- token")?;
             write!(f, "{t}")?;
+        }
+        if let Some(s) = &self.session {
+            writeln!(f, "--- session")?;
+            write!(f, "{s}")?;
         }
         if let Some(a) = &self.authz {
             writeln!(f, "--- authorization")?;

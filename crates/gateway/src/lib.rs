@@ -17,4 +17,5 @@ pub mod limit;
 pub mod mgmt;
 pub mod proxy;
 pub mod reload;
+pub mod session;
 pub mod snapshot;

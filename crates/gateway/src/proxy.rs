@@ -10,6 +10,7 @@ pub mod headers;
 pub mod identity;
 pub mod limit;
 pub mod respond;
+pub mod session;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,6 +41,8 @@ pub struct PublicProxy {
     pub issuer: Option<Arc<crate::embed::EmbeddedIssuer>>,
     /// Rate limits (DESIGN §12).
     pub limits: Arc<crate::limit::Limits>,
+    /// Browser sessions: the provider, live sessions, assertion key (`crate::session`).
+    pub sessions: Arc<crate::session::Runtime>,
 }
 
 /// Per-request state, carried through the phases.
@@ -62,6 +65,8 @@ pub struct Ctx {
     standing: Option<Arc<identity::Standing>>,
     /// The `RateLimit` fields of an allowed answer on a rate-limited route.
     rate: Option<limit::Allowed>,
+    /// What a session adds to the upstream request and the response (session routes).
+    session_out: Option<Box<session::SessionOut>>,
     tried: u64,
     /// Decision and reason for the audit line.
     decision: &'static str,
@@ -116,13 +121,14 @@ fn request_host(req: &RequestHeader) -> Option<&str> {
 }
 
 impl PublicProxy {
-    /// Everything that may refuse a request before an upstream is chosen.
+    /// Everything that may refuse a request before an upstream is chosen; `Ok(true)` when a
+    /// response was already written (a gateway-owned path, a redirect to sign in).
     async fn admit(
         &self,
         session: &mut Session,
         ctx: &mut Ctx,
         snap: &Snapshot,
-    ) -> Result<(), Refusal> {
+    ) -> Result<bool, Refusal> {
         let limits = &self.live.config.limits;
         guard::check_framing(session, limits.max_header_bytes)?;
         // Bound the wait for the body and for the next request on this connection.
@@ -132,6 +138,11 @@ impl PublicProxy {
         let is_h2 = session.as_downstream().is_http2();
         let req = session.req_header();
         let (path, changed) = guard::normalized_target(req, is_h2)?;
+        if let Some(ep) = crate::session::endpoints::which(&path) {
+            let path = path.into_owned();
+            session::serve_endpoint(self, session, ctx, snap, ep, &path).await?;
+            return Ok(true);
+        }
         if snap
             .blocked_prefixes
             .iter()
@@ -157,31 +168,43 @@ impl PublicProxy {
         }
         // Set before authentication: a 401/403 is counted and audited under its route.
         ctx.route = Some(Arc::clone(&route));
-        if route.auth == AuthMode::Jwt {
-            let authz = session
-                .req_header()
-                .headers
-                .get(http::header::AUTHORIZATION)
-                .map(|v| v.as_bytes());
-            let principal = snap.authn.authenticate(authz).await.map_err(|e| {
-                metrics()
-                    .authn_failures
-                    .with_label_values(&[e.reason])
-                    .inc();
-                Refusal::unauthorized(e.reason, e.description)
-            })?;
-            let method = session.req_header().method.as_str();
-            let standing = identity::Standing::of(&snap.policies, &principal);
-            let decision = standing.decide(&snap.policies, &route.name, method);
-            ctx.principal = Some(principal);
-            ctx.standing = Some(standing);
-            if !decision.allowed {
-                route.metrics.get(&route.name).authz_deny.inc();
-                return Err(Refusal::forbidden(decision.reason));
+        let principal = match route.auth {
+            AuthMode::Public => return Ok(false),
+            AuthMode::Jwt => self.bearer(session, snap).await?,
+            AuthMode::Session | AuthMode::SessionOrJwt => {
+                match session::authenticate(self, session, ctx, snap, &route).await? {
+                    session::Outcome::Principal(p) => p,
+                    session::Outcome::Answered => return Ok(true),
+                }
             }
-            route.metrics.get(&route.name).authz_allow.inc();
+        };
+        let method = session.req_header().method.as_str();
+        let standing = identity::Standing::of(&snap.policies, &principal);
+        let decision = standing.decide(&snap.policies, &route.name, method);
+        ctx.principal = Some(principal);
+        ctx.standing = Some(standing);
+        if !decision.allowed {
+            route.metrics.get(&route.name).authz_deny.inc();
+            return Err(Refusal::forbidden(decision.reason));
         }
-        Ok(())
+        route.metrics.get(&route.name).authz_allow.inc();
+        Ok(false)
+    }
+
+    /// Who the request's bearer token stands for (401 without a valid one).
+    async fn bearer(&self, session: &Session, snap: &Snapshot) -> Result<Arc<Principal>, Refusal> {
+        let authz = session
+            .req_header()
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes());
+        snap.authn.authenticate(authz).await.map_err(|e| {
+            metrics()
+                .authn_failures
+                .with_label_values(&[e.reason])
+                .inc();
+            Refusal::unauthorized(e.reason, e.description)
+        })
     }
 
     /// What the forwarded headers say about the downstream connection.
@@ -219,6 +242,7 @@ impl ProxyHttp for PublicProxy {
             principal: None,
             standing: None,
             rate: None,
+            session_out: None,
             tried: 0,
             decision: "allow",
             reason: "",
@@ -236,14 +260,15 @@ impl ProxyHttp for PublicProxy {
         ctx.trusted_peer = forwarded::is_trusted(&snap.trusted_proxies, ctx.client_ip);
         ctx.request_id = guard::request_id(session, ctx.trusted_peer);
         let admitted = self.admit(session, ctx, &snap).await;
-        if admitted.is_ok()
+        if matches!(admitted, Ok(false))
             && limit::enforce(&self.limits, &snap.trusted_proxies, session, ctx).await?
         {
             return Ok(true);
         }
         ctx.snapshot = Some(snap);
         match admitted {
-            Ok(()) => match (&ctx.route, &self.issuer) {
+            Ok(true) => Ok(true),
+            Ok(false) => match (&ctx.route, &self.issuer) {
                 (Some(r), Some(issuer)) if matches!(r.target, route::Target::EmbeddedIssuer) => {
                     let target = ctx.forward_target.clone().unwrap_or_else(|| {
                         session
@@ -354,12 +379,17 @@ impl ProxyHttp for PublicProxy {
             .filter(|r| r.strip_prefix && r.prefix != "/")
             .map(|r| r.prefix.as_str());
         let standing = ctx.standing.as_deref();
+        let snap = ctx.snapshot.as_deref();
         headers::edit_request(up, uri, |h| {
             forwarded::strip_hop_by_hop(h, is_upgrade);
             forwarded::apply(h, &d, prefix);
             guard::strip_identity_headers(h);
             if let Some(s) = standing {
                 s.set_headers(h);
+            }
+            if let (Some(snap), Some(route)) = (snap, &ctx.route) {
+                let origin = || session::origin_url(self, session, ctx.trusted_peer);
+                session::edit_upstream(h, snap, ctx, route, &self.sessions, origin);
             }
             h.insert(forwarded::X_REQUEST_ID, request_id);
         })
@@ -378,6 +408,7 @@ impl ProxyHttp for PublicProxy {
             if let Some(r) = rate {
                 r.set_headers(h);
             }
+            session::edit_response(h, ctx);
         })
     }
 

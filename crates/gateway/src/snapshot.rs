@@ -22,6 +22,8 @@ pub struct Snapshot {
     pub routes: RouteTable,
     pub policies: PolicySet,
     pub authn: Authenticator,
+    /// `[session]` and its cookie keys (browser sign-in), when configured.
+    pub session: Option<Arc<crate::session::SessionConfig>>,
     pub blocked_prefixes: Vec<String>,
     pub trusted_proxies: Vec<IpNet>,
     /// Load-time warnings (e.g. a jwt route without rules), printed by `check`.
@@ -69,6 +71,7 @@ impl Snapshot {
         );
         let trust = trust_this_build_serves(&loaded.source, &loaded.file.trust, &mut diags);
         let authn = Authenticator::build(&loaded.source, &trust, env, &mut diags);
+        let session = crate::session::SessionConfig::load(&cfg, routes.as_ref(), &mut diags);
         if let Some(routes) = &routes {
             if (static_cfg.issuer.is_none() || !crate::embed::AVAILABLE)
                 && let Some(r) = routes
@@ -122,6 +125,7 @@ impl Snapshot {
             routes,
             policies,
             authn,
+            session,
             warnings: diags.warnings().cloned().collect(),
             blocked_prefixes: guard.blocked_prefixes,
             trusted_proxies: cfg.trusted_proxies,

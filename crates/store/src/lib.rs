@@ -183,6 +183,46 @@ pub trait Store: Send + Sync + 'static {
     async fn list_events(&self, realm: &str) -> anyhow::Result<Vec<LoginEvent>>;
     /// Drops login and admin events, sessions, refresh families and brute-force counters
     /// untouched since `before`, and codes and revocations expired at `now`.
+    // The gateway's browser sessions (`[session] store = "database"`). The defaults refuse, so
+    // a store written for the issuer alone (a test double) need not know them.
+    /// Stores a new session.
+    async fn create_gateway_session(&self, _s: &GatewaySessionRow) -> anyhow::Result<()> {
+        anyhow::bail!("this store keeps no gateway sessions")
+    }
+    /// The session with this id, unless it has expired at `now` or was ended.
+    async fn gateway_session(
+        &self,
+        _id: &str,
+        _now: i64,
+    ) -> anyhow::Result<Option<GatewaySessionRow>> {
+        anyhow::bail!("this store keeps no gateway sessions")
+    }
+    /// A refresh or a new last-seen time; `false` when the session was ended (it stays ended)
+    /// or already has a later revision.
+    async fn update_gateway_session(
+        &self,
+        _id: &str,
+        _rev: i64,
+        _data: &str,
+        _last_seen: i64,
+    ) -> anyhow::Result<bool> {
+        anyhow::bail!("this store keeps no gateway sessions")
+    }
+    /// Ends one session (sign-out); `false` when there was none.
+    async fn end_gateway_session(&self, _id: &str) -> anyhow::Result<bool> {
+        anyhow::bail!("this store keeps no gateway sessions")
+    }
+    /// Ends every session of a subject (an admin's action); how many there were.
+    async fn end_gateway_sessions_of(&self, _sub: &str) -> anyhow::Result<u64> {
+        anyhow::bail!("this store keeps no gateway sessions")
+    }
+    /// Drops sessions expired at `now`.
+    async fn purge_gateway_sessions(&self, _now: i64) -> anyhow::Result<u64> {
+        anyhow::bail!("this store keeps no gateway sessions")
+    }
+
+    /// Drops login events, sessions, refresh families and brute-force counters untouched since
+    /// `before`, and codes and revocations expired at `now`.
     async fn purge(&self, before: i64, now: i64) -> anyhow::Result<u64>;
 }
 

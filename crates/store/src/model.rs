@@ -204,6 +204,36 @@ pub struct SessionRow {
     pub ended: bool,
 }
 
+/// A browser session of the gateway (`[session] store = "database"`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct GatewaySessionRow {
+    /// A digest of the session id (never the id itself, which the cookie carries sealed).
+    pub id: String,
+    /// Whom it signed in, so all of a user's sessions can be ended.
+    pub sub: String,
+    /// Bumped by each refresh of its tokens.
+    pub rev: i64,
+    /// The tokens, sealed with the gateway's cookie keys.
+    pub data: String,
+    pub created_at: i64,
+    pub last_seen: i64,
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for GatewaySessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewaySessionRow")
+            .field("id", &self.id)
+            .field("sub", &self.sub)
+            .field("rev", &self.rev)
+            .field("data", &"***")
+            .field("created_at", &self.created_at)
+            .field("last_seen", &self.last_seen)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct CodeRow {
     pub code_hash: String,

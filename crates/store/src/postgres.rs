@@ -35,6 +35,13 @@ fn migrator() -> Migrator {
             include_str!("../migrations/postgres/0003_email_verified.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            4,
+            "gateway sessions".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/postgres/0004_gateway_sessions.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

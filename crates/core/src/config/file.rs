@@ -12,6 +12,10 @@ use toml::Spanned;
 pub struct SecretString(String);
 
 impl SecretString {
+    pub fn new(secret: String) -> Self {
+        SecretString(secret)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -43,6 +47,8 @@ pub struct ConfigFile {
     pub issuer: Option<IssuerFile>,
     #[serde(default)]
     pub rate_limit: RateLimitStoreFile,
+    /// Browser sign-in at the gateway (DESIGN §10).
+    pub session: Option<SessionFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,6 +154,27 @@ pub struct IssuerFile {
     pub rate_limit: Option<Spanned<RateLimitFile>>,
 }
 
+/// `[session]`: the gateway as an OpenID Connect relying party for `session` routes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionFile {
+    /// `embedded:REALM`, or an issuer URL whose discovery document names the endpoints.
+    pub provider: Spanned<String>,
+    pub client_id: Spanned<String>,
+    /// `${VAR}` (or `${VAR:default}`) is taken from the environment; absent: a public client.
+    pub client_secret: Option<Spanned<SecretString>>,
+    pub scopes: Option<Spanned<Vec<Spanned<String>>>>,
+    pub cookie_name: Option<Spanned<String>>,
+    /// A file of standard base64 32-byte keys, one a line: the first seals, all open.
+    pub cookie_keys: Option<Spanned<String>>,
+    pub idle_timeout_seconds: Option<Spanned<u64>>,
+    pub max_lifetime_seconds: Option<Spanned<u64>>,
+    /// `cookie` (sealed in the browser) or `database` (the issuer's store).
+    pub store: Option<Spanned<String>>,
+    /// PEM file of CAs trusted for the provider's TLS (added to the system roots).
+    pub provider_ca: Option<Spanned<String>>,
+}
+
 /// One route as written in `routes/*.toml`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,6 +187,10 @@ pub struct RouteFile {
     pub strip_prefix: Option<bool>,
     pub timeout_seconds: Option<Spanned<u64>>,
     pub rate_limit: Option<Spanned<RateLimitFile>>,
+    /// Session routes: send the session's access token upstream as `Authorization: Bearer`.
+    pub pass_access_token: Option<Spanned<bool>>,
+    /// Send `X-Portcullis-Assertion`, a short-lived JWT signed by the gateway.
+    pub identity_assertion: Option<Spanned<bool>>,
 }
 
 /// `rate_limit = { requests, per_seconds, burst, key }` of a route or of `[issuer]`. Signed

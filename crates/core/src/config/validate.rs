@@ -1,6 +1,7 @@
 //! Validation of `portcullis.toml` into a [`Config`], one function per section. Each reports
 //! every problem of its section with its place; the sections are checked in one fixed order
-//! (listen, tls, forwarded, guard, issuer, rate limits), which is the order `check` reports them in.
+//! (listen, tls, forwarded, guard, issuer, rate limits, session), which is the order `check`
+//! reports them in.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -43,6 +44,10 @@ pub(super) fn validate(
         .filter(|_| issuer_enabled)
         .map(|i| issuer(src, i, &base_dir, diags));
     let rate_limit = rate_limits(src, f, diags);
+    let session = f
+        .session
+        .as_ref()
+        .map(|s| super::session::validate(src, s, issuer_enabled, &base_dir, diags));
 
     if diags.errors().count() > errors_before {
         return None;
@@ -58,6 +63,7 @@ pub(super) fn validate(
         limits,
         issuer,
         rate_limit,
+        session,
         base_dir,
     })
 }

@@ -25,6 +25,7 @@ pub(super) fn build_route(
     let prefix = check_prefix(src, &rf, diags);
     let host = check_host(src, &rf, diags);
     let auth = auth_mode(src, &rf, diags);
+    let (pass_access_token, identity_assertion) = session_options(src, &rf, auth, diags);
     let timeout = timeout(src, &rf, diags);
     let target = target(src, &rf, &name, &prefix, guard, diags);
     let rate_limit = rate_limit(src, &rf, &name, auth, diags);
@@ -41,6 +42,8 @@ pub(super) fn build_route(
         auth,
         strip_prefix: rf.strip_prefix.unwrap_or(false),
         timeout,
+        pass_access_token,
+        identity_assertion,
         defined_at: format!("{}:{line}", display_path(&src.path)),
         metrics: Default::default(),
         rate_limit,
@@ -108,27 +111,56 @@ fn check_host(src: &SourceFile, rf: &RouteFile, diags: &mut Diagnostics) -> Opti
 }
 
 fn auth_mode(src: &SourceFile, rf: &RouteFile, diags: &mut Diagnostics) -> AuthMode {
-    let auth = match rf.auth.as_ref().map(|a| a.get_ref().as_str()) {
+    match rf.auth.as_ref().map(|a| a.get_ref().as_str()) {
         None | Some("public") => AuthMode::Public,
         Some("jwt") => AuthMode::Jwt,
         Some("session") => AuthMode::Session,
+        Some("session_or_jwt") => AuthMode::SessionOrJwt,
         Some(other) => {
             let span = rf.auth.as_ref().map_or(0..0, |a| a.span());
             diags.push(
                 src.error(span, format!("unknown auth mode \"{other}\""))
-                    .with_hint("use \"public\", \"jwt\" or \"session\""),
+                    .with_hint("use \"public\", \"jwt\", \"session\" or \"session_or_jwt\""),
             );
             AuthMode::Public
         }
-    };
-    if auth == AuthMode::Session {
-        let span = rf.auth.as_ref().map_or(0..0, |a| a.span());
+    }
+}
+
+/// `pass_access_token` (session routes only: a jwt route passes the bearer token on as it
+/// came) and `identity_assertion` (any route that knows who is calling).
+fn session_options(
+    src: &SourceFile,
+    rf: &RouteFile,
+    auth: AuthMode,
+    diags: &mut Diagnostics,
+) -> (bool, bool) {
+    let pass = rf.pass_access_token.as_ref();
+    if let Some(p) = pass.filter(|p| *p.get_ref() && !auth.takes_session()) {
         diags.push(
-            src.error(span, "auth = \"session\" is not supported yet")
-                .with_hint("use \"jwt\" (bearer tokens) or \"public\""),
+            src.error(
+                p.span(),
+                format!(
+                    "pass_access_token needs auth = \"session\" or \"session_or_jwt\", not \"{}\"",
+                    auth.as_str()
+                ),
+            )
+            .with_hint(
+                "a jwt route passes the caller's bearer token on unchanged; remove the option",
+            ),
         );
     }
-    auth
+    let assert = rf.identity_assertion.as_ref();
+    if let Some(a) = assert.filter(|a| *a.get_ref() && auth == AuthMode::Public) {
+        diags.push(
+            src.error(a.span(), "identity_assertion needs an authenticated route: a public route has no identity to assert")
+                .with_hint("use auth = \"jwt\", \"session\" or \"session_or_jwt\", or remove the option"),
+        );
+    }
+    (
+        pass.is_some_and(|p| *p.get_ref()),
+        assert.is_some_and(|a| *a.get_ref()),
+    )
 }
 
 /// `rate_limit = { … }`: a `principal` or `client` key needs a route that knows who calls.

@@ -182,3 +182,38 @@ fn the_embedded_issuer_is_routed_only_where_its_paths_arrive_whole() {
         "{err}"
     );
 }
+
+#[test]
+fn session_modes_and_their_options() {
+    let t = load(
+        "[[route]]\nname = \"app\"\nprefix = \"/app\"\nupstreams = [\"http://127.0.0.1:1\"]\n\
+         auth = \"session\"\npass_access_token = true\nidentity_assertion = true\n\
+         [[route]]\nname = \"both\"\nprefix = \"/both\"\nupstreams = [\"http://127.0.0.1:1\"]\n\
+         auth = \"session_or_jwt\"\n",
+    )
+    .unwrap();
+    let app = t.get("app").unwrap();
+    assert_eq!(app.auth, AuthMode::Session);
+    assert!(app.pass_access_token && app.identity_assertion);
+    let both = t.get("both").unwrap();
+    assert_eq!(both.auth.as_str(), "session_or_jwt");
+    assert!(both.auth.takes_session() && !both.pass_access_token);
+
+    let err = load(
+        "[[route]]\nname = \"api\"\nprefix = \"/api\"\nupstreams = [\"http://127.0.0.1:1\"]\n\
+         auth = \"jwt\"\npass_access_token = true\n\
+         [[route]]\nname = \"pub\"\nprefix = \"/pub\"\nupstreams = [\"http://127.0.0.1:1\"]\n\
+         identity_assertion = true\n\
+         [[route]]\nname = \"x\"\nprefix = \"/x\"\nupstreams = [\"http://127.0.0.1:1\"]\n\
+         auth = \"sesion\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    for want in [
+        "r.toml:6:21: pass_access_token needs auth = \"session\" or \"session_or_jwt\", not \"jwt\"",
+        "r.toml:11:22: identity_assertion needs an authenticated route",
+        "r.toml:16:8: unknown auth mode \"sesion\"",
+    ] {
+        assert!(err.contains(want), "{want}\nnot in {err}");
+    }
+}

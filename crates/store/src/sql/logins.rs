@@ -1,11 +1,11 @@
 //! Brute-force counters and login events: the `Store` methods `impl_store!` (`sql.rs`) gathers
 //! from this file, in the one SQL text both backends run.
 
-/// Appends the brute-force and login-event methods to `$methods`; the last file: it hands every
-/// method back to `impl_store!`, which writes the `impl Store` block.
+/// Appends the brute-force and login-event methods to `$methods`, and hands them on to
+/// `gateway_sessions`.
 macro_rules! login_methods {
     ($ty:ty, { $($methods:tt)* }) => {
-        crate::sql::impl_store! { @impl $ty, { $($methods)*
+        crate::sql::gateway_sessions::gateway_session_methods! { $ty, { $($methods)*
             async fn get_failures(&self, realm: &str, key: &str) -> anyhow::Result<Option<Failures>> {
                 let row = sqlx::query(
                     "SELECT failures, last_failure, locked_until FROM brute_force \
