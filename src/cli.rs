@@ -59,6 +59,10 @@ pub enum Command {
         /// The bearer token, or "-" to read it from stdin (keeps it out of shell history).
         #[arg(long)]
         token: Option<String>,
+        /// A client certificate (PEM chain, leaf first) the request's connection presents;
+        /// checked against `[tls] client_ca` as a handshake would.
+        #[arg(long)]
+        cert: Option<PathBuf>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -159,9 +163,10 @@ pub fn main() -> ExitCode {
             path,
             host,
             token,
+            cert,
             json,
             config,
-        } => explain(&config, method, path, host, token, json),
+        } => explain(&config, method, path, host, token, cert, json),
         Command::Certs {
             command: CertsCommand::Dev { cert, key },
         } => match portcullis_gateway::certs::write_dev_cert(&cert, &key) {
@@ -283,9 +288,20 @@ fn explain(
     path: String,
     host: Option<String>,
     token: Option<String>,
+    cert: Option<PathBuf>,
     json: bool,
 ) -> ExitCode {
     portcullis_gateway::app::install_crypto_provider();
+    let cert = match cert
+        .map(|p| std::fs::read_to_string(&p).map_err(|e| (p, e)))
+        .transpose()
+    {
+        Ok(c) => c,
+        Err((p, e)) => {
+            eprintln!("error: reading the certificate {}: {e}", p.display());
+            return ExitCode::FAILURE;
+        }
+    };
     let token = match token.as_deref() {
         Some("-") => {
             let mut t = String::new();
@@ -298,9 +314,9 @@ fn explain(
         other => other.map(str::to_string),
     };
     // The issuer's published keys are read (nothing written) so embedded tokens can be checked.
-    let snap =
+    let (snap, client_ca) =
         match portcullis_gateway::app::load(config, portcullis_gateway::app::IssuerUse::ReadKeys) {
-            Ok(v) => v.snapshot,
+            Ok(v) => (v.snapshot, v.config.tls.and_then(|t| t.client_ca)),
             Err(portcullis_gateway::app::LoadError::Config(diags)) => {
                 eprint!("{diags}");
                 return ExitCode::FAILURE;
@@ -320,8 +336,9 @@ fn explain(
         path,
         host,
         token,
+        cert,
     };
-    let e = portcullis_gateway::explain::explain(&snap, &q);
+    let e = portcullis_gateway::explain::explain_with_ca(&snap, &q, client_ca.as_deref());
     if json {
         outln!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
     } else {

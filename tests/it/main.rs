@@ -8,4 +8,7 @@ mod harness;
 mod idp;
 mod issuer;
 mod lifecycle;
+mod mtls;
+mod mtls_pki;
+mod mtls_upstream;
 mod upstream_pool;

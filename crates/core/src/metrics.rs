@@ -3,8 +3,8 @@
 use std::sync::{LazyLock, OnceLock};
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// The process's metrics. Names all start `portcullis_`; labels are bounded sets
@@ -24,6 +24,9 @@ pub struct Metrics {
     pub jwks_refreshes: IntCounterVec,
     pub issuer_tokens_issued: IntCounterVec,
     pub issuer_logins: IntCounterVec,
+    /// Unix time at which each certificate in use expires, by name (`server`, `client_ca`,
+    /// `upstream/<route>/ca`, `upstream/<route>/client_cert`).
+    pub tls_cert_expiry: IntGaugeVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -31,6 +34,13 @@ fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterV
         .unwrap_or_else(|e| unreachable_metric(name, e));
     let _ = r.register(Box::new(c.clone()));
     c
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| unreachable_metric(name, e));
+    let _ = r.register(Box::new(g.clone()));
+    g
 }
 
 fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
@@ -134,6 +144,12 @@ impl Metrics {
                 "Login attempts at the embedded issuer.",
                 &["realm", "result"],
             ),
+            tls_cert_expiry: gauge_vec(
+                &r,
+                "portcullis_tls_certificate_expiry_timestamp_seconds",
+                "When each TLS certificate in use expires (Unix seconds), by name.",
+                &["name"],
+            ),
             registry: r,
         }
     }
@@ -234,6 +250,7 @@ mod tests {
         ] {
             c.with_label_values(&vec![l; n]).inc();
         }
+        m.tls_cert_expiry.with_label_values(&[l]).set(1);
         let exported: std::collections::BTreeSet<String> = m
             .registry
             .gather()

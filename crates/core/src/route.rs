@@ -14,6 +14,9 @@ use crate::config::{Diagnostics, Guard, SourceFile, source};
 pub use crate::normalize::canonical_prefix;
 
 mod build;
+mod transport;
+
+pub use transport::{UpstreamProtocol, UpstreamTls};
 
 /// How a route authenticates its callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -22,6 +25,8 @@ pub enum AuthMode {
     Public,
     Jwt,
     Session,
+    /// A verified client certificate (DESIGN §11); its identity is the principal.
+    Mtls,
 }
 
 impl AuthMode {
@@ -30,6 +35,7 @@ impl AuthMode {
             AuthMode::Public => "public",
             AuthMode::Jwt => "jwt",
             AuthMode::Session => "session",
+            AuthMode::Mtls => "mtls",
         }
     }
 }
@@ -83,6 +89,11 @@ pub struct Route {
     pub auth: AuthMode,
     pub strip_prefix: bool,
     pub timeout: Duration,
+    /// TLS settings for its `https://` upstreams, when the route names any.
+    pub upstream_tls: Option<UpstreamTls>,
+    pub upstream_protocol: UpstreamProtocol,
+    /// A `jwt` route that also needs a verified client certificate.
+    pub require_client_cert: bool,
     /// `file:line` of the route's definition, for `explain`.
     pub defined_at: String,
     /// This route's series of the request metrics.

@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use pingora::apps::HttpServerOptions;
 use pingora::apps::http_app::HttpServer;
-use pingora::listeners::tls::TlsSettings;
 use pingora::prelude::*;
 use pingora::server::configuration::ServerConf;
 use pingora::services::listening::Service;
@@ -123,18 +122,25 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     } = loaded;
     install_crypto_provider();
     let public = config.listen.public;
-    if let Some(tls) = &config.tls {
-        crate::certs::ensure(tls)?;
-    } else {
-        tracing::warn!(listen.public = %public, "no [tls] section: the public listener speaks plain HTTP (only behind a TLS-terminating proxy)");
-    }
+    let server_tls = match &config.tls {
+        Some(tls) => {
+            crate::certs::ensure(tls)?;
+            let loaded = crate::tls::ServerTls::load(tls)
+                .map_err(|errors| anyhow::anyhow!("[tls]: {}", errors.join("; ")))?;
+            Some(loaded)
+        }
+        None => {
+            tracing::warn!(listen.public = %public, "no [tls] section: the public listener speaks plain HTTP (only behind a TLS-terminating proxy)");
+            None
+        }
+    };
 
     let threads = worker_threads(&config);
     let mut server = Server::new_with_opt_and_conf(None, server_conf(&config, threads));
     server.bootstrap();
     let conf = server.configuration.clone();
 
-    let live = Live::new(config.clone(), env, first);
+    let live = Live::new(config.clone(), env, first, server_tls);
     let ready = Arc::new(Readiness::default());
     if let (Some(issuer), Some(addr)) = (&issuer, config.listen.internal) {
         issuer.serve_internal(addr, config.runtime.audit_log)?;
@@ -229,13 +235,10 @@ fn add_public(
         config.limits.header_read_timeout,
     ));
     let public_addr = config.listen.public.to_string();
-    match &config.tls {
+    match &live.tls {
+        // The certificate and client verifier come from `live.tls`, which reloads swap.
         Some(tls) => {
-            let (Some(c), Some(k)) = (tls.cert.to_str(), tls.key.to_str()) else {
-                bail!("TLS paths must be UTF-8");
-            };
-            let mut settings = TlsSettings::intermediate(c, k).context("TLS settings")?;
-            settings.enable_h2();
+            let settings = tls.settings().context("TLS settings")?;
             public_svc.add_tls_with_settings(&public_addr, None, settings);
         }
         None => public_svc.add_tcp(&public_addr),
@@ -325,11 +328,6 @@ fn add_background(
             "watch",
             Watcher {
                 live: Arc::clone(live),
-                paths: vec![
-                    config.path.clone(),
-                    config.routing.routes.clone(),
-                    config.routing.policies.clone(),
-                ],
                 debounce: std::time::Duration::from_millis(1000),
             },
         ));

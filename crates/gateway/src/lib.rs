@@ -17,3 +17,4 @@ pub mod mgmt;
 pub mod proxy;
 pub mod reload;
 pub mod snapshot;
+pub mod tls;

@@ -70,6 +70,7 @@ impl Snapshot {
         let trust = trust_this_build_serves(&loaded.source, &loaded.file.trust, &mut diags);
         let authn = Authenticator::build(&loaded.source, &trust, env, &mut diags);
         if let Some(routes) = &routes {
+            crate::tls::load_routes(static_cfg, routes, &mut diags);
             if (static_cfg.issuer.is_none() || !crate::embed::AVAILABLE)
                 && let Some(r) = routes
                     .routes()

@@ -26,6 +26,7 @@ pub(super) fn build_route(
     let auth = auth_mode(src, &rf, diags);
     let timeout = timeout(src, &rf, diags);
     let target = target(src, &rf, &name, &prefix, guard, diags);
+    let transport = super::transport::check(src, &rf, auth, &target, diags);
 
     let (line, _) = line_col(&src.text, rf.name.span().start);
     if diags.errors().count() > errors_before {
@@ -39,6 +40,9 @@ pub(super) fn build_route(
         auth,
         strip_prefix: rf.strip_prefix.unwrap_or(false),
         timeout,
+        upstream_tls: transport.tls,
+        upstream_protocol: transport.protocol,
+        require_client_cert: transport.require_client_cert,
         defined_at: format!("{}:{line}", display_path(&src.path)),
         metrics: Default::default(),
         next: AtomicUsize::new(0),
@@ -108,11 +112,12 @@ fn auth_mode(src: &SourceFile, rf: &RouteFile, diags: &mut Diagnostics) -> AuthM
         None | Some("public") => AuthMode::Public,
         Some("jwt") => AuthMode::Jwt,
         Some("session") => AuthMode::Session,
+        Some("mtls") => AuthMode::Mtls,
         Some(other) => {
             let span = rf.auth.as_ref().map_or(0..0, |a| a.span());
             diags.push(
                 src.error(span, format!("unknown auth mode \"{other}\""))
-                    .with_hint("use \"public\", \"jwt\" or \"session\""),
+                    .with_hint("use \"public\", \"jwt\", \"mtls\" or \"session\""),
             );
             AuthMode::Public
         }
