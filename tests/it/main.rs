@@ -11,5 +11,6 @@ mod issuer;
 mod lifecycle;
 mod mtls;
 mod mtls_pki;
+mod mtls_reload;
 mod mtls_upstream;
 mod upstream_pool;

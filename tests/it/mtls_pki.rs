@@ -33,6 +33,8 @@ pub struct Names<'a> {
     pub ips: &'a [std::net::IpAddr],
     pub cn: Option<&'a str>,
     pub expired: bool,
+    /// Valid until the start of this year (rcgen's default is 4096).
+    pub until_year: Option<i32>,
 }
 
 impl Ca {
@@ -71,6 +73,9 @@ impl Ca {
             p.not_before = rcgen::date_time_ymd(2020, 1, 1);
             p.not_after = rcgen::date_time_ymd(2021, 1, 1);
         }
+        if let Some(y) = n.until_year {
+            p.not_after = rcgen::date_time_ymd(y, 1, 1);
+        }
         let key = KeyPair::generate().unwrap();
         let cert = p.signed_by(&key, &self.issuer).unwrap();
         Leaf {
@@ -91,10 +96,16 @@ impl Ca {
 
     /// A server certificate for localhost and 127.0.0.1.
     pub fn server(&self) -> Leaf {
+        self.server_until(None)
+    }
+
+    /// A server certificate for localhost and 127.0.0.1, valid until the start of `year`.
+    pub fn server_until(&self, year: Option<i32>) -> Leaf {
         self.leaf(Names {
             dns: &["localhost"],
             ips: &["127.0.0.1".parse().unwrap()],
             cn: Some("localhost"),
+            until_year: year,
             ..Default::default()
         })
     }
