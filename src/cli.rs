@@ -70,7 +70,7 @@ pub enum Command {
         config: PathBuf,
     },
     /// One workload's gateway: one implicit jwt route named `sidecar` to one upstream, no issuer.
-    Sidecar(crate::sidecar::SidecarArgs),
+    Sidecar(Box<crate::sidecar::SidecarArgs>),
     /// Realm templates of the embedded issuer.
     Realm {
         #[command(subcommand)]

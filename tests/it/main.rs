@@ -13,4 +13,5 @@ mod mtls;
 mod mtls_pki;
 mod mtls_reload;
 mod mtls_upstream;
+mod sidecar_mesh;
 mod upstream_pool;
