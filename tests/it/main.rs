@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod dataplane;
 mod grpc;
+mod h2_limits;
 mod harness;
 mod idp;
 mod issuer;

@@ -105,10 +105,20 @@ fn worker_threads(config: &Config) -> usize {
 /// bytes per field more than the guard does. So the h2 limit is a few times
 /// `limits.max_header_bytes` (at most 1 MiB, Pingora's HTTP/1 cap), and the guard answers up
 /// to there.
+///
+/// Floods are bounded by h2 with these settings, stated here rather than left to defaults: at
+/// most 100 streams at once per connection; a rapid reset (streams opened and cancelled before
+/// they are served, CVE-2023-44487) past 20 pending, or 1024 streams the server itself had to
+/// reset, ends the connection with ENHANCE_YOUR_CALM; a CONTINUATION flood is refused after
+/// about `header list / frame size` frames. A header block that is never finished is cut off
+/// by the head deadline (`proxy::head_deadline`).
 fn h2_options(max_header_bytes: usize) -> pingora::protocols::http::v2::server::H2Options {
     let mut o = pingora::protocols::http::v2::server::default_h2_options();
     let limit = max_header_bytes.saturating_mul(4).min(1024 * 1024);
     o.max_header_list_size(u32::try_from(limit).unwrap_or(u32::MAX));
+    o.max_concurrent_streams(100);
+    o.max_pending_accept_reset_streams(20);
+    o.max_local_error_reset_streams(Some(1024));
     o
 }
 
