@@ -219,3 +219,67 @@ fn require_client_cert(
     }
     on
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use crate::config::{Diagnostics, Guard};
+    use crate::route::{AuthMode, RouteTable, UpstreamProtocol};
+
+    fn load(text: &str) -> Result<RouteTable, Vec<String>> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("r.toml"), text).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), "x").unwrap();
+        let guard = Guard {
+            guarded_ports: BTreeSet::new(),
+            blocked_prefixes: vec![],
+            allow_non_loopback_management: false,
+        };
+        let mut d = Diagnostics::default();
+        RouteTable::load(dir.path(), &guard, &mut d)
+            .ok_or_else(|| d.errors().map(|e| e.message.clone()).collect())
+    }
+
+    #[test]
+    fn the_keys_load_into_the_route() {
+        let t = load(
+            "[[route]]\nname = \"g\"\nprefix = \"/g\"\nupstreams = [\"https://127.0.0.1:1\"]\n\
+             upstream_protocol = \"h2\"\nupstream_tls = { ca = \"ca.pem\", server_name = \"g.internal\" }\n\
+             [[route]]\nname = \"m\"\nprefix = \"/m\"\nupstreams = [\"http://127.0.0.1:1\"]\n\
+             auth = \"mtls\"\nupstream_protocol = \"h2c\"\n\
+             [[route]]\nname = \"j\"\nprefix = \"/j\"\nupstreams = [\"http://127.0.0.1:1\"]\n\
+             auth = \"jwt\"\nrequire_client_cert = true\n",
+        )
+        .unwrap();
+        let g = t.get("g").unwrap();
+        assert_eq!(g.upstream_protocol, UpstreamProtocol::H2);
+        let tls = g.upstream_tls.as_ref().unwrap();
+        assert!(tls.ca.as_ref().unwrap().ends_with("ca.pem"));
+        assert_eq!(tls.server_name.as_deref(), Some("g.internal"));
+        let m = t.get("m").unwrap();
+        assert_eq!(
+            (m.auth, m.upstream_protocol),
+            (AuthMode::Mtls, UpstreamProtocol::H2c)
+        );
+        assert!(t.get("j").unwrap().require_client_cert);
+    }
+
+    #[test]
+    fn require_client_cert_belongs_to_jwt_routes() {
+        for auth in ["public", "mtls"] {
+            let errors = load(&format!(
+                "[[route]]\nname = \"a\"\nprefix = \"/a\"\nupstreams = [\"http://127.0.0.1:1\"]\n\
+                 auth = \"{auth}\"\nrequire_client_cert = true\n"
+            ))
+            .unwrap_err();
+            assert!(errors[0].starts_with("require_client_cert: "), "{errors:?}");
+        }
+        let errors = load(
+            "[[route]]\nname = \"a\"\nprefix = \"/a\"\nupstreams = [\"http://127.0.0.1:1\"]\n\
+             upstream_protocol = \"h3\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(errors, ["unknown upstream_protocol \"h3\""]);
+    }
+}
