@@ -63,6 +63,10 @@ pub enum Command {
         /// it from stdin: explains a `session` route's session.
         #[arg(long)]
         cookie: Option<String>,
+        /// A client certificate (PEM chain, leaf first) the request's connection presents;
+        /// checked against `[tls] client_ca` as a handshake would.
+        #[arg(long)]
+        cert: Option<PathBuf>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -70,7 +74,7 @@ pub enum Command {
         config: PathBuf,
     },
     /// One workload's gateway: one implicit jwt route named `sidecar` to one upstream, no issuer.
-    Sidecar(crate::sidecar::SidecarArgs),
+    Sidecar(Box<crate::sidecar::SidecarArgs>),
     /// Realm templates of the embedded issuer.
     Realm {
         #[command(subcommand)]
@@ -164,9 +168,22 @@ pub fn main() -> ExitCode {
             host,
             token,
             cookie,
+            cert,
             json,
             config,
-        } => explain(&config, method, path, host, token, cookie, json),
+        } => explain(
+            &config,
+            portcullis_gateway::explain::Query {
+                method,
+                path,
+                host,
+                token,
+                cookie,
+                cert: None,
+            },
+            cert,
+            json,
+        ),
         Command::Certs {
             command: CertsCommand::Dev { cert, key },
         } => match portcullis_gateway::certs::write_dev_cert(&cert, &key) {
@@ -284,14 +301,22 @@ fn check(config: &std::path::Path) -> ExitCode {
 
 fn explain(
     config: &std::path::Path,
-    method: String,
-    path: String,
-    host: Option<String>,
-    token: Option<String>,
-    cookie: Option<String>,
+    mut q: portcullis_gateway::explain::Query,
+    cert: Option<PathBuf>,
     json: bool,
 ) -> ExitCode {
     portcullis_gateway::app::install_crypto_provider();
+    q.cert = match cert
+        .map(|p| std::fs::read_to_string(&p).map_err(|e| (p, e)))
+        .transpose()
+    {
+        Ok(c) => c,
+        Err((p, e)) => {
+            eprintln!("error: reading the certificate {}: {e}", p.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let (token, cookie) = (q.token.take(), q.cookie.take());
     if token.as_deref() == Some("-") && cookie.as_deref() == Some("-") {
         eprintln!("error: only one of --token and --cookie can be read from stdin");
         return ExitCode::FAILURE;
@@ -300,10 +325,11 @@ fn explain(
     else {
         return ExitCode::FAILURE;
     };
+    (q.token, q.cookie) = (token, cookie);
     // The issuer's published keys are read (nothing written) so embedded tokens can be checked.
-    let snap =
+    let (snap, client_ca) =
         match portcullis_gateway::app::load(config, portcullis_gateway::app::IssuerUse::ReadKeys) {
-            Ok(v) => v.snapshot,
+            Ok(v) => (v.snapshot, v.config.tls.and_then(|t| t.client_ca)),
             Err(portcullis_gateway::app::LoadError::Config(diags)) => {
                 eprint!("{diags}");
                 return ExitCode::FAILURE;
@@ -318,14 +344,7 @@ fn explain(
     };
     // Remote issuers' keys are needed to check a signature; fetch them (bounded).
     rt.block_on(snap.authn.prefetch(std::time::Duration::from_secs(5)));
-    let q = portcullis_gateway::explain::Query {
-        method,
-        path,
-        host,
-        token,
-        cookie,
-    };
-    let e = portcullis_gateway::explain::explain(&snap, &q);
+    let e = portcullis_gateway::explain::explain_with_ca(&snap, &q, client_ca.as_deref());
     if json {
         outln!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
     } else {

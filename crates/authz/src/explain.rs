@@ -154,6 +154,14 @@ impl PolicySet {
                 None => unmapped.push(g.clone()),
             }
         }
+        for (key, entry) in self.certificate_grants(p) {
+            let via = format!("principal {key}");
+            for &id in &entry.roles {
+                if !held.iter().any(|(h, v)| *h == id && *v == via) {
+                    held.push((id, via.clone()));
+                }
+            }
+        }
         let mut ignored = Vec::new();
         for r in &p.roles {
             match self.role_ids.get(r.as_str()) {

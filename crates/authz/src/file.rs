@@ -11,6 +11,9 @@ pub(super) struct PolicyFile {
     /// Group full path → role names.
     #[serde(default)]
     pub groups: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
+    /// Client-certificate identity (exact, or a prefix ending in `/*`) → role names.
+    #[serde(default)]
+    pub principals: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
     #[serde(default)]
     pub roles: BTreeMap<Spanned<String>, RoleFile>,
     #[serde(default)]

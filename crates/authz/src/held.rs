@@ -72,6 +72,9 @@ impl PolicySet {
                 stack.push(*id);
             }
         }
+        for (_, entry) in self.certificate_grants(principal) {
+            stack.extend(entry.roles.iter().copied());
+        }
         while let Some(id) = stack.pop() {
             if seen.contains(&id) {
                 continue;

@@ -13,6 +13,7 @@ mod file;
 mod held;
 mod load;
 mod perm;
+mod principals;
 
 #[cfg(test)]
 mod load_tests;
@@ -108,6 +109,8 @@ pub struct PolicySet {
     roles: Vec<Role>,
     role_ids: HashMap<Box<str>, RoleId>,
     groups: HashMap<Box<str>, Group>,
+    /// `[principals]`: client-certificate identities → roles.
+    principals: principals::Principals,
     rules: Vec<Rule>,
     routes: HashMap<Box<str>, RouteRules>,
     /// Names of routes with at least one rule, sorted.
@@ -134,6 +137,11 @@ impl PolicySet {
 
     pub fn group_count(&self) -> usize {
         self.groups.len()
+    }
+
+    /// How many `[principals]` entries (exact and prefix) the policies define.
+    pub fn principal_count(&self) -> usize {
+        self.principals.len()
     }
 
     /// The policy files this set was loaded from, in load order.
@@ -226,7 +234,22 @@ impl PolicySet {
             .roles
             .iter()
             .filter_map(|r| self.role(r.as_str()).map(|r| &r.grants));
-        from_groups.chain(from_token)
+        from_groups
+            .chain(from_token)
+            .chain(self.certificate_grants(principal).map(|(_, g)| &g.grants))
+    }
+
+    /// The `[principals]` entries a certificate's principal matches (none for a token's).
+    fn certificate_grants<'a>(
+        &'a self,
+        principal: &'a Principal,
+    ) -> impl Iterator<Item = (&'a str, &'a Group)> + 'a {
+        principal
+            .is_certificate()
+            .then(|| self.principals.matching(&principal.sub))
+            .into_iter()
+            .flatten()
+            .filter(|(_, g)| !g.roles.is_empty())
     }
 
     fn role(&self, name: &str) -> Option<&Role> {

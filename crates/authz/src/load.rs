@@ -33,6 +33,9 @@ impl Required {
     }
 }
 
+/// Group paths (or `[principals]` keys) and the roles they name.
+type RoleMap<'a> = BTreeMap<&'a str, Vec<RoleId>>;
+
 /// A role as written, before inheritance is resolved.
 struct Draft<'a> {
     name: &'a str,
@@ -156,6 +159,14 @@ fn build(
         }
     }
 
+    let principals = super::principals::collect(
+        sources,
+        parsed,
+        &ids,
+        |src, r, context| unknown_role(src, r, context, names()),
+        diags,
+    );
+
     let mut required = Required::default();
     let mut rules = Vec::new();
     for (src, file) in sources.iter().zip(parsed) {
@@ -182,7 +193,7 @@ fn build(
         sources,
         &drafts,
         &edges,
-        groups,
+        (groups, principals),
         required.list,
         rules,
     ))
@@ -442,13 +453,14 @@ fn flatten(
     sources: &[SourceFile],
     drafts: &[Draft<'_>],
     edges: &[Vec<Edge>],
-    groups: BTreeMap<&str, Vec<RoleId>>,
+    (groups, principals): (RoleMap<'_>, RoleMap<'_>),
     required: Vec<Arc<str>>,
     rules: Vec<Rule>,
 ) -> PolicySet {
     let effective = effective_permissions(drafts, edges);
     let roles = flatten_roles(sources, drafts, edges, effective, &required);
     let groups = flatten_groups(groups, &roles, required.len());
+    let principals = super::principals::flatten(principals, &roles, required.len());
     let by_route = rules_by_route(&rules);
     let mut route_names: Vec<Arc<str>> = by_route.keys().map(|k| Arc::from(&**k)).collect();
     route_names.sort();
@@ -461,6 +473,7 @@ fn flatten(
             .collect(),
         roles,
         groups,
+        principals,
         rules,
         routes: by_route,
         route_names,

@@ -61,6 +61,19 @@ pub struct Tls {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub self_signed_if_missing: bool,
+    /// Client certificates (DESIGN §11): asked for when set, verified against these CAs.
+    pub client_ca: Option<PathBuf>,
+    pub client_auth: ClientAuth,
+}
+
+/// Whether a client must present a certificate during the handshake (`[tls] client_auth`).
+/// Either way a certificate that is presented must verify against `client_ca`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// A client without a certificate completes the handshake; `mtls` routes answer it 401.
+    Optional,
+    /// The handshake fails without a verified certificate.
+    Required,
 }
 
 #[derive(Debug, Clone)]
@@ -141,7 +154,7 @@ impl Config {
     }
 }
 
-fn resolve(base: &Path, p: &str) -> PathBuf {
+pub(crate) fn resolve(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
     if p.is_absolute() {
         p.to_path_buf()

@@ -25,7 +25,33 @@ pub struct Principal {
     pub memo: Memo,
 }
 
+/// The `issuer` of a principal that a verified client certificate stands for (DESIGN §11).
+/// Such a principal's `sub` is the certificate's identity, and policies map it to roles with
+/// `[principals]` instead of groups.
+pub const CERTIFICATE_ISSUER: &str = "urn:portcullis:client-certificate";
+
 impl Principal {
+    /// The principal of a verified client certificate whose identity (URI SAN, else DNS SAN,
+    /// else subject CN) is `identity`. It has no groups, roles, email or expiry of its own.
+    pub fn from_certificate(identity: String) -> Principal {
+        Principal {
+            issuer: Arc::from(CERTIFICATE_ISSUER),
+            sub: identity,
+            username: None,
+            email: None,
+            groups: Vec::new(),
+            roles: Vec::new(),
+            azp: None,
+            exp: 0,
+            memo: Memo::default(),
+        }
+    }
+
+    /// Whether a client certificate, not a token, stands behind this principal.
+    pub fn is_certificate(&self) -> bool {
+        &*self.issuer == CERTIFICATE_ISSUER
+    }
+
     /// The user name for logs and `X-Auth-Request-User`: preferred_username, else sub.
     pub fn user(&self) -> &str {
         self.username.as_deref().unwrap_or(&self.sub)

@@ -3,8 +3,8 @@
 use std::sync::{LazyLock, OnceLock};
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// The process's metrics. Names all start `portcullis_`; labels are bounded sets
@@ -32,6 +32,9 @@ pub struct Metrics {
     pub rate_limit_store_errors: IntCounter,
     pub session_sign_ins: IntCounterVec,
     pub session_refreshes: IntCounterVec,
+    /// Unix time at which each certificate in use expires, by name (`server`, `client_ca`,
+    /// `upstream/<route>/ca`, `upstream/<route>/client_cert`).
+    pub tls_cert_expiry: IntGaugeVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -45,6 +48,13 @@ fn plain_counter(r: &Registry, name: &str, help: &str) -> IntCounter {
     let c = IntCounter::new(name, help).unwrap_or_else(|e| unreachable_metric(name, e));
     let _ = r.register(Box::new(c.clone()));
     c
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| unreachable_metric(name, e));
+    let _ = r.register(Box::new(g.clone()));
+    g
 }
 
 fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
@@ -169,6 +179,12 @@ impl Metrics {
                 "portcullis_session_refreshes_total",
                 "Access-token refreshes of browser sessions, by result (success, failure, error).",
                 &["result"],
+            ),
+            tls_cert_expiry: gauge_vec(
+                &r,
+                "portcullis_tls_certificate_expiry_timestamp_seconds",
+                "When each TLS certificate in use expires (Unix seconds), by name.",
+                &["name"],
             ),
             registry: r,
         }
@@ -297,6 +313,7 @@ mod tests {
         ] {
             c.with_label_values(&vec![l; n]).inc();
         }
+        m.tls_cert_expiry.with_label_values(&[l]).set(1);
         let exported: std::collections::BTreeSet<String> = m
             .registry
             .gather()

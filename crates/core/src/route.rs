@@ -14,6 +14,9 @@ use crate::config::{Diagnostics, Guard, SourceFile, source};
 pub use crate::normalize::canonical_prefix;
 
 mod build;
+mod transport;
+
+pub use transport::{UpstreamProtocol, UpstreamTls};
 
 /// How a route authenticates its callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -25,6 +28,8 @@ pub enum AuthMode {
     Session,
     /// A bearer token when the request has one, the session otherwise.
     SessionOrJwt,
+    /// A verified client certificate (DESIGN §11); its identity is the principal.
+    Mtls,
 }
 
 impl AuthMode {
@@ -34,6 +39,7 @@ impl AuthMode {
             AuthMode::Jwt => "jwt",
             AuthMode::Session => "session",
             AuthMode::SessionOrJwt => "session_or_jwt",
+            AuthMode::Mtls => "mtls",
         }
     }
 
@@ -96,6 +102,11 @@ pub struct Route {
     pub pass_access_token: bool,
     /// The upstream also gets `X-Portcullis-Assertion`, a JWT signed by the gateway.
     pub identity_assertion: bool,
+    /// TLS settings for its `https://` upstreams, when the route names any.
+    pub upstream_tls: Option<UpstreamTls>,
+    pub upstream_protocol: UpstreamProtocol,
+    /// A `jwt` route that also needs a verified client certificate.
+    pub require_client_cert: bool,
     /// `file:line` of the route's definition, for `explain`.
     pub defined_at: String,
     /// This route's series of the request metrics.

@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use pingora::apps::HttpServerOptions;
 use pingora::apps::http_app::HttpServer;
-use pingora::listeners::tls::TlsSettings;
 use pingora::prelude::*;
 use pingora::server::configuration::ServerConf;
 use pingora::services::listening::Service;
@@ -106,10 +105,20 @@ fn worker_threads(config: &Config) -> usize {
 /// bytes per field more than the guard does. So the h2 limit is a few times
 /// `limits.max_header_bytes` (at most 1 MiB, Pingora's HTTP/1 cap), and the guard answers up
 /// to there.
+///
+/// Floods are bounded by h2 with these settings, stated here rather than left to defaults: at
+/// most 100 streams at once per connection; a rapid reset (streams opened and cancelled before
+/// they are served, CVE-2023-44487) past 20 pending, or 1024 streams the server itself had to
+/// reset, ends the connection with ENHANCE_YOUR_CALM; a CONTINUATION flood is refused after
+/// about `header list / frame size` frames. A header block that is never finished is cut off
+/// by the head deadline (`proxy::head_deadline`).
 fn h2_options(max_header_bytes: usize) -> pingora::protocols::http::v2::server::H2Options {
     let mut o = pingora::protocols::http::v2::server::default_h2_options();
     let limit = max_header_bytes.saturating_mul(4).min(1024 * 1024);
     o.max_header_list_size(u32::try_from(limit).unwrap_or(u32::MAX));
+    o.max_concurrent_streams(100);
+    o.max_pending_accept_reset_streams(20);
+    o.max_local_error_reset_streams(Some(1024));
     o
 }
 
@@ -123,19 +132,26 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     } = loaded;
     install_crypto_provider();
     let public = config.listen.public;
-    if let Some(tls) = &config.tls {
-        crate::certs::ensure(tls)?;
-    } else {
-        tracing::warn!(listen.public = %public, "no [tls] section: the public listener speaks plain HTTP (only behind a TLS-terminating proxy)");
-    }
+    let server_tls = match &config.tls {
+        Some(tls) => {
+            crate::certs::ensure(tls)?;
+            let loaded = crate::tls::ServerTls::load(tls)
+                .map_err(|errors| anyhow::anyhow!("[tls]: {}", errors.join("; ")))?;
+            Some(loaded)
+        }
+        None => {
+            tracing::warn!(listen.public = %public, "no [tls] section: the public listener speaks plain HTTP (only behind a TLS-terminating proxy)");
+            None
+        }
+    };
 
     let threads = worker_threads(&config);
     let mut server = Server::new_with_opt_and_conf(None, server_conf(&config, threads));
     server.bootstrap();
     let conf = server.configuration.clone();
 
-    let live = Live::new(config.clone(), env, first);
     let limits = Arc::new(crate::limit::Limits::new(&config.rate_limit)?);
+    let live = Live::new(config.clone(), env, first, server_tls);
     let ready = Arc::new(Readiness::default());
     if let (Some(issuer), Some(addr)) = (&issuer, config.listen.internal) {
         issuer.serve_internal(addr, config.runtime.audit_log)?;
@@ -244,13 +260,10 @@ fn add_public(
         config.limits.header_read_timeout,
     ));
     let public_addr = config.listen.public.to_string();
-    match &config.tls {
+    match &live.tls {
+        // The certificate and client verifier come from `live.tls`, which reloads swap.
         Some(tls) => {
-            let (Some(c), Some(k)) = (tls.cert.to_str(), tls.key.to_str()) else {
-                bail!("TLS paths must be UTF-8");
-            };
-            let mut settings = TlsSettings::intermediate(c, k).context("TLS settings")?;
-            settings.enable_h2();
+            let settings = tls.settings().context("TLS settings")?;
             public_svc.add_tls_with_settings(&public_addr, None, settings);
         }
         None => public_svc.add_tcp(&public_addr),
@@ -340,14 +353,6 @@ fn add_background(
             "watch",
             Watcher {
                 live: Arc::clone(live),
-                paths: vec![
-                    config.path.clone(),
-                    config.routing.routes.clone(),
-                    config.routing.policies.clone(),
-                ]
-                .into_iter()
-                .chain(config.session.as_ref().map(|s| s.cookie_keys.clone()))
-                .collect(),
                 debounce: std::time::Duration::from_millis(1000),
             },
         ));

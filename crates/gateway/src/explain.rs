@@ -2,6 +2,7 @@
 //! `portcullis explain` (CLI) and `POST /admin/explain` (JSON). Nothing is sent upstream.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -38,7 +39,25 @@ pub struct Explanation {
     /// The session cookie's story, on session routes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionExplanation>,
+    /// The client certificate given (`--cert`), as the gateway reads it.
+    pub certificate: Option<CertView>,
     pub authz: Option<AuthzExplanation>,
+}
+
+/// A client certificate as `explain` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertView {
+    /// The principal: URI SAN, else first DNS SAN, else subject CN.
+    pub identity: String,
+    pub source: crate::tls::client_cert::IdentitySource,
+    pub subject: String,
+    pub sha256: String,
+    pub not_after: i64,
+    /// `X-Forwarded-Client-Cert` as the upstream would get it.
+    pub xfcc: Option<String>,
+    /// Whether it verifies against `[tls] client_ca` (`None`: not checked, no CA given).
+    pub verified: Option<bool>,
+    pub verify_error: Option<String>,
 }
 
 /// What to explain.
@@ -53,6 +72,9 @@ pub struct Query {
     /// The session cookie (its value, `name=value`, or a whole `Cookie` header).
     #[serde(default)]
     pub cookie: Option<String>,
+    /// A client certificate chain in PEM (leaf first), as the connection would present it.
+    #[serde(default)]
+    pub cert: Option<String>,
 }
 
 impl Explanation {
@@ -68,6 +90,7 @@ impl Explanation {
             route: None,
             token: None,
             session: None,
+            certificate: None,
             authz: None,
         }
     }
@@ -90,6 +113,12 @@ fn principal_of(t: &TokenExplanation) -> Option<Principal> {
 
 /// Runs the request's checks against a snapshot, in the order the proxy runs them.
 pub fn explain(snap: &Snapshot, q: &Query) -> Explanation {
+    explain_with_ca(snap, q, None)
+}
+
+/// [`explain`], checking a given certificate against the listener's client CA (`[tls]
+/// client_ca`) as a handshake would.
+pub fn explain_with_ca(snap: &Snapshot, q: &Query, client_ca: Option<&Path>) -> Explanation {
     let Ok(method) = http::Method::from_bytes(q.method.to_ascii_uppercase().as_bytes()) else {
         return Explanation::refuse(q, 400, format!("\"{}\" is not an HTTP method", q.method));
     };
@@ -120,6 +149,32 @@ pub fn explain(snap: &Snapshot, q: &Query) -> Explanation {
         auth: route.auth.as_str(),
         defined_at: route.defined_at.clone(),
     });
+    let cert = q.cert.as_deref().map(|pem| certificate(pem, client_ca));
+    let needs_cert = route.auth == AuthMode::Mtls || route.require_client_cert;
+    let principal_of_cert = cert
+        .as_ref()
+        .and_then(|c| c.as_ref().ok())
+        .map(|(_, p)| p.clone());
+    let cert_error = cert.as_ref().and_then(|c| c.as_ref().err()).cloned();
+    out.certificate = cert.and_then(Result::ok).map(|(v, _)| v);
+    if needs_cert {
+        let refused = match (&cert_error, &out.certificate) {
+            (Some(e), _) => Some(format!("401: the certificate is unusable: {e}")),
+            (None, None) => {
+                Some("401: route needs a verified client certificate and none was given".into())
+            }
+            (None, Some(c)) if c.verified == Some(false) => Some(format!(
+                "401: the certificate does not verify against tls.client_ca: {}",
+                c.verify_error.as_deref().unwrap_or("")
+            )),
+            _ => None,
+        };
+        if let Some(reason) = refused {
+            out.status = 401;
+            out.reason = reason;
+            return out;
+        }
+    }
     let has_token = q.token.as_deref().is_some_and(|t| !t.trim().is_empty());
     let principal = match route.auth {
         AuthMode::Public => {
@@ -128,6 +183,7 @@ pub fn explain(snap: &Snapshot, q: &Query) -> Explanation {
             out.reason = format!("route \"{}\" is public: no token needed", route.name);
             return out;
         }
+        AuthMode::Mtls => principal_of_cert,
         AuthMode::SessionOrJwt if has_token => bearer(snap, q, &mut out),
         AuthMode::Jwt => bearer(snap, q, &mut out),
         AuthMode::Session | AuthMode::SessionOrJwt => session(snap, q, &mut out),
@@ -135,9 +191,17 @@ pub fn explain(snap: &Snapshot, q: &Query) -> Explanation {
     let Some(principal) = principal else {
         return out;
     };
-    let a = snap
-        .policies
-        .explain(&route.name, method.as_str(), &principal);
+    authorize(snap, &route.name, method.as_str(), &principal, out)
+}
+
+fn authorize(
+    snap: &Snapshot,
+    route: &str,
+    method: &str,
+    principal: &Principal,
+    mut out: Explanation,
+) -> Explanation {
+    let a = snap.policies.explain(route, method, principal);
     out.allowed = a.allowed;
     out.status = if a.allowed { 0 } else { 403 };
     out.reason = a.summary.clone();
@@ -200,6 +264,34 @@ fn session(snap: &Snapshot, q: &Query, out: &mut Explanation) -> Option<Principa
     principal.map(|p| (*p).clone())
 }
 
+/// The certificate of a PEM chain as the gateway reads it, with its principal, verified against
+/// `client_ca` when one is given.
+fn certificate(pem: &str, client_ca: Option<&Path>) -> Result<(CertView, Principal), String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("not a PEM certificate chain: {e}"))?;
+    let leaf = chain.first().ok_or("no certificate in the PEM text")?;
+    let c = crate::tls::ClientCert::from_der(leaf)?;
+    let verify = client_ca.map(|ca| crate::tls::server::verify_chain(ca, &chain));
+    let view = CertView {
+        identity: c.identity().to_string(),
+        source: c.source,
+        subject: c.subject.clone(),
+        sha256: c.sha256.clone(),
+        not_after: c.not_after,
+        xfcc: c
+            .xfcc
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        verified: verify.as_ref().map(Result::is_ok),
+        verify_error: verify.and_then(Result::err),
+    };
+    Ok((view, (*c.principal).clone()))
+}
+
 impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let verdict = if self.allowed { "ALLOW" } else { "DENY" };
@@ -232,6 +324,21 @@ impl fmt::Display for Explanation {
         if let Some(s) = &self.session {
             writeln!(f, "--- session")?;
             write!(f, "{s}")?;
+        }
+        if let Some(c) = &self.certificate {
+            writeln!(f, "--- client certificate")?;
+            writeln!(f, "  identity: {} (from its {:?})", c.identity, c.source)?;
+            writeln!(f, "  subject: {}", c.subject)?;
+            writeln!(f, "  sha256: {}", c.sha256)?;
+            let verified = match (c.verified, &c.verify_error) {
+                (Some(true), _) => "yes, against tls.client_ca".to_string(),
+                (Some(false), e) => format!("NO: {}", e.as_deref().unwrap_or("")),
+                (None, _) => "not checked (no tls.client_ca)".to_string(),
+            };
+            writeln!(f, "  verified: {verified}")?;
+            if let Some(x) = &c.xfcc {
+                writeln!(f, "  X-Forwarded-Client-Cert: {x}")?;
+            }
         }
         if let Some(a) = &self.authz {
             writeln!(f, "--- authorization")?;

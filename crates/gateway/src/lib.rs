@@ -19,3 +19,4 @@ pub mod proxy;
 pub mod reload;
 pub mod session;
 pub mod snapshot;
+pub mod tls;

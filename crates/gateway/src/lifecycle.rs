@@ -106,11 +106,45 @@ impl BackgroundService for ReadinessProbe {
 }
 
 /// Reloads when a watched file or directory changes, debounced so that an editor's
-/// save-in-several-writes (or a ConfigMap's `..data` symlink swap) reloads once.
+/// save-in-several-writes (or a ConfigMap's `..data` symlink swap) reloads once. What is
+/// watched is what a reload reads ([`Live::watched_paths`]: config, routes, policies and every
+/// TLS file), asked again after each reload, so a route's new certificate files are watched too.
 pub struct Watcher {
     pub live: Arc<Live>,
-    pub paths: Vec<PathBuf>,
     pub debounce: Duration,
+}
+
+/// Watched directories, and the one file each cares about (None: every file in it).
+type Targets = Vec<(PathBuf, Option<std::ffi::OsString>)>;
+
+fn targets(paths: &[PathBuf]) -> Targets {
+    let mut out: Targets = Vec::new();
+    for p in paths {
+        let t = if p.is_dir() {
+            (p.clone(), None)
+        } else {
+            let dir = p
+                .parent()
+                .map(PathBuf::from)
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or_else(|| PathBuf::from("."));
+            (dir, p.file_name().map(|n| n.to_os_string()))
+        };
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// Whether an event on `path` concerns one of `targets`.
+fn relevant(targets: &Targets, path: &std::path::Path) -> bool {
+    let name = path.file_name().unwrap_or_default();
+    // Kubernetes swaps a ConfigMap or Secret volume by renaming its `..data` symlink.
+    let k8s = name.to_string_lossy().starts_with("..");
+    targets.iter().any(|(dir, file)| {
+        path.parent().is_some_and(|p| p == dir) && (k8s || file.as_ref().is_none_or(|f| f == name))
+    })
 }
 
 #[async_trait]
@@ -118,39 +152,13 @@ impl BackgroundService for Watcher {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         use notify::{RecursiveMode, Watcher as _};
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-        // Watched directories, and the one file each cares about (None: every file in it).
-        let targets: Vec<(PathBuf, Option<std::ffi::OsString>)> = self
-            .paths
-            .iter()
-            .map(|p| {
-                if p.is_dir() {
-                    (p.clone(), None)
-                } else {
-                    let dir = p
-                        .parent()
-                        .map(PathBuf::from)
-                        .filter(|d| !d.as_os_str().is_empty())
-                        .unwrap_or_else(|| PathBuf::from("."));
-                    (dir, p.file_name().map(|n| n.to_os_string()))
-                }
-            })
-            .collect();
-        let filter = targets.clone();
-        let relevant = move |path: &std::path::Path| {
-            let name = path.file_name().unwrap_or_default();
-            // Kubernetes swaps a ConfigMap volume by renaming its `..data` symlink.
-            let k8s = name.to_string_lossy().starts_with("..");
-            filter.iter().any(|(dir, file)| {
-                path.parent().is_some_and(|p| p == dir)
-                    && (k8s || file.as_ref().is_none_or(|f| f == name))
-            })
-        };
+        let current = Arc::new(std::sync::RwLock::new(targets(&self.live.watched_paths())));
+        let filter = Arc::clone(&current);
         let mut watcher =
             match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-                if let Ok(ev) = res
-                    && !ev.kind.is_access()
-                    && ev.paths.iter().any(|p| relevant(p))
-                {
+                let Ok(ev) = res else { return };
+                let t = filter.read().unwrap_or_else(|p| p.into_inner());
+                if !ev.kind.is_access() && ev.paths.iter().any(|p| relevant(&t, p)) {
                     let _ = tx.send(());
                 }
             }) {
@@ -162,11 +170,22 @@ impl BackgroundService for Watcher {
                     return;
                 }
             };
-        for (dir, _) in &targets {
-            // Watch directories, not files: editors and Kubernetes replace files by rename.
-            if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
-                tracing::warn!(path = %dir.display(), "cannot watch: {e}");
+        let mut watched: Vec<PathBuf> = Vec::new();
+        let mut watch_new = |watcher: &mut notify::RecommendedWatcher, t: &Targets| {
+            for (dir, _) in t {
+                // Watch directories, not files: editors and Kubernetes replace files by rename.
+                if watched.contains(dir) {
+                    continue;
+                }
+                match watcher.watch(dir, RecursiveMode::NonRecursive) {
+                    Ok(()) => watched.push(dir.clone()),
+                    Err(e) => tracing::warn!(path = %dir.display(), "cannot watch: {e}"),
+                }
             }
+        };
+        {
+            let t = current.read().unwrap_or_else(|p| p.into_inner()).clone();
+            watch_new(&mut watcher, &t);
         }
         loop {
             tokio::select! {
@@ -181,6 +200,9 @@ impl BackgroundService for Watcher {
                         }
                     }
                     let _ = self.live.reload("watch").await;
+                    let t = targets(&self.live.watched_paths());
+                    watch_new(&mut watcher, &t);
+                    *current.write().unwrap_or_else(|p| p.into_inner()) = t;
                 }
                 _ = shutdown.changed() => return,
             }

@@ -102,6 +102,7 @@ impl ServeHttp for Management {
                         "last_error": st.last_error,
                         "last_error_at": st.last_error_at,
                         "routes": routes,
+                        "certificates": self.live.certificates(),
                     }),
                 )
             }

@@ -9,8 +9,10 @@ pub mod head_deadline;
 pub mod headers;
 pub mod identity;
 pub mod limit;
+pub mod mtls;
 pub mod respond;
 pub mod session;
+pub mod upstream;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -67,6 +69,8 @@ pub struct Ctx {
     rate: Option<limit::Allowed>,
     /// What a session adds to the upstream request and the response (session routes).
     session_out: Option<Box<session::SessionOut>>,
+    /// The connection's verified client certificate, when it presented one.
+    client_cert: Option<Arc<crate::tls::ClientCert>>,
     tried: u64,
     /// Decision and reason for the audit line.
     decision: &'static str,
@@ -168,8 +172,12 @@ impl PublicProxy {
         }
         // Set before authentication: a 401/403 is counted and audited under its route.
         ctx.route = Some(Arc::clone(&route));
+        if route.auth == AuthMode::Mtls || route.require_client_cert {
+            mtls::admit(ctx, snap, &route, session.req_header().method.as_str())?;
+        }
         let principal = match route.auth {
-            AuthMode::Public => return Ok(false),
+            // An mtls route's certificate was authorized by `mtls::admit`.
+            AuthMode::Public | AuthMode::Mtls => return Ok(false),
             AuthMode::Jwt => self.bearer(session, snap).await?,
             AuthMode::Session | AuthMode::SessionOrJwt => {
                 match session::authenticate(self, session, ctx, snap, &route).await? {
@@ -243,6 +251,7 @@ impl ProxyHttp for PublicProxy {
             standing: None,
             rate: None,
             session_out: None,
+            client_cert: None,
             tried: 0,
             decision: "allow",
             reason: "",
@@ -259,6 +268,7 @@ impl ProxyHttp for PublicProxy {
         ctx.client_ip = client_ip(session);
         ctx.trusted_peer = forwarded::is_trusted(&snap.trusted_proxies, ctx.client_ip);
         ctx.request_id = guard::request_id(session, ctx.trusted_peer);
+        ctx.client_cert = mtls::client_cert(session);
         let admitted = self.admit(session, ctx, &snap).await;
         if matches!(admitted, Ok(false))
             && limit::enforce(&self.limits, &snap.trusted_proxies, session, ctx).await?
@@ -322,15 +332,9 @@ impl ProxyHttp for PublicProxy {
             ));
         };
         ctx.tried |= 1u64 << (i as u32 % 64);
-        let mut peer = HttpPeer::new(up.addr, up.tls, up.sni.clone());
-        peer.options.connection_timeout = Some(route.timeout.min(route::CONNECT_TIMEOUT));
-        peer.options.read_timeout = Some(route.timeout);
-        // Without a body the only write is the request head, which the socket buffer takes
-        // at once: a write timer per request would cost more than it could ever catch.
-        if session.is_upgrade_req() || !session.is_body_empty() {
-            peer.options.write_timeout = Some(route.timeout);
-        }
-        peer.options.idle_timeout = Some(self.live.config.limits.upstream_idle_timeout);
+        let has_body = session.is_upgrade_req() || !session.is_body_empty();
+        let idle = self.live.config.limits.upstream_idle_timeout;
+        let peer = upstream::peer(route, up, has_body, idle);
         ctx.upstream = Some(Arc::clone(up));
         Ok(Box::new(peer))
     }
@@ -380,10 +384,19 @@ impl ProxyHttp for PublicProxy {
             .map(|r| r.prefix.as_str());
         let standing = ctx.standing.as_deref();
         let snap = ctx.snapshot.as_deref();
+        let client_cert = ctx.client_cert.as_deref();
+        let te_trailers = ctx
+            .route
+            .as_ref()
+            .is_some_and(|r| upstream::wants_te_trailers(r, &session.req_header().headers));
         headers::edit_request(up, uri, |h| {
             forwarded::strip_hop_by_hop(h, is_upgrade);
+            if te_trailers {
+                upstream::restore_te_trailers(h);
+            }
             forwarded::apply(h, &d, prefix);
             guard::strip_identity_headers(h);
+            mtls::forward(h, client_cert);
             if let Some(s) = standing {
                 s.set_headers(h);
             }

@@ -73,6 +73,7 @@ impl Snapshot {
         let authn = Authenticator::build(&loaded.source, &trust, env, &mut diags);
         let session = crate::session::SessionConfig::load(&cfg, routes.as_ref(), &mut diags);
         if let Some(routes) = &routes {
+            crate::tls::load_routes(static_cfg, routes, &mut diags);
             if (static_cfg.issuer.is_none() || !crate::embed::AVAILABLE)
                 && let Some(r) = routes
                     .routes()

@@ -78,6 +78,10 @@ pub struct TlsFile {
     pub key: Option<Spanned<String>>,
     pub self_signed_if_missing: Option<bool>,
     pub min_version: Option<Spanned<String>>,
+    /// PEM bundle of the CAs client certificates are verified against (DESIGN §11).
+    pub client_ca: Option<Spanned<String>>,
+    /// `"optional"` or `"required"`; only with `client_ca`.
+    pub client_auth: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -191,6 +195,12 @@ pub struct RouteFile {
     pub pass_access_token: Option<Spanned<bool>>,
     /// Send `X-Portcullis-Assertion`, a short-lived JWT signed by the gateway.
     pub identity_assertion: Option<Spanned<bool>>,
+    /// TLS to `https://` upstreams: private CA, client certificate, SNI (DESIGN §11).
+    pub upstream_tls: Option<Spanned<UpstreamTlsFile>>,
+    /// `"http1"` (default), `"h2"` (HTTP/2 over TLS) or `"h2c"` (cleartext HTTP/2).
+    pub upstream_protocol: Option<Spanned<String>>,
+    /// On a `jwt` route: a verified client certificate is needed as well as the token.
+    pub require_client_cert: Option<Spanned<bool>>,
 }
 
 /// `rate_limit = { requests, per_seconds, burst, key }` of a route or of `[issuer]`. Signed
@@ -210,6 +220,16 @@ pub struct RateLimitFile {
 pub struct RateLimitStoreFile {
     /// "local" (default) or "redis://host:port[/db]".
     pub store: Option<Spanned<String>>,
+}
+
+/// A route's `upstream_tls = { … }`; paths are relative to the route file's directory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTlsFile {
+    pub ca: Option<Spanned<String>>,
+    pub client_cert: Option<Spanned<String>>,
+    pub client_key: Option<Spanned<String>>,
+    pub server_name: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -11,9 +11,9 @@ use ipnet::IpNet;
 
 use super::file::{ConfigFile, IssuerFile, TlsFile};
 use super::{
-    ALWAYS_BLOCKED, Config, DEFAULT_INTERNAL, DEFAULT_MANAGEMENT, DEFAULT_MAX_CONNECTIONS,
-    Diagnostics, Guard, IssuerSettings, Limits, Listen, MAX_LIMIT_SECONDS, Routing, Runtime,
-    SourceFile, Tls, guarded_ports_named, resolve, table_paths,
+    ALWAYS_BLOCKED, ClientAuth, Config, DEFAULT_INTERNAL, DEFAULT_MANAGEMENT,
+    DEFAULT_MAX_CONNECTIONS, Diagnostics, Guard, IssuerSettings, Limits, Listen, MAX_LIMIT_SECONDS,
+    Routing, Runtime, SourceFile, Tls, guarded_ports_named, resolve, table_paths,
 };
 use crate::config::rate_limit::{self, RateKey, RateLimits};
 use crate::normalize::canonical_prefix;
@@ -226,6 +226,7 @@ fn runtime(f: &ConfigFile) -> Runtime {
 /// certificate may stand in for them).
 fn tls(src: &SourceFile, t: &TlsFile, base_dir: &Path, diags: &mut Diagnostics) -> Tls {
     check_min_version(src, t, diags);
+    let (client_ca, client_auth) = client_certificates(src, t, base_dir, diags);
     let tls = Tls {
         cert: resolve(
             base_dir,
@@ -236,6 +237,8 @@ fn tls(src: &SourceFile, t: &TlsFile, base_dir: &Path, diags: &mut Diagnostics) 
             t.key.as_ref().map_or("certs/gateway.key", |c| c.get_ref()),
         ),
         self_signed_if_missing: t.self_signed_if_missing.unwrap_or(true),
+        client_ca,
+        client_auth,
     };
     // Without a generated fallback a missing file stops `run`; `check` should say so first.
     if !tls.self_signed_if_missing {
@@ -252,6 +255,54 @@ fn tls(src: &SourceFile, t: &TlsFile, base_dir: &Path, diags: &mut Diagnostics) 
         }
     }
     tls
+}
+
+/// `[tls] client_ca` and `client_auth` (DESIGN §11): the CA bundle must exist (its contents
+/// are read, and reported, by the gateway's TLS loader), and `client_auth` means nothing
+/// without it.
+fn client_certificates(
+    src: &SourceFile,
+    t: &TlsFile,
+    base_dir: &Path,
+    diags: &mut Diagnostics,
+) -> (Option<PathBuf>, ClientAuth) {
+    let auth = match t
+        .client_auth
+        .as_ref()
+        .map(|a| (a.get_ref().as_str(), a.span()))
+    {
+        None | Some(("optional", _)) => ClientAuth::Optional,
+        Some(("required", _)) => ClientAuth::Required,
+        Some((other, span)) => {
+            diags.push(
+                src.error(span, format!("tls.client_auth = \"{other}\" is not a mode"))
+                    .with_hint("use \"optional\" or \"required\""),
+            );
+            ClientAuth::Optional
+        }
+    };
+    let Some(ca) = &t.client_ca else {
+        if let Some(a) = &t.client_auth {
+            diags.push(
+                src.error(a.span(), "tls.client_auth needs tls.client_ca")
+                    .with_hint(
+                        "set client_ca to the PEM file of the CAs that sign client certificates",
+                    ),
+            );
+        }
+        return (None, auth);
+    };
+    let path = resolve(base_dir, ca.get_ref());
+    if !path.is_file() {
+        diags.push(
+            src.error(
+                ca.span(),
+                format!("tls.client_ca: {} does not exist", path.display()),
+            )
+            .with_hint("point it at a PEM file holding the CA certificates of your clients"),
+        );
+    }
+    (Some(path), auth)
 }
 
 /// Refused here rather than at start, so `check` and a reload report it with its place.

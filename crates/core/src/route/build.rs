@@ -29,6 +29,7 @@ pub(super) fn build_route(
     let timeout = timeout(src, &rf, diags);
     let target = target(src, &rf, &name, &prefix, guard, diags);
     let rate_limit = rate_limit(src, &rf, &name, auth, diags);
+    let transport = super::transport::check(src, &rf, auth, &target, diags);
 
     let (line, _) = line_col(&src.text, rf.name.span().start);
     if diags.errors().count() > errors_before {
@@ -44,6 +45,9 @@ pub(super) fn build_route(
         timeout,
         pass_access_token,
         identity_assertion,
+        upstream_tls: transport.tls,
+        upstream_protocol: transport.protocol,
+        require_client_cert: transport.require_client_cert,
         defined_at: format!("{}:{line}", display_path(&src.path)),
         metrics: Default::default(),
         rate_limit,
@@ -116,11 +120,14 @@ fn auth_mode(src: &SourceFile, rf: &RouteFile, diags: &mut Diagnostics) -> AuthM
         Some("jwt") => AuthMode::Jwt,
         Some("session") => AuthMode::Session,
         Some("session_or_jwt") => AuthMode::SessionOrJwt,
+        Some("mtls") => AuthMode::Mtls,
         Some(other) => {
             let span = rf.auth.as_ref().map_or(0..0, |a| a.span());
             diags.push(
                 src.error(span, format!("unknown auth mode \"{other}\""))
-                    .with_hint("use \"public\", \"jwt\", \"session\" or \"session_or_jwt\""),
+                    .with_hint(
+                        "use \"public\", \"jwt\", \"session\", \"session_or_jwt\" or \"mtls\"",
+                    ),
             );
             AuthMode::Public
         }

@@ -12,8 +12,15 @@
 //! complete when `request_filter` runs ([`head_done`]) and the next one may start when the
 //! request has been logged with its body read ([`request_done`]). The wait for a next request on an idle
 //! keep-alive connection stays under Pingora's keep-alive timeout. The fast path (a head that
-//! arrives in one read) costs a clock read and never arms a timer. HTTP/2 connections are not
-//! wrapped: their streams have no per-connection head to time.
+//! arrives in one read) costs a clock read and never arms a timer.
+//!
+//! HTTP/2 connections are wrapped too: there the deadline runs while a request's header block
+//! is incomplete, from a HEADERS frame to the end of its END_HEADERS frame, as
+//! [`h2_frames::H2Frames`] reads from the frame headers. A client that opens a stream and
+//! never finishes its headers (or trickles CONTINUATION frames) is cut off after
+//! `limits.header_read_timeout_seconds` like an HTTP/1 slowloris, instead of holding the
+//! connection (and up to a header list of buffer) until the HTTP/2 idle timeout. Its size and
+//! CONTINUATION count are h2's to bound (`h2_options` in `app.rs`).
 //!
 //! It also bounds the bytes a head may take: Pingora buffers a request head of up to 1 MiB
 //! before any app code sees it, so a few hundred clients sending endless header lines could
@@ -53,6 +60,8 @@ use tokio::time::{Instant, Sleep};
 
 use portcullis_core::metrics::metrics;
 
+mod h2_frames;
+
 /// Waiting for the first byte of a request head (Pingora's keep-alive timeout applies).
 const AWAIT_HEAD: u8 = 0;
 /// Inside a request head: the deadline runs.
@@ -83,6 +92,8 @@ pub struct HeadDeadline {
     phase: AtomicU8,
     deadline: Option<Instant>,
     timer: Option<Pin<Box<Sleep>>>,
+    /// On an HTTP/2 connection: where its header blocks are (the HTTP/1 phases are unused).
+    h2: Option<h2_frames::H2Frames>,
 }
 
 impl std::fmt::Debug for HeadDeadline {
@@ -108,6 +119,32 @@ impl HeadDeadline {
             phase: AtomicU8::new(AWAIT_HEAD),
             deadline: None,
             timer: None,
+            h2: None,
+        }
+    }
+
+    /// An HTTP/2 connection whose request header blocks must each complete within `timeout`.
+    pub fn new_h2(inner: Stream, timeout: Duration) -> Self {
+        Self {
+            h2: Some(h2_frames::H2Frames::default()),
+            ..Self::new(inner, timeout, 0)
+        }
+    }
+
+    /// After the bytes `filled` were read on an HTTP/2 connection: the deadline starts when a
+    /// header block does, and ends with it.
+    fn h2_read(&mut self, filled: &[u8]) {
+        let Some(frames) = self.h2.as_mut() else {
+            return;
+        };
+        if frames.advance(filled) {
+            if self.deadline.is_none() {
+                self.deadline = Some(Instant::now() + self.timeout);
+                self.timer = None;
+            }
+        } else {
+            self.deadline = None;
+            self.timer = None;
         }
     }
 
@@ -176,6 +213,10 @@ impl AsyncRead for HeadDeadline {
                 if n == 0 {
                     return Poll::Ready(Ok(()));
                 }
+                if this.h2.is_some() {
+                    this.h2_read(&buf.filled()[before..]);
+                    return Poll::Ready(Ok(()));
+                }
                 match this.phase.load(Ordering::Relaxed) {
                     AWAIT_HEAD => {
                         this.set_phase(IN_HEAD);
@@ -200,6 +241,20 @@ impl AsyncRead for HeadDeadline {
                 Poll::Ready(Ok(()))
             }
             Poll::Pending => {
+                if this.h2.is_some() {
+                    if this.expired(cx) {
+                        metrics()
+                            .guard_refusals
+                            .with_label_values(&["header_timeout"])
+                            .inc();
+                        // No bytes of our own: the h2 codec owns the connection's framing.
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "HTTP/2 header block not complete within header_read_timeout",
+                        )));
+                    }
+                    return Poll::Pending;
+                }
                 if this.phase.load(Ordering::Relaxed) == IN_HEAD && this.expired(cx) {
                     metrics()
                         .guard_refusals
@@ -316,7 +371,7 @@ impl Peek for HeadDeadline {
     }
 }
 
-/// A [`ServerApp`] that wraps each HTTP/1 connection in a [`HeadDeadline`] before `inner` sees it.
+/// A [`ServerApp`] that wraps each connection in a [`HeadDeadline`] before `inner` sees it.
 pub struct Guarded<A> {
     inner: Arc<A>,
     timeout: Duration,
@@ -407,7 +462,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         let stream: Stream = if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
-            stream
+            Box::new(HeadDeadline::new_h2(stream, self.timeout))
         } else {
             Box::new(HeadDeadline::new(
                 stream,
