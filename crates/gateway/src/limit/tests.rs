@@ -147,12 +147,15 @@ fn a_reload_keeps_the_buckets_of_an_unchanged_limit() {
 }
 
 /// A `redis-server` of this test only (free port, no persistence), killed on drop.
-struct RedisServer(std::process::Child, tempfile::TempDir);
+struct RedisServer {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -170,7 +173,7 @@ async fn redis_server() -> (RedisServer, ::redis::aio::MultiplexedConnection) {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("redis-server (Debian package redis-server) must be installed");
-    let server = RedisServer(child, dir);
+    let server = RedisServer { child, _dir: dir };
     let client = ::redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
