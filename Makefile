@@ -96,7 +96,8 @@ lint: deps
 ## (real-browser tests), nginx (forward auth), kubectl (kustomize), promtool (alert rules); the
 ## Python venv of tests/interop/requirements.txt and the npm packages of tests/interop.
 VENV ?= $(HOME)/.cache/portcullis-venv
-TEST_APT := chromium:chromium chromedriver:chromium-driver nginx:nginx kubectl:kubernetes-client promtool:prometheus
+TEST_APT := chromium:chromium chromedriver:chromium-driver nginx:nginx kubectl:kubernetes-client promtool:prometheus \
+  redis-server:redis-server
 test-deps: deps
 	@missing=""; for pair in $(TEST_APT); do \
 	  command -v $${pair%%:*} >/dev/null || [ -x /usr/sbin/$${pair%%:*} ] || missing="$$missing $${pair##*:}"; \

@@ -146,14 +146,54 @@ fn a_reload_keeps_the_buckets_of_an_unchanged_limit() {
     assert!(limits.route(gen4.get("orders").unwrap()).is_none());
 }
 
-/// The Lua GCRA on the machine's Redis (127.0.0.1:6379, as on every development and CI
-/// machine), under a key of this run only.
+/// A `redis-server` of this test only (free port, no persistence), killed on drop.
+struct RedisServer {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn redis_server() -> (RedisServer, ::redis::aio::MultiplexedConnection) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server (Debian package redis-server) must be installed");
+    let server = RedisServer { child, _dir: dir };
+    let client = ::redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(conn) = client.get_multiplexed_async_connection().await {
+            return (server, conn);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis-server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The Lua GCRA on a real Redis: one `EVALSHA` per request, Redis' clock.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_redis_script_is_the_same_gcra_in_one_round_trip() {
-    let client = ::redis::Client::open("redis://127.0.0.1:6379").unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let (_server, mut conn) = redis_server().await;
     let script = ::redis::Script::new(redis::GCRA_LUA);
-    let key = format!("portcullis:rl:unit-{}:k", std::process::id());
+    let key = "portcullis:rl:unit:k".to_string();
     // 10 per second, burst 2: T = 100 ms, capacity 12.
     let call = |conn: &mut ::redis::aio::MultiplexedConnection| {
         let mut inv = script.key(&key);
