@@ -342,3 +342,47 @@ async fn the_upstream_client_certificate_rotates_for_new_connections() {
         "{m}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn certificate_files_of_a_route_added_later_are_watched_too() {
+    let certs = tempfile::tempdir().unwrap();
+    let up_ca = Ca::new("upstream CA");
+    let gw_clients = Ca::new("gateway clients CA");
+    let up = TlsUpstream::start(&up_ca.server(), Some(&gw_clients), &[b"http/1.1"]).await;
+    let ca = certs.path().join("up-ca.pem");
+    std::fs::write(&ca, up_ca.pem()).unwrap();
+    let first = gw_clients.spiffe("spiffe://cluster.local/ns/edge/sa/gateway");
+    let (cert, key) = first.write(certs.path(), "client");
+    let plain = crate::harness::Upstream::start().await;
+    let gw = Gateway::start(Opts::new(route("plain", "/plain", &[plain.url()], ""))).await;
+    // A new route, in a new file, whose certificates live in a directory nothing watched yet.
+    let tls = format!(
+        "upstream_tls = {{ ca = \"{}\", client_cert = \"{}\", client_key = \"{}\" }}",
+        ca.display(),
+        cert.display(),
+        key.display()
+    );
+    let url = format!("https://127.0.0.1:{}", up.addr.port());
+    std::fs::write(gw.path("routes/up.toml"), route("up", "/up", &[url], &tls)).unwrap();
+    let get = || async {
+        gw.client()
+            .get(gw.url("/up/x"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    within_5s("the new route", || async { get().await == 200 }).await;
+    assert_eq!(
+        up.seen().last().unwrap().client.as_deref(),
+        Some(&first.der[..])
+    );
+
+    let second = gw_clients.spiffe("spiffe://cluster.local/ns/edge/sa/gateway");
+    replace(&key, &second.key);
+    replace(&cert, &second.cert);
+    within_5s("the rotated certificate of the new route", || async {
+        get().await == 200 && up.seen().last().unwrap().client.as_deref() == Some(&second.der[..])
+    })
+    .await;
+}

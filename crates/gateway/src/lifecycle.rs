@@ -108,7 +108,8 @@ impl BackgroundService for ReadinessProbe {
 /// Reloads when a watched file or directory changes, debounced so that an editor's
 /// save-in-several-writes (or a ConfigMap's `..data` symlink swap) reloads once. What is
 /// watched is what a reload reads ([`Live::watched_paths`]: config, routes, policies and every
-/// TLS file), asked again after each reload, so a route's new certificate files are watched too.
+/// TLS file), asked again after each successful reload, so a route's new certificate files are
+/// watched too.
 pub struct Watcher {
     pub live: Arc<Live>,
     pub debounce: Duration,
@@ -200,6 +201,9 @@ impl BackgroundService for Watcher {
                         }
                     }
                     let _ = self.live.reload("watch").await;
+                }
+                // Any successful reload (this one, SIGHUP, the admin endpoint) may name new files.
+                _ = self.live.reloaded.notified() => {
                     let t = targets(&self.live.watched_paths());
                     watch_new(&mut watcher, &t);
                     *current.write().unwrap_or_else(|p| p.into_inner()) = t;

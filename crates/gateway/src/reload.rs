@@ -40,6 +40,9 @@ pub struct Live {
     /// The public listener's certificate and client verifier (`[tls]`), when it has TLS.
     pub tls: Option<Arc<ServerTls>>,
     certs: Mutex<CertBook>,
+    /// Signalled after every successful reload (a stored permit, so none is missed): the file
+    /// watcher, its one waiter, then re-reads what to watch.
+    pub reloaded: tokio::sync::Notify,
 }
 
 /// What one reload read: the listener's TLS material (when it has TLS) and the snapshot.
@@ -84,6 +87,7 @@ impl Live {
             reload_lock: tokio::sync::Mutex::new(()),
             tls,
             certs: Mutex::new(certs),
+            reloaded: tokio::sync::Notify::new(),
         })
     }
 
@@ -220,6 +224,7 @@ impl Live {
                 );
                 let snap = Arc::new(snap);
                 self.current.store(Arc::clone(&snap));
+                self.reloaded.notify_one();
                 // New issuers' keys, fetched off the reload path (bounded, best effort).
                 tokio::spawn(async move {
                     snap.authn
