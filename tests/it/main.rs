@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod dataplane;
+mod deploy;
 mod harness;
 mod idp;
 mod issuer;
