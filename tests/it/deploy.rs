@@ -295,3 +295,73 @@ fn alert_rules_pass_promtool_and_their_unit_tests() {
         run(Command::new("promtool").args(["test", "rules", "deploy/prometheus/alerts_test.yaml"]));
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// The issuer's store metrics the alerts and the dashboard read are on /metrics: reachable,
+/// the pool (SQLite's bound is 2), the probe's waits, and the live sessions per realm, which
+/// count a session the password grant opens. A gateway without the issuer has none of them (so
+/// `PortcullisDatabaseUnreachable` cannot fire for it).
+#[tokio::test]
+async fn the_issuer_store_metrics_are_exported() {
+    let up = Upstream::start().await;
+    let gw = crate::issuer::issuer_gateway(&up).await;
+    let has = |text: &str, line: &str| text.lines().any(|l| l == line);
+    crate::harness::eventually(
+        "the store's first sample",
+        Duration::from_secs(15),
+        || async {
+            let m = gw.metrics().await;
+            has(&m, "portcullis_issuer_store_up{backend=\"sqlite\"} 1")
+                && has(
+                    &m,
+                    "portcullis_issuer_db_pool_max_connections{backend=\"sqlite\"} 2",
+                )
+                && has(&m, "portcullis_issuer_sessions_active{realm=\"myrealm\"} 0")
+                && m.contains(
+                    "portcullis_issuer_db_pool_connections{backend=\"sqlite\",state=\"idle\"}",
+                )
+                && m.contains(
+                    "portcullis_issuer_db_pool_connections{backend=\"sqlite\",state=\"in_use\"}",
+                )
+                && m.contains(
+                    "portcullis_issuer_db_pool_acquire_seconds_count{backend=\"sqlite\"} ",
+                )
+        },
+    )
+    .await;
+    let r = gw
+        .client()
+        .post(gw.url("/auth/realms/myrealm/protocol/openid-connect/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", "myclient"),
+            ("client_secret", "my-client-secret"),
+            ("username", "alice"),
+            ("password", "password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    crate::harness::eventually(
+        "the new session counted",
+        Duration::from_secs(20),
+        || async {
+            has(
+                &gw.metrics().await,
+                "portcullis_issuer_sessions_active{realm=\"myrealm\"} 1",
+            )
+        },
+    )
+    .await;
+
+    let plain = crate::harness::Gateway::start(crate::harness::Opts::new(crate::harness::route(
+        "r",
+        "/",
+        &[up.url()],
+        "",
+    )))
+    .await;
+    let m = plain.metrics().await;
+    assert!(!m.contains("portcullis_issuer_store_up"), "{m}");
+    assert!(!m.contains("portcullis_issuer_db_pool"), "{m}");
+}

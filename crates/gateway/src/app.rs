@@ -297,11 +297,16 @@ fn add_background(
         },
     ));
     if let Some(issuer) = issuer {
+        let backend = match &config.issuer {
+            Some(i) if i.database.starts_with("postgres") => "postgres",
+            _ => "sqlite",
+        };
         server.add_service(background_service(
             "store",
             StoreProbe {
                 issuer,
                 ready: Arc::clone(&ready),
+                backend,
             },
         ));
     }

@@ -204,24 +204,77 @@ impl BackgroundService for PrefetchKeys {
     }
 }
 
-/// Keeps the readiness latch in step with the issuer's store (SQLite file or PostgreSQL).
+/// Keeps the readiness latch in step with the issuer's store (SQLite file or PostgreSQL), and
+/// `portcullis_issuer_store_up` with it. While the store answers, also samples it for the
+/// metrics: its pool (connections in use and idle, the bound, a probe's wait for a connection)
+/// each round and the live sessions per realm every third. Off the request path: requests
+/// never touch these gauges.
 pub struct StoreProbe {
     pub issuer: Arc<crate::embed::EmbeddedIssuer>,
     pub ready: Arc<Readiness>,
+    /// `sqlite` or `postgres`: the metric's label.
+    pub backend: &'static str,
 }
 
 #[async_trait]
 impl BackgroundService for StoreProbe {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        loop {
+        let up = metrics().issuer.up.with_label_values(&[self.backend]);
+        let mut realms = std::collections::BTreeSet::new();
+        for round in 0u64.. {
             let ok = self.issuer.ready().await;
+            up.set(i64::from(ok));
             if self.ready.store_reachable.swap(ok, Ordering::AcqRel) != ok && !ok {
                 tracing::error!("issuer store unreachable: not ready");
+            }
+            if ok {
+                let sessions_at = (round % 3 == 0).then(unix_now);
+                for sample in self.issuer.sample(sessions_at).await {
+                    record(&sample, &mut realms);
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(if ok { 5 } else { 1 })) => {}
                 _ = shutdown.changed() => return,
             }
         }
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// One sample into the gauges; a realm gone since the last count loses its series.
+fn record(s: &crate::embed::StoreSample, realms: &mut std::collections::BTreeSet<String>) {
+    let m = &metrics().issuer;
+    m.pool_connections
+        .with_label_values(&[s.backend, "in_use"])
+        .set(i64::from(s.in_use));
+    m.pool_connections
+        .with_label_values(&[s.backend, "idle"])
+        .set(i64::from(s.idle));
+    m.pool_max
+        .with_label_values(&[s.backend])
+        .set(i64::from(s.max));
+    if let Some(wait) = s.acquire_wait {
+        m.pool_acquire
+            .with_label_values(&[s.backend])
+            .observe(wait.as_secs_f64());
+    }
+    if let Some(sessions) = &s.sessions {
+        let now: std::collections::BTreeSet<String> =
+            sessions.iter().map(|(r, _)| r.clone()).collect();
+        for gone in realms.difference(&now) {
+            let _ = m.sessions_active.remove_label_values(&[gone.as_str()]);
+        }
+        for (realm, n) in sessions {
+            m.sessions_active
+                .with_label_values(&[realm.as_str()])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        *realms = now;
     }
 }

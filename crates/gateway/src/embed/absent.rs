@@ -39,6 +39,10 @@ impl EmbeddedIssuer {
     pub async fn ready(&self) -> bool {
         match *self {}
     }
+
+    pub async fn sample(&self, _sessions_at: Option<i64>) -> Vec<super::StoreSample> {
+        match *self {}
+    }
 }
 
 /// Refuses an enabled `[issuer]`, at its place in the file; anything else has no issuer to

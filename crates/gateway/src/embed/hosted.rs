@@ -134,6 +134,43 @@ impl EmbeddedIssuer {
             .await
             .unwrap_or(false)
     }
+
+    /// Samples the issuer's store (its pool, and with `sessions_at` = now in seconds its live
+    /// sessions per realm) on the issuer's runtime, where its connections live. Each probe is
+    /// bounded: a database that does not answer gives `None`s, never a stuck sampler.
+    pub async fn sample(&self, sessions_at: Option<i64>) -> Vec<super::StoreSample> {
+        const BOUND: std::time::Duration = std::time::Duration::from_secs(5);
+        let Some(handle) = self.handle() else {
+            return Vec::new();
+        };
+        let work = async move {
+            let mut out = Vec::new();
+            for store in portcullis_store::observe::opened() {
+                let pool = store.pool();
+                let acquire_wait = tokio::time::timeout(BOUND, store.acquire_wait())
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
+                let sessions = match sessions_at {
+                    Some(now) => tokio::time::timeout(BOUND, store.live_sessions(now))
+                        .await
+                        .ok()
+                        .and_then(Result::ok),
+                    None => None,
+                };
+                out.push(super::StoreSample {
+                    backend: pool.backend,
+                    in_use: pool.in_use(),
+                    idle: pool.idle,
+                    max: pool.max,
+                    acquire_wait,
+                    sessions,
+                });
+            }
+            out
+        };
+        handle.spawn(work).await.unwrap_or_default()
+    }
 }
 
 /// The audit line of one internal-listener request. The route is `issuer` (the listener
