@@ -9,4 +9,5 @@ mod harness;
 mod idp;
 mod issuer;
 mod lifecycle;
+mod upgrade;
 mod upstream_pool;

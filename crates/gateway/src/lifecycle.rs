@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -38,10 +38,16 @@ impl BackgroundService for SighupReload {
     }
 }
 
-/// Once Pingora has stopped accepting (SIGTERM), waits until in-flight requests finish or the
-/// drain bound passes, then exits: Pingora itself would sleep its whole grace period.
+/// Once Pingora has stopped accepting (SIGTERM, or SIGQUIT once the successor has the
+/// sockets), waits until no request is in flight and no client connection is open, or the
+/// drain bound passes, then exits: Pingora itself would sleep its whole grace period. Open
+/// connections close on their own: each answers its next request with `Connection: close`,
+/// and the idle ones are closed after `handover::LINGER`.
 pub struct Drain {
     pub max: Duration,
+    /// The public listener's open client connections (`handover::OpenConnections`), and one
+    /// while the internal listener serves (`handover::InternalListener`).
+    pub open: Arc<AtomicUsize>,
     pub on_exit: Box<dyn Fn() + Send + Sync>,
 }
 
@@ -56,18 +62,20 @@ impl BackgroundService for Drain {
         let deadline = Instant::now() + self.max;
         tracing::info!(
             max_seconds = self.max.as_secs(),
-            "SIGTERM: draining in-flight requests"
+            "shutting down: draining in-flight requests and open connections"
         );
         // Let requests accepted just before the signal get their context counted.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        while metrics().in_flight.get() > 0 && Instant::now() < deadline {
+        let busy = || metrics().in_flight.get() > 0 || self.open.load(Ordering::Acquire) > 0;
+        while busy() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let left = metrics().in_flight.get();
-        if left > 0 {
+        let (left, open) = (metrics().in_flight.get(), self.open.load(Ordering::Acquire));
+        if left > 0 || open > 0 {
             tracing::warn!(
                 in_flight = left,
-                "drain bound reached; exiting with requests in flight"
+                open_connections = open,
+                "drain bound reached; exiting"
             );
         } else {
             tracing::info!("drained; exiting");
