@@ -1,7 +1,8 @@
 //! Graceful upgrade: `portcullis run --upgrade` takes the listening sockets over from the
-//! running gateway (SIGQUIT) under a steady load over keep-alive and new connections, on the
-//! public listener (TLS) and the issuer's internal listener, with no request refused, reset
-//! or answered 5xx; the old process drains and exits, the new one serves on.
+//! running gateway (SIGQUIT) under a steady load over keep-alive and new connections (HTTP/1.1
+//! and HTTP/2 over TLS on the public listener, HTTP/1.1 on the issuer's internal listener),
+//! with no request refused, reset or answered 5xx; the old process drains and exits, the new
+//! one serves on.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -141,12 +142,24 @@ async fn a_binary_swap_under_load_refuses_resets_and_fails_nothing() {
             .tls_certs_only([cert.clone()])
             .http1_only()
     };
+    let h2 = gw.client().get(gw.url("/echo/v")).send().await.unwrap();
+    assert_eq!(h2.version(), reqwest::Version::HTTP_2);
     let mut tasks = Vec::new();
     for i in 0..4 {
         tasks.push(load(
             "public keep-alive",
             gw.client_h1(),
             gw.url(&format!("/echo/ka{i}")),
+            stop.clone(),
+            swapped.clone(),
+            tally.clone(),
+        ));
+    }
+    for i in 0..2 {
+        tasks.push(load(
+            "public HTTP/2",
+            gw.client(),
+            gw.url(&format!("/echo/h2-{i}")),
             stop.clone(),
             swapped.clone(),
             tally.clone(),
