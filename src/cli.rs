@@ -42,6 +42,11 @@ pub enum Command {
     Run {
         #[arg(long, default_value = "portcullis.toml", env = "PORTCULLIS_CONFIG")]
         config: PathBuf,
+        /// Take the listening sockets over from the gateway running with this config: start
+        /// this, then send the running one SIGQUIT (within 5 s); it hands them over, drains
+        /// and exits.
+        #[arg(long)]
+        upgrade: bool,
     },
     /// Validate config, routes and policies; print a summary; exit 1 on any error.
     Check {
@@ -151,12 +156,12 @@ pub enum CertsCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { config } => run(&config),
+        Command::Run { config, upgrade } => run(&config, upgrade),
         Command::Check { config } => check(&config),
         Command::Realm { command, config } => issuer_command(&config, IssuerCmd::Realm(command)),
         Command::Keys { command, config } => issuer_command(&config, IssuerCmd::Keys(command)),
         Command::Sidecar(args) => match crate::sidecar::write_config(&args) {
-            Ok(path) => run(&path),
+            Ok(path) => run(&path, false),
             Err(e) => {
                 eprintln!("error: {e:#}");
                 ExitCode::FAILURE
@@ -220,7 +225,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(config: &std::path::Path) -> ExitCode {
+fn run(config: &std::path::Path, upgrade: bool) -> ExitCode {
     portcullis_gateway::app::install_crypto_provider();
     // Logs first (the issuer logs its imports), with the audit stream if the file asks for it.
     let audit = portcullis_core::config::Config::load(
@@ -253,7 +258,7 @@ fn run(config: &std::path::Path) -> ExitCode {
     for w in &loaded.snapshot.warnings {
         tracing::warn!("{w}");
     }
-    match portcullis_gateway::app::run(loaded, guard) {
+    match portcullis_gateway::app::run(loaded, guard, upgrade) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

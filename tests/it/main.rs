@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod dataplane;
+mod deploy;
 mod grpc;
 mod h2_limits;
 mod harness;
@@ -19,4 +20,5 @@ mod mtls_upstream;
 mod rate_limit;
 mod session;
 mod sidecar_mesh;
+mod upgrade;
 mod upstream_pool;

@@ -54,6 +54,8 @@ pub struct Runtime {
     pub worker_threads: usize,
     pub shutdown_drain: Duration,
     pub audit_log: bool,
+    /// `runtime.upgrade_sock`, resolved; `None`: a per-user private directory in `$TMPDIR`.
+    pub upgrade_sock: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]

@@ -3,17 +3,18 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
 use pingora::apps::HttpServerOptions;
 use pingora::apps::http_app::HttpServer;
 use pingora::prelude::*;
-use pingora::server::configuration::ServerConf;
+use pingora::server::configuration::{Opt, ServerConf};
 use pingora::services::listening::Service;
 
 use crate::audit::LogGuard;
 use crate::embed::EmbeddedIssuer;
+use crate::handover::{InternalListener, Lingering, OpenConnections};
 use crate::lifecycle::{Drain, PrefetchKeys, ReadinessProbe, SighupReload, StoreProbe, Watcher};
 use crate::mgmt::{HttpsRedirect, Management, Readiness};
 use crate::proxy::PublicProxy;
@@ -122,8 +123,11 @@ fn h2_options(max_header_bytes: usize) -> pingora::protocols::http::v2::server::
     o
 }
 
-/// Runs the gateway until SIGTERM/SIGINT. Never returns normally.
-pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
+/// Runs the gateway until SIGTERM/SIGINT, or SIGQUIT (a successor started with `upgrade`
+/// takes the listening sockets over). With `upgrade`, this process is that successor: it
+/// takes the listening sockets of the gateway running with the same config before it serves.
+/// Never returns normally.
+pub fn run(loaded: Loaded, log_guard: LogGuard, upgrade: bool) -> Result<()> {
     let Loaded {
         config,
         env,
@@ -146,21 +150,56 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     };
 
     let threads = worker_threads(&config);
-    let mut server = Server::new_with_opt_and_conf(None, server_conf(&config, threads));
+    let conf = server_conf(&config, threads)?;
+    // The public listener's open connections, and the internal listener while it serves: the
+    // drain waits for both to be done.
+    let open = Arc::new(AtomicUsize::new(0));
+    let linger = crate::handover::LINGER.min(config.runtime.shutdown_drain);
+    // Bound now, so that a port in use is a start error; a successor takes it over instead.
+    let internal = match (&issuer, config.listen.internal) {
+        (Some(issuer), Some(addr)) => Some(InternalListener {
+            addr,
+            bound: if upgrade {
+                None
+            } else {
+                Some(
+                    std::net::TcpListener::bind(addr)
+                        .with_context(|| format!("binding the internal listener {addr}"))?,
+                )
+            },
+            issuer: Arc::clone(issuer),
+            audit: config.runtime.audit_log,
+            open: Arc::clone(&open),
+            linger,
+        }),
+        _ => None,
+    };
+    if upgrade {
+        tracing::info!(
+            upgrade_sock = %conf.upgrade_sock,
+            "upgrade: waiting for the running gateway's listening sockets; send it SIGQUIT (within 5 s)"
+        );
+    }
+    let opt = upgrade.then(|| Opt {
+        upgrade: true,
+        ..Opt::default()
+    });
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
     let conf = server.configuration.clone();
 
     let limits = Arc::new(crate::limit::Limits::new(&config.rate_limit)?);
     let live = Live::new(config.clone(), env, first, server_tls);
     let ready = Arc::new(Readiness::default());
-    if let (Some(issuer), Some(addr)) = (&issuer, config.listen.internal) {
-        issuer.serve_internal(addr, config.runtime.audit_log)?;
+    if let Some(internal) = internal {
+        server.add_service(internal);
     }
     if issuer.is_none() {
         ready.store_reachable.store(true, Ordering::Release);
     }
 
-    add_public(&mut server, &conf, &config, &live, &issuer, &limits)?;
+    let drain = (&open, linger);
+    add_public(&mut server, &conf, &config, &live, &issuer, &limits, drain)?;
     add_https_redirect(&mut server, &config);
     let mut mgmt = Service::new(
         "management".to_string(),
@@ -172,7 +211,7 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     );
     mgmt.add_tcp(&config.listen.management.to_string());
     server.add_service(mgmt);
-    add_background(&mut server, &config, &live, ready, issuer, log_guard);
+    add_background(&mut server, &config, &live, ready, issuer, log_guard, open);
     server.add_service(background_service(
         "rate-limits",
         crate::limit::Upkeep {
@@ -185,9 +224,9 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     server.run_forever()
 }
 
-/// Pingora's server settings: `threads` workers, the drain backstop, per-process pid and
-/// upgrade files.
-fn server_conf(config: &Config, threads: usize) -> ServerConf {
+/// Pingora's server settings: `threads` workers, the drain backstop, a per-process pid file
+/// and the upgrade socket (the same for a gateway and its successor).
+fn server_conf(config: &Config, threads: usize) -> Result<ServerConf> {
     let drain = config.runtime.shutdown_drain;
     let mut conf = ServerConf {
         threads,
@@ -207,11 +246,13 @@ fn server_conf(config: &Config, threads: usize) -> ServerConf {
         .join(format!("portcullis-{id}.pid"))
         .display()
         .to_string();
-    conf.upgrade_sock = std::env::temp_dir()
-        .join(format!("portcullis-{id}.sock"))
-        .display()
-        .to_string();
-    conf
+    conf.upgrade_sock = crate::handover::upgrade_sock(
+        config.runtime.upgrade_sock.as_deref(),
+        config.listen.public,
+    )?
+    .display()
+    .to_string();
+    Ok(conf)
 }
 
 /// The public listener: the proxy behind the connection guard, over TLS when `[tls]` says so.
@@ -222,6 +263,8 @@ fn add_public(
     live: &Arc<Live>,
     issuer: &Option<Arc<EmbeddedIssuer>>,
     limits: &Arc<crate::limit::Limits>,
+    // The open-connection count and how long idle ones linger at shutdown.
+    (open, linger): (&Arc<AtomicUsize>, std::time::Duration),
 ) -> Result<()> {
     let proxy = PublicProxy {
         live: Arc::clone(live),
@@ -248,17 +291,25 @@ fn add_public(
     proxy.h2_options = Some(h2_options(config.limits.max_header_bytes));
     let mut public_svc = Service::new(
         "public".to_string(),
-        Guarded::new(
-            proxy,
-            config.limits.header_read_timeout,
-            config.limits.max_header_bytes,
-        ),
+        Lingering {
+            inner: Guarded::new(
+                proxy,
+                config.limits.header_read_timeout,
+                config.limits.max_header_bytes,
+            )
+            .into(),
+            linger,
+        },
     );
-    // Counts the listener's connections from accept and bounds their TLS handshake.
-    public_svc.set_connection_filter(ConnectionCap::new(
-        config.limits.max_connections,
-        config.limits.header_read_timeout,
-    ));
+    // Counts the listener's connections from accept (for the cap, and for the drain) and
+    // bounds their TLS handshake.
+    public_svc.set_connection_filter(Arc::new(OpenConnections {
+        inner: ConnectionCap::new(
+            config.limits.max_connections,
+            config.limits.header_read_timeout,
+        ),
+        open: Arc::clone(open),
+    }));
     let public_addr = config.listen.public.to_string();
     match &live.tls {
         // The certificate and client verifier come from `live.tls`, which reloads swap.
@@ -304,6 +355,7 @@ fn add_background(
     ready: Arc<Readiness>,
     issuer: Option<Arc<EmbeddedIssuer>>,
     log_guard: LogGuard,
+    open: Arc<AtomicUsize>,
 ) {
     server.add_service(background_service(
         "sighup",
@@ -316,6 +368,7 @@ fn add_background(
         "drain",
         Drain {
             max: config.runtime.shutdown_drain,
+            open,
             on_exit: Box::new(move || {
                 // Flush the audit log before the process ends.
                 if let Ok(mut g) = guard.lock() {
@@ -325,11 +378,16 @@ fn add_background(
         },
     ));
     if let Some(issuer) = issuer {
+        let backend = match &config.issuer {
+            Some(i) if i.database.starts_with("postgres") => "postgres",
+            _ => "sqlite",
+        };
         server.add_service(background_service(
             "store",
             StoreProbe {
                 issuer,
                 ready: Arc::clone(&ready),
+                backend,
             },
         ));
     }

@@ -22,6 +22,20 @@ pub const AVAILABLE: bool = cfg!(feature = "issuer");
 /// Why a build without the feature refuses the config that asks for the issuer.
 pub const NOT_BUILT: &str = "this build has no embedded issuer (feature `issuer`)";
 
+/// One sample of the issuer's store, for `lifecycle::StoreMetrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSample {
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
+    /// How long taking a connection waited (`None`: none came within the probe's bound).
+    pub acquire_wait: Option<std::time::Duration>,
+    /// Live sessions per realm, when asked for and the database answered.
+    pub sessions: Option<Vec<(String, u64)>>,
+}
+
 /// The issuer's answer, whole.
 pub type Answer = http::Response<Bytes>;
 

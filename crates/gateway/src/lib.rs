@@ -12,6 +12,7 @@ pub mod audit;
 pub mod certs;
 pub mod embed;
 pub mod explain;
+pub mod handover;
 pub mod lifecycle;
 pub mod limit;
 pub mod mgmt;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -38,10 +38,16 @@ impl BackgroundService for SighupReload {
     }
 }
 
-/// Once Pingora has stopped accepting (SIGTERM), waits until in-flight requests finish or the
-/// drain bound passes, then exits: Pingora itself would sleep its whole grace period.
+/// Once Pingora has stopped accepting (SIGTERM, or SIGQUIT once the successor has the
+/// sockets), waits until no request is in flight and no client connection is open, or the
+/// drain bound passes, then exits: Pingora itself would sleep its whole grace period. Open
+/// connections close on their own: each answers its next request with `Connection: close`,
+/// and the idle ones are closed after `handover::LINGER`.
 pub struct Drain {
     pub max: Duration,
+    /// The public listener's open client connections (`handover::OpenConnections`), and one
+    /// while the internal listener serves (`handover::InternalListener`).
+    pub open: Arc<AtomicUsize>,
     pub on_exit: Box<dyn Fn() + Send + Sync>,
 }
 
@@ -56,18 +62,20 @@ impl BackgroundService for Drain {
         let deadline = Instant::now() + self.max;
         tracing::info!(
             max_seconds = self.max.as_secs(),
-            "SIGTERM: draining in-flight requests"
+            "shutting down: draining in-flight requests and open connections"
         );
         // Let requests accepted just before the signal get their context counted.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        while metrics().in_flight.get() > 0 && Instant::now() < deadline {
+        let busy = || metrics().in_flight.get() > 0 || self.open.load(Ordering::Acquire) > 0;
+        while busy() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let left = metrics().in_flight.get();
-        if left > 0 {
+        let (left, open) = (metrics().in_flight.get(), self.open.load(Ordering::Acquire));
+        if left > 0 || open > 0 {
             tracing::warn!(
                 in_flight = left,
-                "drain bound reached; exiting with requests in flight"
+                open_connections = open,
+                "drain bound reached; exiting"
             );
         } else {
             tracing::info!("drained; exiting");
@@ -230,24 +238,77 @@ impl BackgroundService for PrefetchKeys {
     }
 }
 
-/// Keeps the readiness latch in step with the issuer's store (SQLite file or PostgreSQL).
+/// Keeps the readiness latch in step with the issuer's store (SQLite file or PostgreSQL), and
+/// `portcullis_issuer_store_up` with it. While the store answers, also samples it for the
+/// metrics: its pool (connections in use and idle, the bound, a probe's wait for a connection)
+/// each round and the live sessions per realm every third. Off the request path: requests
+/// never touch these gauges.
 pub struct StoreProbe {
     pub issuer: Arc<crate::embed::EmbeddedIssuer>,
     pub ready: Arc<Readiness>,
+    /// `sqlite` or `postgres`: the metric's label.
+    pub backend: &'static str,
 }
 
 #[async_trait]
 impl BackgroundService for StoreProbe {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        loop {
+        let up = metrics().issuer.up.with_label_values(&[self.backend]);
+        let mut realms = std::collections::BTreeSet::new();
+        for round in 0u64.. {
             let ok = self.issuer.ready().await;
+            up.set(i64::from(ok));
             if self.ready.store_reachable.swap(ok, Ordering::AcqRel) != ok && !ok {
                 tracing::error!("issuer store unreachable: not ready");
+            }
+            if ok {
+                let sessions_at = (round % 3 == 0).then(unix_now);
+                for sample in self.issuer.sample(sessions_at).await {
+                    record(&sample, &mut realms);
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(if ok { 5 } else { 1 })) => {}
                 _ = shutdown.changed() => return,
             }
         }
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// One sample into the gauges; a realm gone since the last count loses its series.
+fn record(s: &crate::embed::StoreSample, realms: &mut std::collections::BTreeSet<String>) {
+    let m = &metrics().issuer;
+    m.pool_connections
+        .with_label_values(&[s.backend, "in_use"])
+        .set(i64::from(s.in_use));
+    m.pool_connections
+        .with_label_values(&[s.backend, "idle"])
+        .set(i64::from(s.idle));
+    m.pool_max
+        .with_label_values(&[s.backend])
+        .set(i64::from(s.max));
+    if let Some(wait) = s.acquire_wait {
+        m.pool_acquire
+            .with_label_values(&[s.backend])
+            .observe(wait.as_secs_f64());
+    }
+    if let Some(sessions) = &s.sessions {
+        let now: std::collections::BTreeSet<String> =
+            sessions.iter().map(|(r, _)| r.clone()).collect();
+        for gone in realms.difference(&now) {
+            let _ = m.sessions_active.remove_label_values(&[gone.as_str()]);
+        }
+        for (realm, n) in sessions {
+            m.sessions_active
+                .with_label_values(&[realm.as_str()])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        *realms = now;
     }
 }

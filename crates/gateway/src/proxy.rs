@@ -135,9 +135,14 @@ impl PublicProxy {
     ) -> Result<bool, Refusal> {
         let limits = &self.live.config.limits;
         guard::check_framing(session, limits.max_header_bytes)?;
-        // Bound the wait for the body and for the next request on this connection.
+        // Bound the wait for the body and for the next request on this connection. Keep-alive
+        // that is off stays off: the client's `Connection: close` or HTTP/1.0, and Pingora's
+        // shutdown (SIGTERM, or an upgrade), which answers with `Connection: close` so that
+        // the client moves to the successor instead of a connection about to close.
         session.set_read_timeout(Some(limits.body_read_timeout));
-        session.set_keepalive(Some(limits.keepalive_timeout.as_secs()));
+        if session.get_keepalive().is_some() {
+            session.set_keepalive(Some(limits.keepalive_timeout.as_secs()));
+        }
 
         let is_h2 = session.as_downstream().is_http2();
         let req = session.req_header();

@@ -10,6 +10,7 @@
 
 mod decode;
 mod model;
+pub mod observe;
 pub mod postgres;
 mod rotation;
 mod sql;
@@ -247,8 +248,9 @@ pub async fn open(url: &str, base_dir: &Path) -> anyhow::Result<SharedStore> {
 /// [`open`], or with [`Access::ReadOnly`] an existing database without touching it.
 pub async fn open_with(url: &str, base_dir: &Path, access: Access) -> anyhow::Result<SharedStore> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(
+        Ok(observed(
             postgres::PostgresStore::connect(url, access).await?,
+            access,
         ))
     } else if let Some(path) = url
         .strip_prefix("sqlite://")
@@ -260,8 +262,21 @@ pub async fn open_with(url: &str, base_dir: &Path, access: Access) -> anyhow::Re
         } else {
             base_dir.join(path)
         };
-        Ok(Arc::new(sqlite::SqliteStore::open(&path, access).await?))
+        Ok(observed(
+            sqlite::SqliteStore::open(&path, access).await?,
+            access,
+        ))
     } else {
         anyhow::bail!("issuer.database: expected sqlite://PATH or postgres://URL")
     }
+}
+
+/// The store, registered for the gateway's metrics ([`observe::opened`]) when read-write.
+fn observed<S: Store + observe::Observed>(store: S, access: Access) -> SharedStore {
+    let store = Arc::new(store);
+    if access == Access::ReadWrite {
+        let weak: std::sync::Weak<dyn observe::Observed> = Arc::downgrade(&store) as _;
+        observe::register(weak);
+    }
+    store
 }

@@ -66,3 +66,4 @@ impl PostgresStore {
 }
 
 super::sql::impl_store!(PostgresStore, sqlx::postgres::PgRow, 4);
+super::observe::impl_observed!(PostgresStore, "postgres");

@@ -99,3 +99,37 @@ impl SqliteStore {
 }
 
 super::sql::impl_store!(SqliteStore, sqlx::sqlite::SqliteRow, 1);
+super::observe::impl_observed!(SqliteStore, "sqlite");
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::observe::Observed;
+
+    /// With every connection lent out, the probe waits its turn: its answer is the wait a query
+    /// asked at that moment would have.
+    #[tokio::test]
+    async fn acquire_wait_measures_the_wait_of_an_exhausted_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = std::sync::Arc::new(
+            super::SqliteStore::open(&dir.path().join("p.db"), super::Access::ReadWrite)
+                .await
+                .unwrap(),
+        );
+        let a = s.pool.acquire().await.unwrap();
+        let b = s.pool.acquire().await.unwrap();
+        let p = s.pool();
+        assert_eq!((p.size, p.idle, p.max, p.in_use()), (2, 0, 2, 2));
+        let probe = tokio::spawn({
+            let s = s.clone();
+            async move { s.acquire_wait().await.unwrap() }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(a);
+        let waited = probe.await.unwrap();
+        assert!(waited >= Duration::from_millis(250), "{waited:?}");
+        drop(b);
+        assert!(s.acquire_wait().await.unwrap() < Duration::from_millis(250));
+    }
+}

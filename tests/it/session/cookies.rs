@@ -184,14 +184,8 @@ async fn concurrent_requests_make_one_refresh_and_a_refused_refresh_ends_the_ses
     for t in tasks {
         let (set, token) = t.await.unwrap();
         tokens.insert(token);
-        if let Some(c) = set.iter().find(|c| c.starts_with("__Host-portcullis=")) {
-            resealed = Some(
-                c["__Host-portcullis=".len()..]
-                    .split(';')
-                    .next()
-                    .unwrap()
-                    .to_string(),
-            );
+        if let Some(c) = sealed_from_set_cookies(&set, "__Host-portcullis") {
+            resealed = Some(c);
         }
     }
     assert_eq!(
@@ -379,4 +373,28 @@ async fn explain_tells_what_a_session_cookie_holds() {
         text.contains("401: no session: the cookie does not open"),
         "{text}"
     );
+}
+
+/// The session cookie's value that `Set-Cookie`s write: the cookie itself, or its numbered
+/// chunks (`name.0`, `name.1`, …) joined, as the gateway splits a session past 4 KB.
+fn sealed_from_set_cookies(set: &[String], name: &str) -> Option<String> {
+    let value = |c: &str| c.split(';').next().unwrap_or("").to_string();
+    if let Some(c) = set
+        .iter()
+        .find_map(|c| c.strip_prefix(&format!("{name}=")))
+        .filter(|c| !value(c).is_empty())
+    {
+        return Some(value(c));
+    }
+    let mut chunks = Vec::new();
+    for i in 0.. {
+        match set
+            .iter()
+            .find_map(|c| c.strip_prefix(&format!("{name}.{i}=")))
+        {
+            Some(c) if !value(c).is_empty() => chunks.push(value(c)),
+            _ => break,
+        }
+    }
+    (!chunks.is_empty()).then(|| chunks.concat())
 }

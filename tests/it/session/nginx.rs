@@ -51,6 +51,10 @@ http {{
   access_log off;
   client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
   uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  # A session past 4 KB comes back as several Set-Cookie chunks: nginx's default 4 KB header
+  # buffer would answer 502 ("upstream sent too big header"), as with oauth2-proxy.
+  proxy_buffer_size 32k; proxy_buffers 8 32k; proxy_busy_buffers_size 64k;
+  large_client_header_buffers 4 32k;
   server {{
     listen 127.0.0.1:{port} ssl;
     server_name localhost;

@@ -69,6 +69,9 @@ pub struct RuntimeFile {
     pub shutdown_drain_seconds: Option<u64>,
     /// Write the one-line-per-request audit log to stdout.
     pub audit_log: Option<bool>,
+    /// The unix socket a gateway started with `run --upgrade` takes the listening sockets over
+    /// on (relative to this file's directory).
+    pub upgrade_sock: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -55,7 +55,7 @@ pub(super) fn validate(
     Some(Config {
         path: src.path.clone(),
         listen: listen?,
-        runtime: runtime(f),
+        runtime: runtime(f, &base_dir),
         tls,
         trusted_proxies,
         guard,
@@ -214,11 +214,16 @@ fn check_distinct(src: &SourceFile, f: &ConfigFile, addrs: &Addrs, diags: &mut D
     }
 }
 
-fn runtime(f: &ConfigFile) -> Runtime {
+fn runtime(f: &ConfigFile, base_dir: &Path) -> Runtime {
     Runtime {
         worker_threads: f.runtime.worker_threads.unwrap_or(0),
         shutdown_drain: Duration::from_secs(f.runtime.shutdown_drain_seconds.unwrap_or(10)),
         audit_log: f.runtime.audit_log.unwrap_or(true),
+        upgrade_sock: f
+            .runtime
+            .upgrade_sock
+            .as_deref()
+            .map(|p| resolve(base_dir, p)),
     }
 }
 

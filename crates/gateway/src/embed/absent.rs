@@ -2,7 +2,7 @@
 //! with no values, so every `Option<Arc<EmbeddedIssuer>>` is `None` and its methods can't be
 //! called, and an `attach` that refuses a config enabling `[issuer]`.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -32,11 +32,21 @@ impl EmbeddedIssuer {
         match *self {}
     }
 
-    pub fn serve_internal(&self, _addr: SocketAddr, _audit: bool) -> Result<()> {
+    pub async fn serve_internal_on(
+        &self,
+        _socket: std::net::TcpListener,
+        _audit: bool,
+        _shutdown: pingora::server::ShutdownWatch,
+        _linger: std::time::Duration,
+    ) -> Result<()> {
         match *self {}
     }
 
     pub async fn ready(&self) -> bool {
+        match *self {}
+    }
+
+    pub async fn sample(&self, _sessions_at: Option<i64>) -> Vec<super::StoreSample> {
         match *self {}
     }
 }

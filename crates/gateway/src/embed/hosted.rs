@@ -99,10 +99,23 @@ impl EmbeddedIssuer {
         Ok(resp)
     }
 
-    /// Serves the issuer on the internal listener (the services' backchannel), where discovery
-    /// answers with this listener's own address (Keycloak's dynamic backchannel). With `audit`,
-    /// each request writes an audit line with `listener` = `internal` (DESIGN §8).
-    pub fn serve_internal(&self, addr: SocketAddr, audit: bool) -> Result<()> {
+    /// Serves the issuer on the internal listener's socket (the services' backchannel), where
+    /// discovery answers with this listener's own address (Keycloak's dynamic backchannel).
+    /// With `audit`, each request writes an audit line with `listener` = `internal` (DESIGN
+    /// §8). The socket comes from `handover::InternalListener` (bound at start, or handed over
+    /// by the process this one upgrades).
+    ///
+    /// On `shutdown` it drains like the public listener: for `linger` it still serves (beside
+    /// the successor after an upgrade) but answers with `Connection: close`, so clients using
+    /// a keep-alive connection move to a new one; then it stops accepting, closes the idle
+    /// connections and finishes the requests in flight.
+    pub async fn serve_internal_on(
+        &self,
+        socket: std::net::TcpListener,
+        audit: bool,
+        shutdown: pingora::server::ShutdownWatch,
+        linger: std::time::Duration,
+    ) -> Result<()> {
         let handle = self.handle().context("issuer runtime stopped")?;
         let mut app = self
             .router
@@ -111,16 +124,47 @@ impl EmbeddedIssuer {
         if audit {
             app = app.layer(axum::middleware::from_fn(audit_internal));
         }
-        let listener = handle
-            .block_on(tokio::net::TcpListener::bind(addr))
-            .with_context(|| format!("binding the internal listener {addr}"))?;
-        handle.spawn(async move {
-            let svc = app.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(listener, svc).await {
-                tracing::error!("internal listener stopped: {e}");
+        let draining = shutdown.clone();
+        app = app.layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let draining = *draining.borrow();
+                async move {
+                    let mut resp = next.run(req).await;
+                    if draining {
+                        resp.headers_mut().insert(
+                            http::header::CONNECTION,
+                            http::HeaderValue::from_static("close"),
+                        );
+                    }
+                    resp
+                }
+            },
+        ));
+        socket
+            .set_nonblocking(true)
+            .context("internal listener socket")?;
+        let served = handle.spawn(async move {
+            use axum::serve::ListenerExt as _;
+            // Registered with the issuer's runtime, which serves it.
+            let listener = StopsAccepting {
+                listener: Some(tokio::net::TcpListener::from_std(socket)?),
+                shutdown: shutdown.clone(),
             }
+            // `tap_io` only for its `ConnectInfo<SocketAddr>`, which axum gives a wrapped
+            // listener and not a listener of ours.
+            .tap_io(|_| {});
+            let svc = app.into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, svc)
+                .with_graceful_shutdown(async move {
+                    shutting_down(shutdown).await;
+                    tokio::time::sleep(linger).await;
+                })
+                .await
         });
-        Ok(())
+        served
+            .await
+            .context("internal listener task")?
+            .context("internal listener")
     }
 
     /// The store answers (for readiness).
@@ -133,6 +177,94 @@ impl EmbeddedIssuer {
             .spawn(async move { issuer.ready().await })
             .await
             .unwrap_or(false)
+    }
+
+    /// Samples the issuer's store (its pool, and with `sessions_at` = now in seconds its live
+    /// sessions per realm) on the issuer's runtime, where its connections live. Each probe is
+    /// bounded: a database that does not answer gives `None`s, never a stuck sampler.
+    pub async fn sample(&self, sessions_at: Option<i64>) -> Vec<super::StoreSample> {
+        const BOUND: std::time::Duration = std::time::Duration::from_secs(5);
+        let Some(handle) = self.handle() else {
+            return Vec::new();
+        };
+        let work = async move {
+            let mut out = Vec::new();
+            for store in portcullis_store::observe::opened() {
+                let pool = store.pool();
+                let acquire_wait = tokio::time::timeout(BOUND, store.acquire_wait())
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
+                let sessions = match sessions_at {
+                    Some(now) => tokio::time::timeout(BOUND, store.live_sessions(now))
+                        .await
+                        .ok()
+                        .and_then(Result::ok),
+                    None => None,
+                };
+                out.push(super::StoreSample {
+                    backend: pool.backend,
+                    in_use: pool.in_use(),
+                    idle: pool.idle,
+                    max: pool.max,
+                    acquire_wait,
+                    sessions,
+                });
+            }
+            out
+        };
+        handle.spawn(work).await.unwrap_or_default()
+    }
+}
+
+/// Resolves once `shutdown` turns true (or its sender is gone).
+async fn shutting_down(mut shutdown: pingora::server::ShutdownWatch) {
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The internal listener's socket for axum, closed at shutdown: axum's graceful shutdown
+/// (after the linger) would keep accepting until then, and close a connection accepted a
+/// moment before, whose request it had not read yet, as idle. After an upgrade the socket
+/// stays open in the successor, which accepts what comes; after SIGTERM, connecting is refused,
+/// as on the public listener.
+struct StopsAccepting {
+    listener: Option<tokio::net::TcpListener>,
+    shutdown: pingora::server::ShutdownWatch,
+}
+
+impl axum::serve::Listener for StopsAccepting {
+    type Io = tokio::net::TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Some(listener) = &self.listener else {
+                return std::future::pending().await;
+            };
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(io) => return io,
+                    // Out of descriptors, or a connection reset before it was taken: wait a
+                    // little (as axum's own listener does) and go on.
+                    Err(e) => {
+                        tracing::debug!("internal listener accept: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                },
+                _ = shutting_down(self.shutdown.clone()) => self.listener = None,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        match &self.listener {
+            Some(l) => l.local_addr(),
+            None => Err(std::io::Error::other("the internal listener is closed")),
+        }
     }
 }
 
