@@ -19,4 +19,5 @@ mod mtls_upstream;
 mod rate_limit;
 mod session;
 mod sidecar_mesh;
+mod tracing;
 mod upstream_pool;

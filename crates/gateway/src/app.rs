@@ -160,7 +160,19 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
         ready.store_reachable.store(true, Ordering::Release);
     }
 
-    add_public(&mut server, &conf, &config, &live, &issuer, &limits)?;
+    let tracing = match &config.tracing {
+        Some(t) => Some(crate::proxy::trace::Tracing::start(t)?),
+        None => None,
+    };
+    add_public(
+        &mut server,
+        &conf,
+        &config,
+        &live,
+        &issuer,
+        &limits,
+        &tracing,
+    )?;
     add_https_redirect(&mut server, &config);
     let mut mgmt = Service::new(
         "management".to_string(),
@@ -172,7 +184,15 @@ pub fn run(loaded: Loaded, log_guard: LogGuard) -> Result<()> {
     );
     mgmt.add_tcp(&config.listen.management.to_string());
     server.add_service(mgmt);
-    add_background(&mut server, &config, &live, ready, issuer, log_guard);
+    add_background(
+        &mut server,
+        &config,
+        &live,
+        ready,
+        issuer,
+        log_guard,
+        tracing,
+    );
     server.add_service(background_service(
         "rate-limits",
         crate::limit::Upkeep {
@@ -222,6 +242,7 @@ fn add_public(
     live: &Arc<Live>,
     issuer: &Option<Arc<EmbeddedIssuer>>,
     limits: &Arc<crate::limit::Limits>,
+    tracing: &Option<Arc<crate::proxy::trace::Tracing>>,
 ) -> Result<()> {
     let proxy = PublicProxy {
         live: Arc::clone(live),
@@ -238,6 +259,7 @@ fn add_public(
             issuer.clone(),
             live.env.embedded.clone(),
         ),
+        tracing: tracing.clone(),
     };
     let mut opts = HttpServerOptions::default();
     // CONNECT reaches our guard, which answers 400 (Pingora's own answer would be 405).
@@ -295,8 +317,9 @@ fn add_https_redirect(server: &mut Server, config: &Config) {
     server.add_service(svc);
 }
 
-/// The lifecycle services: SIGHUP reload, the drain (which flushes the audit log last), the
-/// issuer's store probe, the first JWKS fetch, readiness and the file watcher.
+/// The lifecycle services: SIGHUP reload, the drain (which exports buffered spans and flushes
+/// the audit log last), the issuer's store probe, the first JWKS fetch, readiness and the file
+/// watcher.
 fn add_background(
     server: &mut Server,
     config: &Config,
@@ -304,6 +327,7 @@ fn add_background(
     ready: Arc<Readiness>,
     issuer: Option<Arc<EmbeddedIssuer>>,
     log_guard: LogGuard,
+    tracing: Option<Arc<crate::proxy::trace::Tracing>>,
 ) {
     server.add_service(background_service(
         "sighup",
@@ -317,7 +341,10 @@ fn add_background(
         Drain {
             max: config.runtime.shutdown_drain,
             on_exit: Box::new(move || {
-                // Flush the audit log before the process ends.
+                // Export the buffered spans (bounded), then flush the audit log.
+                if let Some(t) = &tracing {
+                    t.shutdown(std::time::Duration::from_secs(3));
+                }
                 if let Ok(mut g) = guard.lock() {
                     g.take();
                 }
