@@ -20,5 +20,6 @@ mod mtls_upstream;
 mod rate_limit;
 mod session;
 mod sidecar_mesh;
+mod tracing;
 mod upgrade;
 mod upstream_pool;

@@ -6,6 +6,7 @@ pub mod file;
 pub mod rate_limit;
 pub mod session;
 pub mod source;
+pub mod telemetry;
 mod validate;
 
 use std::collections::BTreeSet;
@@ -18,6 +19,7 @@ use ipnet::IpNet;
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use session::{SessionProvider, SessionSettings, SessionStore};
 pub use source::SourceFile;
+pub use telemetry::TracingSettings;
 
 use file::ConfigFile;
 
@@ -39,6 +41,8 @@ pub struct Config {
     pub rate_limit: rate_limit::RateLimits,
     /// `[session]`: browser sign-in at the gateway.
     pub session: Option<SessionSettings>,
+    /// `[tracing]`: OpenTelemetry export; `None` leaves the request path untouched.
+    pub tracing: Option<TracingSettings>,
 }
 
 #[derive(Debug, Clone)]

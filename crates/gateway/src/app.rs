@@ -198,8 +198,17 @@ pub fn run(loaded: Loaded, log_guard: LogGuard, upgrade: bool) -> Result<()> {
         ready.store_reachable.store(true, Ordering::Release);
     }
 
-    let drain = (&open, linger);
-    add_public(&mut server, &conf, &config, &live, &issuer, &limits, drain)?;
+    let tracing = match &config.tracing {
+        Some(t) => Some(crate::proxy::trace::Tracing::start(t)?),
+        None => None,
+    };
+    let parts = PublicParts {
+        limits: &limits,
+        tracing: &tracing,
+        open: &open,
+        linger,
+    };
+    add_public(&mut server, &conf, &config, &live, &issuer, parts)?;
     add_https_redirect(&mut server, &config);
     let mut mgmt = Service::new(
         "management".to_string(),
@@ -211,7 +220,16 @@ pub fn run(loaded: Loaded, log_guard: LogGuard, upgrade: bool) -> Result<()> {
     );
     mgmt.add_tcp(&config.listen.management.to_string());
     server.add_service(mgmt);
-    add_background(&mut server, &config, &live, ready, issuer, log_guard, open);
+    let ending = Ending { open, tracing };
+    add_background(
+        &mut server,
+        &config,
+        &live,
+        ready,
+        issuer,
+        log_guard,
+        ending,
+    );
     server.add_service(background_service(
         "rate-limits",
         crate::limit::Upkeep {
@@ -256,15 +274,34 @@ fn server_conf(config: &Config, threads: usize) -> Result<ServerConf> {
 }
 
 /// The public listener: the proxy behind the connection guard, over TLS when `[tls]` says so.
+/// What the public listener shares with the rest of the process.
+struct PublicParts<'a> {
+    limits: &'a Arc<crate::limit::Limits>,
+    tracing: &'a Option<Arc<crate::proxy::trace::Tracing>>,
+    /// The open-connection count, for the drain.
+    open: &'a Arc<AtomicUsize>,
+    /// How long idle connections linger at shutdown.
+    linger: std::time::Duration,
+}
+
+/// What the drain waits for and flushes at the end.
+struct Ending {
+    open: Arc<AtomicUsize>,
+    tracing: Option<Arc<crate::proxy::trace::Tracing>>,
+}
+
 fn add_public(
     server: &mut Server,
     conf: &Arc<ServerConf>,
     config: &Config,
     live: &Arc<Live>,
     issuer: &Option<Arc<EmbeddedIssuer>>,
-    limits: &Arc<crate::limit::Limits>,
-    // The open-connection count and how long idle ones linger at shutdown.
-    (open, linger): (&Arc<AtomicUsize>, std::time::Duration),
+    PublicParts {
+        limits,
+        tracing,
+        open,
+        linger,
+    }: PublicParts<'_>,
 ) -> Result<()> {
     let proxy = PublicProxy {
         live: Arc::clone(live),
@@ -281,6 +318,7 @@ fn add_public(
             issuer.clone(),
             live.env.embedded.clone(),
         ),
+        tracing: tracing.clone(),
     };
     let mut opts = HttpServerOptions::default();
     // CONNECT reaches our guard, which answers 400 (Pingora's own answer would be 405).
@@ -346,8 +384,9 @@ fn add_https_redirect(server: &mut Server, config: &Config) {
     server.add_service(svc);
 }
 
-/// The lifecycle services: SIGHUP reload, the drain (which flushes the audit log last), the
-/// issuer's store probe, the first JWKS fetch, readiness and the file watcher.
+/// The lifecycle services: SIGHUP reload, the drain (which exports buffered spans and flushes
+/// the audit log last), the issuer's store probe, the first JWKS fetch, readiness and the file
+/// watcher.
 fn add_background(
     server: &mut Server,
     config: &Config,
@@ -355,7 +394,7 @@ fn add_background(
     ready: Arc<Readiness>,
     issuer: Option<Arc<EmbeddedIssuer>>,
     log_guard: LogGuard,
-    open: Arc<AtomicUsize>,
+    Ending { open, tracing }: Ending,
 ) {
     server.add_service(background_service(
         "sighup",
@@ -370,7 +409,10 @@ fn add_background(
             max: config.runtime.shutdown_drain,
             open,
             on_exit: Box::new(move || {
-                // Flush the audit log before the process ends.
+                // Export the buffered spans (bounded), then flush the audit log.
+                if let Some(t) = &tracing {
+                    t.shutdown(std::time::Duration::from_secs(3));
+                }
                 if let Ok(mut g) = guard.lock() {
                     g.take();
                 }

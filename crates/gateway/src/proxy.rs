@@ -12,6 +12,7 @@ pub mod limit;
 pub mod mtls;
 pub mod respond;
 pub mod session;
+pub mod trace;
 pub mod upstream;
 
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub struct PublicProxy {
     pub limits: Arc<crate::limit::Limits>,
     /// Browser sessions: the provider, live sessions, assertion key (`crate::session`).
     pub sessions: Arc<crate::session::Runtime>,
+    /// OpenTelemetry spans (DESIGN §15), when `[tracing]` is set.
+    pub tracing: Option<Arc<trace::Tracing>>,
 }
 
 /// Per-request state, carried through the phases.
@@ -75,6 +78,8 @@ pub struct Ctx {
     /// Decision and reason for the audit line.
     decision: &'static str,
     reason: &'static str,
+    /// The request's span, when tracing is on.
+    trace: Option<Box<trace::RequestSpan>>,
     _in_flight: InFlight,
 }
 
@@ -260,6 +265,7 @@ impl ProxyHttp for PublicProxy {
             tried: 0,
             decision: "allow",
             reason: "",
+            trace: None,
             _in_flight: InFlight::new(),
         }
     }
@@ -273,6 +279,10 @@ impl ProxyHttp for PublicProxy {
         ctx.client_ip = client_ip(session);
         ctx.trusted_peer = forwarded::is_trusted(&snap.trusted_proxies, ctx.client_ip);
         ctx.request_id = guard::request_id(session, ctx.trusted_peer);
+        if let Some(t) = &self.tracing {
+            let req = session.req_header();
+            ctx.trace = Some(t.begin(&req.headers, method_label(&req.method), ctx.trusted_peer));
+        }
         ctx.client_cert = mtls::client_cert(session);
         let admitted = self.admit(session, ctx, &snap).await;
         if matches!(admitted, Ok(false))
@@ -390,6 +400,7 @@ impl ProxyHttp for PublicProxy {
         let standing = ctx.standing.as_deref();
         let snap = ctx.snapshot.as_deref();
         let client_cert = ctx.client_cert.as_deref();
+        let span = ctx.trace.as_deref();
         let te_trailers = ctx
             .route
             .as_ref()
@@ -410,6 +421,9 @@ impl ProxyHttp for PublicProxy {
                 session::edit_upstream(h, snap, ctx, route, &self.sessions, origin);
             }
             h.insert(forwarded::X_REQUEST_ID, request_id);
+            if let Some(s) = span {
+                s.inject(h);
+            }
         })
     }
 
@@ -470,6 +484,21 @@ impl ProxyHttp for PublicProxy {
             .with_label_values(&[route, method, respond::status_label(status)])
             .inc();
         let elapsed = ctx.start.elapsed();
+        if let Some(span) = ctx.trace.take() {
+            span.finish(trace::Outcome {
+                method,
+                route: ctx.route.as_ref().map(|r| &r.name),
+                decision: ctx.decision,
+                reason: ctx.reason,
+                upstream: ctx
+                    .upstream
+                    .as_ref()
+                    .map(|u| u.url.as_str())
+                    .or(ctx.upstream_label),
+                status,
+                request_id: ctx.request_id_str(),
+            });
+        }
         match &ctx.route {
             Some(r) => r
                 .metrics

@@ -49,6 +49,8 @@ pub struct ConfigFile {
     pub rate_limit: RateLimitStoreFile,
     /// Browser sign-in at the gateway (DESIGN §10).
     pub session: Option<SessionFile>,
+    /// OpenTelemetry spans over OTLP/HTTP (DESIGN §15); absent: off.
+    pub tracing: Option<TracingFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,6 +182,18 @@ pub struct SessionFile {
     pub store: Option<Spanned<String>>,
     /// PEM file of CAs trusted for the provider's TLS (added to the system roots).
     pub provider_ca: Option<Spanned<String>>,
+}
+
+/// `[tracing]`: where the gateway sends one span per request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracingFile {
+    /// The OTLP/HTTP collector's base URL; spans are posted to `{otlp_endpoint}/v1/traces`.
+    pub otlp_endpoint: Spanned<String>,
+    /// The `service.name` resource attribute (default "portcullis").
+    pub service_name: Option<Spanned<String>>,
+    /// Share of new traces recorded, 0.0 ..= 1.0 (default 1.0).
+    pub sample_ratio: Option<Spanned<f64>>,
 }
 
 /// One route as written in `routes/*.toml`.

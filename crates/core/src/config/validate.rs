@@ -1,6 +1,6 @@
 //! Validation of `portcullis.toml` into a [`Config`], one function per section. Each reports
 //! every problem of its section with its place; the sections are checked in one fixed order
-//! (listen, tls, forwarded, guard, issuer, rate limits, session), which is the order `check`
+//! (listen, tls, forwarded, guard, issuer, rate limits, session, tracing), which is the order `check`
 //! reports them in.
 
 use std::net::{IpAddr, SocketAddr};
@@ -48,6 +48,10 @@ pub(super) fn validate(
         .session
         .as_ref()
         .map(|s| super::session::validate(src, s, issuer_enabled, &base_dir, diags));
+    let tracing = f
+        .tracing
+        .as_ref()
+        .map(|t| super::telemetry::validate(src, t, diags));
 
     if diags.errors().count() > errors_before {
         return None;
@@ -64,6 +68,7 @@ pub(super) fn validate(
         issuer,
         rate_limit,
         session,
+        tracing,
         base_dir,
     })
 }
