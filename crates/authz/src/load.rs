@@ -103,12 +103,9 @@ fn at(src: &SourceFile, span: &Range<usize>) -> String {
 /// What the policies' rules are checked against.
 #[derive(Clone, Copy)]
 enum Known<'a> {
-    /// The loaded route table: names, and each route's auth mode.
-    Table(&'a RouteTable),
-    /// The routes were refused: only the names their files define.
-    Names(&'a [String]),
-    /// A routes file didn't parse: no name can be checked.
-    Nothing,
+    Table(&'a RouteTable), // the loaded routes: names and auth modes
+    Names(&'a [String]),   // the routes were refused: the names their files define
+    Nothing,               // a routes file didn't parse: no name can be checked
 }
 
 fn build(

@@ -109,6 +109,7 @@ impl Metrics {
     fn new() -> Self {
         let r = Registry::new();
         let rate_limits = rate_limit_metrics(&r);
+        let sessions = session_metrics(&r);
         let http_duration = duration_histogram(&r);
         Self {
             http_requests: counter(
@@ -185,18 +186,8 @@ impl Metrics {
             rate_limited: rate_limits.0,
             rate_limit_store_up: rate_limits.1,
             rate_limit_store_errors: rate_limits.2,
-            session_sign_ins: counter(
-                &r,
-                "portcullis_session_sign_ins_total",
-                "Sign-ins at the gateway's callback, by result (success, failure, error).",
-                &["result"],
-            ),
-            session_refreshes: counter(
-                &r,
-                "portcullis_session_refreshes_total",
-                "Access-token refreshes of browser sessions, by result (success, failure, error).",
-                &["result"],
-            ),
+            session_sign_ins: sessions.0,
+            session_refreshes: sessions.1,
             tls_cert_expiry: gauge_vec(
                 &r,
                 "portcullis_tls_certificate_expiry_timestamp_seconds",
@@ -214,6 +205,24 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         buf
     }
+}
+
+/// Browser sign-in at the gateway (DESIGN §10): sign-ins and refreshes, by result.
+fn session_metrics(r: &Registry) -> (IntCounterVec, IntCounterVec) {
+    (
+        counter(
+            r,
+            "portcullis_session_sign_ins_total",
+            "Sign-ins at the gateway's callback, by result (success, failure, error).",
+            &["result"],
+        ),
+        counter(
+            r,
+            "portcullis_session_refreshes_total",
+            "Access-token refreshes of browser sessions, by result (success, failure, error).",
+            &["result"],
+        ),
+    )
 }
 
 /// The rate limits' series (DESIGN §12): 429s by route, the store's health.

@@ -136,18 +136,7 @@ pub fn run(loaded: Loaded, log_guard: LogGuard, upgrade: bool) -> Result<()> {
     } = loaded;
     install_crypto_provider();
     let public = config.listen.public;
-    let server_tls = match &config.tls {
-        Some(tls) => {
-            crate::certs::ensure(tls)?;
-            let loaded = crate::tls::ServerTls::load(tls)
-                .map_err(|errors| anyhow::anyhow!("[tls]: {}", errors.join("; ")))?;
-            Some(loaded)
-        }
-        None => {
-            tracing::warn!(listen.public = %public, "no [tls] section: the public listener speaks plain HTTP (only behind a TLS-terminating proxy)");
-            None
-        }
-    };
+    let server_tls = server_tls(&config)?;
 
     let threads = worker_threads(&config);
     let conf = server_conf(&config, threads)?;
@@ -155,25 +144,7 @@ pub fn run(loaded: Loaded, log_guard: LogGuard, upgrade: bool) -> Result<()> {
     // drain waits for both to be done.
     let open = Arc::new(AtomicUsize::new(0));
     let linger = crate::handover::LINGER.min(config.runtime.shutdown_drain);
-    // Bound now, so that a port in use is a start error; a successor takes it over instead.
-    let internal = match (&issuer, config.listen.internal) {
-        (Some(issuer), Some(addr)) => Some(InternalListener {
-            addr,
-            bound: if upgrade {
-                None
-            } else {
-                Some(
-                    std::net::TcpListener::bind(addr)
-                        .with_context(|| format!("binding the internal listener {addr}"))?,
-                )
-            },
-            issuer: Arc::clone(issuer),
-            audit: config.runtime.audit_log,
-            open: Arc::clone(&open),
-            linger,
-        }),
-        _ => None,
-    };
+    let internal = internal_listener(&config, &issuer, upgrade, &open, linger)?;
     if upgrade {
         tracing::info!(
             upgrade_sock = %conf.upgrade_sock,
@@ -240,6 +211,49 @@ pub fn run(loaded: Loaded, log_guard: LogGuard, upgrade: bool) -> Result<()> {
 
     tracing::info!(listen.public = %public, listen.management = %config.listen.management, threads, "portcullis starting");
     server.run_forever()
+}
+
+/// The public listener's TLS material (a dev certificate made first when asked for), or `None`
+/// with a warning for plain HTTP.
+fn server_tls(config: &Config) -> Result<Option<crate::tls::ServerTls>> {
+    let Some(tls) = &config.tls else {
+        tracing::warn!(listen.public = %config.listen.public, "no [tls] section: the public listener speaks plain HTTP (only behind a TLS-terminating proxy)");
+        return Ok(None);
+    };
+    crate::certs::ensure(tls)?;
+    let loaded = crate::tls::ServerTls::load(tls)
+        .map_err(|errors| anyhow::anyhow!("[tls]: {}", errors.join("; ")))?;
+    Ok(Some(loaded))
+}
+
+/// The embedded issuer's internal listener, when there is one. Bound now, so that a port in
+/// use is a start error; a successor (`--upgrade`) takes it over instead.
+fn internal_listener(
+    config: &Config,
+    issuer: &Option<Arc<EmbeddedIssuer>>,
+    upgrade: bool,
+    open: &Arc<AtomicUsize>,
+    linger: std::time::Duration,
+) -> Result<Option<InternalListener>> {
+    let (Some(issuer), Some(addr)) = (issuer, config.listen.internal) else {
+        return Ok(None);
+    };
+    let bound = if upgrade {
+        None
+    } else {
+        Some(
+            std::net::TcpListener::bind(addr)
+                .with_context(|| format!("binding the internal listener {addr}"))?,
+        )
+    };
+    Ok(Some(InternalListener {
+        addr,
+        bound,
+        issuer: Arc::clone(issuer),
+        audit: config.runtime.audit_log,
+        open: Arc::clone(open),
+        linger,
+    }))
 }
 
 /// Pingora's server settings: `threads` workers, the drain backstop, a per-process pid file
