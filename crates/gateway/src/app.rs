@@ -215,7 +215,9 @@ pub fn run(loaded: Loaded, log_guard: LogGuard, upgrade: bool) -> Result<()> {
 
 /// The public listener's TLS material (a dev certificate made first when asked for), or `None`
 /// with a warning for plain HTTP.
-fn server_tls(config: &Config) -> Result<Option<crate::tls::ServerTls>> {
+fn server_tls(
+    config: &Config,
+) -> Result<Option<(Arc<crate::tls::ServerTls>, Vec<crate::tls::status::Expiry>)>> {
     let Some(tls) = &config.tls else {
         tracing::warn!(listen.public = %config.listen.public, "no [tls] section: the public listener speaks plain HTTP (only behind a TLS-terminating proxy)");
         return Ok(None);
