@@ -9,7 +9,9 @@ pub mod discovery;
 pub mod error;
 pub mod introspect;
 pub mod login;
+pub mod login_actions;
 pub mod logout;
+pub mod pages;
 pub mod params;
 pub mod realm;
 pub mod realm_info;
@@ -41,6 +43,14 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route(
             &format!("{p}/auth"),
             get(authorize::get).post(authorize::post),
+        )
+        .route(
+            "/auth/realms/{realm}/login-actions/authenticate",
+            get(login_actions::authenticate_get).post(login_actions::authenticate_post),
+        )
+        .route(
+            "/auth/realms/{realm}/login-actions/required-action",
+            get(login_actions::required_action_get).post(login_actions::required_action_post),
         )
         .route(
             &format!("{p}/userinfo"),

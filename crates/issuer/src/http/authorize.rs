@@ -1,5 +1,7 @@
 //! `P/auth`: validates the authorization request, reuses a live SSO session or shows the login
-//! form, and redirects back with a single-use code (plus `state`, `session_state` and RFC 9207
+//! form, hands a checked password to the sign-in flow (`login_actions`: second factor, required
+//! actions; a step-up when a live session has fewer factors than the request demands), and
+//! redirects back with a single-use code (plus `state`, `session_state` and RFC 9207
 //! `iss`) in the query or, with `response_mode=fragment` (keycloak-js's default), the
 //! fragment. Requests that cannot be trusted to redirect get an error page instead. Credentials,
 //! sessions and codes are `domain`'s; validation and pages are here.
@@ -13,6 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::login::{self, CARRIED, CSRF_COOKIE, Page, SESSION_COOKIE};
+use super::login_actions::{self, Flow};
 use super::params::Params;
 use super::realm::{self, Realm};
 use super::redirect;
@@ -20,6 +23,7 @@ use super::urls::{ClientIp, Listener, bases, client_ip, listener};
 use crate::domain::codes::{self, CodeRequest};
 use crate::domain::credentials;
 use crate::domain::directory::Directory;
+use crate::domain::flow::{self, AuthSession, Need};
 use crate::domain::sessions;
 use crate::domain::state::State;
 use crate::domain::tokens::effective_scope;
@@ -27,7 +31,7 @@ use crate::secrets;
 use portcullis_store::{ClientRow, SessionRow};
 
 /// A validated authorization request.
-struct Request<'d> {
+pub(crate) struct Request<'d> {
     client: &'d ClientRow,
     redirect_uri: String,
     state: Option<String>,
@@ -39,6 +43,8 @@ struct Request<'d> {
     iss: String,
     /// `response_mode=fragment`: the answer goes in the redirect's fragment.
     fragment: bool,
+    /// The level of authentication demanded (`acr_values`, else the client's default).
+    acr_level: i64,
 }
 
 impl Request<'_> {
@@ -74,7 +80,11 @@ fn found(location: &str) -> Response {
 }
 
 // The rejection is a whole response (error page or error redirect), boxed to keep `Result` small.
-fn validate<'d>(dir: &'d Directory, p: &Params, iss: String) -> Result<Request<'d>, Box<Response>> {
+pub(crate) fn validate<'d>(
+    dir: &'d Directory,
+    p: &Params,
+    iss: String,
+) -> Result<Request<'d>, Box<Response>> {
     let page = |m: &str| Box::new(login::error_page(StatusCode::BAD_REQUEST, m));
     let client = p
         .get("client_id")
@@ -101,6 +111,11 @@ fn validate<'d>(dir: &'d Directory, p: &Params, iss: String) -> Result<Request<'
         max_age: None,
         iss,
         fragment: false,
+        acr_level: flow::demanded_level(
+            &dir.settings.accounts,
+            p.get("acr_values"),
+            &client.config.default_acr_values,
+        ),
     };
     match p.get("response_mode") {
         None | Some("query") => {}
@@ -158,7 +173,7 @@ fn validate<'d>(dir: &'d Directory, p: &Params, iss: String) -> Result<Request<'
 }
 
 /// A code for `session`, and the redirect that carries it back.
-async fn issue_code(
+pub(crate) async fn issue_code(
     st: &State,
     dir: &Directory,
     req: &Request<'_>,
@@ -242,6 +257,15 @@ pub async fn get(
     let prompt = req.prompt.as_deref().unwrap_or("");
     let reusable = session.filter(|s| fresh_enough(&req, s, now) && prompt != "login");
     match (reusable, prompt) {
+        // A session with fewer factors than demanded: a step-up, never a silent code.
+        (Some(s), "none") if req.acr_level >= 2 && s.amr.len() < 2 => req.error(
+            "interaction_required",
+            "The requested authentication level needs a second factor",
+        ),
+        (Some(s), _) if req.acr_level >= 2 && s.amr.len() < 2 => {
+            let f = Flow::new(&st, dir, &headers, req.iss.clone());
+            step_up(&f, &p, s, now).await
+        }
         (Some(s), _) => issue_code(&st, dir, &req, &s)
             .await
             .unwrap_or_else(|_| internal()),
@@ -298,21 +322,47 @@ pub async fn post(
         Ok(Err(f)) => return form_page(dir, &p, csrf, Some(f.user_message())),
         Err(_) => return internal(),
     };
-    // A login always starts a new session (fixation defence): the old one ends.
-    let old = login::cookie(&headers, SESSION_COOKIE);
-    let Ok((session, cookie)) = sessions::replace(&st, dir, old, &user.id).await else {
-        return internal();
-    };
-    let mut resp = match issue_code(&st, dir, &req, &session).await {
-        Ok(r) => r,
+    // The password is one factor; the flow asks for what else is owed, then issues the code.
+    let need = match flow::need_of(&st, dir, &user, req.acr_level).await {
+        Ok(n) => n,
         Err(_) => return internal(),
     };
-    if let Some(c) = login::set_cookie(SESSION_COOKIE, &cookie, &dir.realm, None) {
-        resp.headers_mut().append(header::SET_COOKIE, c);
-    }
-    // The CSRF cookie has done its job.
-    if let Some(c) = login::set_cookie(CSRF_COOKIE, "", &dir.realm, Some(0)) {
-        resp.headers_mut().append(header::SET_COOKIE, c);
-    }
-    resp
+    let Ok(mut auth) = AuthSession::new(
+        dir,
+        st.now(),
+        &user.id,
+        carried(&p),
+        vec!["pwd".into()],
+        need,
+    ) else {
+        return internal();
+    };
+    auth.ip = ip;
+    let f = Flow::new(&st, dir, &headers, req.iss.clone());
+    login_actions::advance(&f, auth, Some(&user)).await
+}
+
+/// The authorization request's parameters the flow carries.
+fn carried(p: &Params) -> Vec<(String, String)> {
+    CARRIED
+        .iter()
+        .filter_map(|k| p.get(k).map(|v| (k.to_string(), v.to_string())))
+        .collect()
+}
+
+/// A live session asked for more factors than it has: the flow runs its second factor and
+/// raises the session in place.
+async fn step_up(f: &Flow<'_>, p: &Params, s: SessionRow, now: i64) -> Response {
+    let Ok(mut auth) = AuthSession::new(
+        f.dir,
+        now,
+        &s.user_id,
+        carried(p),
+        s.amr.clone(),
+        Need::Required,
+    ) else {
+        return internal();
+    };
+    auth.upgrade_session = Some(s.id);
+    login_actions::advance(f, auth, None).await
 }
