@@ -2,6 +2,7 @@
 //! request carries, calls `domain`, and renders the answer. Nothing here touches the store.
 
 pub mod admin;
+pub mod auth_request;
 pub mod authorize;
 pub mod client_auth;
 pub mod cors;

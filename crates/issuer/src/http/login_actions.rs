@@ -24,7 +24,7 @@ pub use steps::{authenticate_get, authenticate_post, required_action_get, requir
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
-use super::authorize;
+use super::auth_request;
 use super::login::{self, CSRF_COOKIE, SESSION_COOKIE};
 use super::pages::step_path;
 use super::params::Params;
@@ -111,6 +111,10 @@ pub async fn posted(
     let q =
         Params::parse(query.unwrap_or_default().as_bytes()).map_err(|e| bad(e.description()))?;
     let step = current(f, &auth).await?;
+    if step == Step::Done {
+        // Done meanwhile (an address verified from the mail's link): nothing is left to skip.
+        return Err(Box::new(advance(f, auth, None).await));
+    }
     if step.page() != Some((at, q.get("execution").unwrap_or_default())) {
         return Err(bad(
             "This is not the current step of your sign-in. Go back and continue from there.",
@@ -179,7 +183,7 @@ pub async fn advance(
 /// the code's redirect; the sign-in and CSRF cookies are cleared.
 async fn finish(f: &Flow<'_>, auth: AuthSession) -> Response {
     let params = Params::from_pairs(&auth.params);
-    let req = match authorize::validate(f.dir, &params, f.iss.clone()) {
+    let req = match auth_request::validate(f.dir, &params, f.iss.clone()) {
         Ok(r) => r,
         Err(resp) => return *resp,
     };
@@ -195,7 +199,7 @@ async fn finish(f: &Flow<'_>, auth: AuthSession) -> Response {
     {
         return internal();
     }
-    let mut resp = match authorize::issue_code(f.st, f.dir, &req, &session).await {
+    let mut resp = match auth_request::issue_code(f.st, f.dir, &req, &session).await {
         Ok(r) => r,
         Err(_) => return internal(),
     };

@@ -52,13 +52,15 @@ pub(crate) fn enroll(
          (FreeOTP, Google Authenticator, …):</p>\n\
          <ol><li>Scan this QR code with the app.</li>\
          <li>Or type the key instead: <code id=\"totp-secret\">{key}</code> \
-         (time-based, {alg}, {digits} digits, every {period} seconds).</li>\
+         (time-based, {alg}, {digits} digits, every {period} seconds), or \
+         <a href=\"{uri}\">open it in an authenticator app on this device</a>.</li>\
          <li>Enter the code the app shows, to confirm.</li></ol>\n{svg}\n{form}{field}\
          <label for=\"userLabel\">Device name (optional)</label>\
          <input id=\"userLabel\" name=\"userLabel\" autocomplete=\"off\" maxlength=\"100\">\n\
          <button type=\"submit\" id=\"saveTOTPBtn\">Submit</button>\n</form>\n",
         key = escape(&grouped(&e.base32)),
         alg = escape(alg),
+        uri = escape(&e.uri),
         svg = e.qr_svg,
         form = form_start(&action, csrf),
         field = code_field("totp", "One-time code"),
