@@ -14,7 +14,7 @@ pub enum Introspected {
     /// A valid access token of the realm, with its claims.
     Access(Map<String, Value>),
     /// The current token of a live refresh-token family of the realm, with its claims.
-    Refresh(RefreshClaims),
+    Refresh(Box<RefreshClaims>),
     Inactive,
 }
 
@@ -26,7 +26,7 @@ pub async fn introspect(st: &State, dir: &Directory, token: &str) -> anyhow::Res
     };
     if let Some(c) = refresh_tokens::verify(&keys.refresh, &dir.realm, token) {
         return Ok(if live_refresh(st, dir, &c, token).await? {
-            Introspected::Refresh(c)
+            Introspected::Refresh(Box::new(c))
         } else {
             Introspected::Inactive
         });

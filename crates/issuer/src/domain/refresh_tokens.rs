@@ -69,6 +69,9 @@ pub struct RefreshClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
     pub scope: String,
+    /// The sign-in's factors, so refreshed tokens say what the first ones said (`acr`, `amr`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// What a new refresh token says, beyond its family and times.
@@ -78,6 +81,7 @@ pub struct Subject<'a> {
     pub client_id: &'a str,
     pub session_id: Option<&'a str>,
     pub scope: &'a str,
+    pub amr: &'a [String],
 }
 
 impl RefreshClaims {
@@ -99,6 +103,7 @@ impl RefreshClaims {
             azp: s.client_id.to_string(),
             sid: s.session_id.map(str::to_string),
             scope: s.scope.to_string(),
+            amr: s.amr.to_vec(),
         })
     }
 
@@ -116,6 +121,7 @@ impl RefreshClaims {
                 client_id: &self.azp,
                 session_id: self.sid.as_deref(),
                 scope: &self.scope,
+                amr: &self.amr,
             },
             now,
             lifetime,
@@ -175,6 +181,7 @@ mod tests {
                 client_id: "c",
                 session_id: Some("s"),
                 scope: "openid",
+                amr: &[],
             },
             100,
             1800,

@@ -26,7 +26,7 @@ pub struct Mint<'a> {
     pub nonce: Option<String>,
     pub auth_time: Option<i64>,
     /// The factors of the sign-in (RFC 8176 names); empty when unknown (client credentials,
-    /// refreshes): then `acr` is "1" and there is no `amr` claim.
+    /// refresh tokens from before they carried them): then `acr` is "1" and there is no `amr`.
     pub amr: &'a [String],
     pub grant_type: &'static str,
 }
@@ -237,6 +237,7 @@ impl Refresh {
                         client_id: &m.client.client_id,
                         session_id: m.session_id.as_deref(),
                         scope: &m.scope,
+                        amr: m.amr,
                     },
                     now,
                     m.dir.settings.sso_session_idle_timeout,

@@ -46,7 +46,7 @@ fn form_page(dir: &Directory, p: &Params, csrf: &str, error: Option<&str>) -> Re
         .filter_map(|k| p.get(k).map(|v| (*k, v)))
         .collect();
     let mut resp = login::render(&Page {
-        realm: &dir.realm,
+        realm: super::pages::display_name(dir),
         action: &action,
         hidden,
         csrf,

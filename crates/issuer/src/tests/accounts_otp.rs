@@ -296,8 +296,24 @@ async fn the_direct_grant_asks_for_the_code_too() {
     assert_eq!(json(r).await["error"], "invalid_grant");
     let r = grant("tina", Some(code(SECRET, T0))).await;
     assert_eq!(r.status(), 200);
+    let t = json(r).await;
+    let at = t["access_token"].as_str().unwrap();
+    assert_eq!(claims(&h, at).await["amr"], json!(["pwd", "otp"]));
+    // A refresh keeps what the sign-in was.
+    let rt = t["refresh_token"].as_str().unwrap();
+    let r = h
+        .post_form(
+            &format!("{A}/token"),
+            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+            Some(APP),
+        )
+        .await;
     let at = json(r).await["access_token"].as_str().unwrap().to_string();
-    assert_eq!(claims(&h, &at).await["amr"], json!(["pwd", "otp"]));
+    let c = claims(&h, &at).await;
+    assert_eq!(
+        (&c["acr"], &c["amr"]),
+        (&json!("gold"), &json!(["pwd", "otp"]))
+    );
     // Required but not set up, or actions pending: not fully set up.
     for user in ["grp", "ra", "temp"] {
         let e = json(grant(user, None).await).await;

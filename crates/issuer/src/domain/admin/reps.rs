@@ -192,6 +192,14 @@ pub fn realm(dir: &Directory) -> Value {
         "maxFailureWaitSeconds": s.max_failure_wait_seconds,
         "maxDeltaTimeSeconds": s.max_delta_time_seconds,
         "defaultSignatureAlgorithm": s.default_signature_algorithm,
+        "displayName": s.accounts.display_name,
+        "accessCodeLifespanLogin": s.accounts.access_code_lifespan_login,
+        "passwordPolicy": s.accounts.password_policy,
+        "otpPolicyType": s.accounts.otp_policy_type,
+        "otpPolicyAlgorithm": s.accounts.otp_policy_algorithm,
+        "otpPolicyDigits": s.accounts.otp_policy_digits,
+        "otpPolicyPeriod": s.accounts.otp_policy_period,
+        "otpPolicyLookAheadWindow": s.accounts.otp_policy_look_ahead_window,
     })
 }
 
