@@ -24,6 +24,9 @@ pub struct Metrics {
     pub jwks_refreshes: IntCounterVec,
     pub issuer_tokens_issued: IntCounterVec,
     pub issuer_logins: IntCounterVec,
+    /// Mails the embedded issuer sent or gave up on, by realm, kind (`verify_email`,
+    /// `reset_password`, `execute_actions`) and result (`ok`, `error`).
+    pub issuer_emails_sent: IntCounterVec,
     /// Requests refused with 429 by a rate limit (DESIGN §12), by route.
     pub rate_limited: IntCounterVec,
     /// 1 while the rate-limit store answers (always, for `local`), 0 while limits fall back
@@ -182,6 +185,12 @@ impl Metrics {
                 "portcullis_issuer_logins_total",
                 "Login attempts at the embedded issuer.",
                 &["realm", "result"],
+            ),
+            issuer_emails_sent: counter(
+                &r,
+                "portcullis_issuer_emails_sent_total",
+                "Mails the embedded issuer sent (ok) or gave up on after its retries (error).",
+                &["realm", "kind", "result"],
             ),
             rate_limited: rate_limits.0,
             rate_limit_store_up: rate_limits.1,
@@ -380,6 +389,7 @@ mod tests {
             (&m.jwks_refreshes, 2),
             (&m.issuer_tokens_issued, 2),
             (&m.issuer_logins, 2),
+            (&m.issuer_emails_sent, 3),
             (&m.rate_limited, 1),
             (&m.session_sign_ins, 1),
             (&m.session_refreshes, 1),

@@ -2,6 +2,8 @@
 //! grants and what they mint, credentials, sessions, codes, admin writes and realm files.
 //! The only code that touches the `Store`; it imports nothing from `http`.
 
+pub mod accounts;
+pub mod action_tokens;
 pub mod admin;
 pub mod bruteforce;
 pub mod clients;
@@ -12,10 +14,13 @@ pub mod error;
 pub mod grants;
 pub mod introspection;
 pub mod keys;
+pub mod mail;
 pub mod offline;
+pub mod realm_accounts;
 pub mod realm_file;
 pub mod realm_import;
 pub mod refresh_tokens;
+pub mod registration;
 pub mod revocation;
 pub mod rotations;
 pub mod sessions;

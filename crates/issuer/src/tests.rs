@@ -10,6 +10,8 @@ mod harness;
 mod import;
 mod keycloak_js;
 mod keys;
+mod mail;
+mod mail_flows;
 mod refresh;
 mod store_calls;
 mod token;

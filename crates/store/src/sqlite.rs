@@ -46,6 +46,14 @@ fn migrator() -> Migrator {
             include_str!("../migrations/sqlite/0004_gateway_sessions.sql").into_sql_str(),
             false,
         ),
+        // 0005 and 0006 are issue 17's other parts; sqlx applies whatever is missing.
+        Migration::new(
+            7,
+            "action tokens".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0007_action_tokens.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::admin::management;
 use super::directory::{Directory, service_account_name};
+use super::realm_accounts;
 use super::realm_file::{
     ClientRep, CompositesRep, CredentialRep, GroupRep, ProtocolMapperRep, RealmFile, RoleRep,
     RolesRep, UserRep,
@@ -41,12 +42,19 @@ pub async fn apply_at(
     now: i64,
 ) -> anyhow::Result<Outcome> {
     check_references(file)?;
-    let exists = store.get_realm(&file.realm).await?.is_some();
+    let stored = store.get_realm(&file.realm).await?;
+    let exists = stored.is_some();
     if exists && !sync {
         return Ok(Outcome::Skipped);
     }
     let realm = &file.realm;
-    store.put_realm(&realm_row(file)).await?;
+    let mut row = realm_row(file);
+    realm_accounts::apply(
+        file,
+        &mut row.settings,
+        stored.as_ref().map(|r| &r.settings),
+    );
+    store.put_realm(&row).await?;
 
     let roles = file.roles.clone().unwrap_or_default();
     let all_roles = role_list(&roles);
@@ -177,6 +185,8 @@ fn realm_row(f: &RealmFile) -> RealmRow {
                 .default_signature_algorithm
                 .clone()
                 .unwrap_or(d.default_signature_algorithm),
+            // The account settings: `realm_accounts::apply`.
+            ..RealmSettings::default()
         },
     }
 }
@@ -425,7 +435,7 @@ pub async fn export(store: &dyn Store, realm: &str) -> anyhow::Result<RealmFile>
     }
     let mut clients: Vec<ClientRep> = dir.clients.values().map(export_client).collect();
     clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
-    Ok(RealmFile {
+    let mut file = RealmFile {
         realm: realm.to_string(),
         enabled: Some(dir.enabled),
         access_token_lifespan: Some(s.access_token_lifespan),
@@ -442,7 +452,10 @@ pub async fn export(store: &dyn Store, realm: &str) -> anyhow::Result<RealmFile>
         groups,
         users,
         clients,
-    })
+        ..RealmFile::default()
+    };
+    realm_accounts::export(s, &mut file);
+    Ok(file)
 }
 
 pub(crate) fn split(roles: Vec<RoleRef>) -> (Vec<String>, BTreeMap<String, Vec<String>>) {

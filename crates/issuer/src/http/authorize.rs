@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::login::{self, CARRIED, CSRF_COOKIE, Page, SESSION_COOKIE};
+use super::pages;
 use super::params::Params;
 use super::realm::{self, Realm};
 use super::redirect;
@@ -207,6 +208,21 @@ fn form_page(dir: &Directory, p: &Params, csrf: &str, error: Option<&str>) -> Re
         csrf,
         username: p.get("username").or(p.get("login_hint")).unwrap_or(""),
         error,
+        forgot: dir.settings.reset_password_allowed.then(|| {
+            pages::with_query(
+                &format!("/auth/realms/{}/login-actions/reset-credentials", dir.realm),
+                &pages::carried(p),
+            )
+        }),
+        register: dir.settings.registration_allowed.then(|| {
+            pages::with_query(
+                &format!(
+                    "/auth/realms/{}/protocol/openid-connect/registrations",
+                    dir.realm
+                ),
+                &pages::carried(p),
+            )
+        }),
     });
     if let Some(c) = login::set_cookie(CSRF_COOKIE, csrf, &dir.realm, None) {
         resp.headers_mut().append(header::SET_COOKIE, c);

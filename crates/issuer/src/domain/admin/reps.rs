@@ -192,6 +192,13 @@ pub fn realm(dir: &Directory) -> Value {
         "maxFailureWaitSeconds": s.max_failure_wait_seconds,
         "maxDeltaTimeSeconds": s.max_delta_time_seconds,
         "defaultSignatureAlgorithm": s.default_signature_algorithm,
+        "displayName": s.display_name,
+        "registrationAllowed": s.registration_allowed,
+        "resetPasswordAllowed": s.reset_password_allowed,
+        "verifyEmail": s.verify_email,
+        "actionTokenGeneratedByUserLifespan": s.action_token_generated_by_user_lifespan,
+        "actionTokenGeneratedByAdminLifespan": s.action_token_generated_by_admin_lifespan,
+        "smtpServer": super::super::realm_accounts::smtp_rep(s),
     })
 }
 
