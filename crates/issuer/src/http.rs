@@ -11,7 +11,7 @@ pub mod error;
 pub mod introspect;
 pub mod login;
 pub mod logout;
-pub mod pages;
+pub mod mail_pages;
 pub mod params;
 pub mod realm;
 pub mod realm_info;

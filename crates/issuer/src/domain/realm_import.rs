@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::admin::management;
 use super::directory::{Directory, service_account_name};
-use super::realm_accounts;
 use super::realm_file::{
     ClientRep, CompositesRep, CredentialRep, GroupRep, ProtocolMapperRep, RealmFile, RoleRep,
     RolesRep, UserRep,
 };
+use super::realm_mail;
 use super::signing;
 use crate::secrets;
 use portcullis_store::{
@@ -49,7 +49,7 @@ pub async fn apply_at(
     }
     let realm = &file.realm;
     let mut row = realm_row(file);
-    realm_accounts::apply(
+    realm_mail::apply(
         file,
         &mut row.settings,
         stored.as_ref().map(|r| &r.settings),
@@ -185,7 +185,7 @@ fn realm_row(f: &RealmFile) -> RealmRow {
                 .default_signature_algorithm
                 .clone()
                 .unwrap_or(d.default_signature_algorithm),
-            // The account settings: `realm_accounts::apply`.
+            // The account settings: `realm_mail::apply`.
             ..RealmSettings::default()
         },
     }
@@ -454,7 +454,7 @@ pub async fn export(store: &dyn Store, realm: &str) -> anyhow::Result<RealmFile>
         clients,
         ..RealmFile::default()
     };
-    realm_accounts::export(s, &mut file);
+    realm_mail::export(s, &mut file);
     Ok(file)
 }
 

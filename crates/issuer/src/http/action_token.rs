@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::login;
-use super::pages::{self, Field, Form, Page};
+use super::mail_pages::{self as pages, Field, Form, Page};
 use super::params::Params;
 use super::realm::{self, Realm};
 use crate::domain::accounts::{self, NotSet, Opened, Refusal};

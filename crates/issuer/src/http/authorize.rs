@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::login::{self, CARRIED, CSRF_COOKIE, Page, SESSION_COOKIE};
-use super::pages;
+use super::mail_pages as pages;
 use super::params::Params;
 use super::realm::{self, Realm};
 use super::redirect;

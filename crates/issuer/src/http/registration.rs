@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::login;
-use super::pages::{self, Field, Form, Page};
+use super::mail_pages::{self as pages, Field, Form, Page};
 use super::params::Params;
 use super::realm::{self, Realm};
 use super::reset_credentials::{csrf_ok, with_csrf_cookie};

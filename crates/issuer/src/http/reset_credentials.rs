@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
 use super::login::{self, CSRF_COOKIE};
-use super::pages::{self, Field, Form, Page};
+use super::mail_pages::{self as pages, Field, Form, Page};
 use super::params::Params;
 use super::realm::{self, Realm};
 use super::urls::{Listener, bases, listener};

@@ -198,7 +198,7 @@ pub fn realm(dir: &Directory) -> Value {
         "verifyEmail": s.verify_email,
         "actionTokenGeneratedByUserLifespan": s.action_token_generated_by_user_lifespan,
         "actionTokenGeneratedByAdminLifespan": s.action_token_generated_by_admin_lifespan,
-        "smtpServer": super::super::realm_accounts::smtp_rep(s),
+        "smtpServer": super::super::realm_mail::smtp_rep(s),
     })
 }
 

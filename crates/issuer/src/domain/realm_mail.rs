@@ -1,4 +1,4 @@
-//! The realm's account settings between its file and its stored settings: `displayName`,
+//! The realm's mail settings between its file and its stored settings: `displayName`,
 //! `registrationAllowed`, `resetPasswordAllowed`, `verifyEmail`, the action-token lifespans and
 //! `smtpServer`. Export shows the SMTP password as Keycloak does, `**********`, and importing
 //! that mask keeps the password already stored.
