@@ -3,6 +3,7 @@
 
 pub mod action_token;
 pub mod admin;
+pub mod auth_request;
 pub mod authorize;
 pub mod client_auth;
 pub mod cors;
@@ -10,8 +11,10 @@ pub mod discovery;
 pub mod error;
 pub mod introspect;
 pub mod login;
+pub mod login_actions;
 pub mod logout;
 pub mod mail_pages;
+pub mod pages;
 pub mod params;
 pub mod realm;
 pub mod realm_info;
@@ -46,6 +49,14 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route(
             &format!("{p}/auth"),
             get(authorize::get).post(authorize::post),
+        )
+        .route(
+            "/auth/realms/{realm}/login-actions/authenticate",
+            get(login_actions::authenticate_get).post(login_actions::authenticate_post),
+        )
+        .route(
+            "/auth/realms/{realm}/login-actions/required-action",
+            get(login_actions::required_action_get).post(login_actions::required_action_post),
         )
         .route(
             &format!("{p}/userinfo"),

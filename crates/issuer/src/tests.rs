@@ -1,6 +1,9 @@
 //! Router-level and import tests of the issuer on a real SQLite file (and PostgreSQL where the
 //! test is about storage).
 
+mod accounts;
+mod accounts_actions;
+mod accounts_otp;
 mod admin;
 mod admin_access;
 mod counting;
@@ -12,6 +15,7 @@ mod keycloak_js;
 mod keys;
 mod mail;
 mod mail_flows;
+mod mail_sign_in;
 mod refresh;
 mod store_calls;
 mod token;

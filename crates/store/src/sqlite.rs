@@ -46,7 +46,14 @@ fn migrator() -> Migrator {
             include_str!("../migrations/sqlite/0004_gateway_sessions.sql").into_sql_str(),
             false,
         ),
-        // 0005 and 0006 are issue 17's other parts; sqlx applies whatever is missing.
+        Migration::new(
+            5,
+            "accounts".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0005_accounts.sql").into_sql_str(),
+            false,
+        ),
+        // 0006 is issue 17's passkeys; sqlx applies whatever is missing.
         Migration::new(
             7,
             "action tokens".into(),

@@ -4,11 +4,12 @@
 //! (`action_tokens`); one that sets a password is checked when opened and used when the form
 //! is sent, so it works once.
 
-use portcullis_store::{Secret, UserRow};
+use portcullis_store::UserRow;
 
 use super::action_tokens::{
     self, ActionClaims, EXECUTE_ACTIONS, RESET_CREDENTIALS, TYP, VERIFY_EMAIL,
 };
+use super::credentials::{self, SetPasswordError};
 use super::directory::Directory;
 use super::mail;
 use super::mail::config::SmtpConfig;
@@ -18,12 +19,18 @@ use crate::secrets;
 use portcullis_core::metrics::metrics;
 
 /// Keycloak's required actions a mailed link can perform.
-pub const ACTION_VERIFY_EMAIL: &str = "VERIFY_EMAIL";
-pub const ACTION_UPDATE_PASSWORD: &str = "UPDATE_PASSWORD";
+pub use super::names::{
+    UPDATE_PASSWORD as ACTION_UPDATE_PASSWORD, VERIFY_EMAIL as ACTION_VERIFY_EMAIL,
+};
 
 /// What the realm is called on pages and in mails: `displayName`, else its name.
 pub fn display_name(dir: &Directory) -> &str {
-    dir.settings.display_name.as_deref().unwrap_or(&dir.realm)
+    dir.settings
+        .accounts
+        .display_name
+        .as_deref()
+        .filter(|d| !d.trim().is_empty())
+        .unwrap_or(&dir.realm)
 }
 
 /// The link that carries `token`, under the realm's base URL (`…/auth/realms/{realm}`).
@@ -316,8 +323,11 @@ pub enum NotSet {
     Form(String),
 }
 
-/// Sets the password through a link (the form's two fields), uses the link, and ends the
-/// user's sessions and refresh tokens. Verifies the address too when the link asks for it.
+/// Sets the password through a link (the form's two fields) with the realm's password policy
+/// (`credentials::set_password`, which every path that sets a password calls), uses the link,
+/// and ends the user's sessions and refresh tokens. Verifies the address too when the link
+/// asks for it. A refused password leaves the link usable; a set one makes it invalid (its
+/// password digest no longer matches) besides the store's mark.
 pub async fn set_password(
     st: &State,
     dir: &Directory,
@@ -333,21 +343,18 @@ pub async fn set_password(
     if let Err(why) = acceptable(password, confirm) {
         return Ok(Err(NotSet::Form(why)));
     }
-    let pw = password.to_string();
-    let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&pw)).await??;
-    if !st.store.use_action_token(&dir.realm, &c.jti, c.exp).await? {
-        return Ok(Err(NotSet::Link(Refusal::Used)));
+    match credentials::set_password(st, dir, &user, password).await {
+        Ok(()) => {}
+        Err(SetPasswordError::Policy(why)) => return Ok(Err(NotSet::Form(why))),
+        Err(SetPasswordError::Internal(e)) => return Err(e),
     }
-    st.store
-        .put_user(&UserRow {
-            password_hash: Some(Secret(hash)),
-            email_verified: user.email_verified || verifies_email(&c),
-            ..user.clone()
-        })
-        .await?;
+    if !st.store.use_action_token(&dir.realm, &c.jti, c.exp).await? {
+        // Two submissions of one form at once: the first one's password stands.
+        tracing::info!(realm = %dir.realm, "a password link was used twice at once");
+    }
     st.store.end_user_sessions(&dir.realm, &user.id).await?;
     if verifies_email(&c) && !user.email_verified {
-        st.realm_changed(&dir.realm).await?;
+        mark_verified(st, &user).await?;
     }
     tracing::info!(realm = %dir.realm, user = %user.id, "password set through a mailed link");
     Ok(Ok(()))

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::action_tokens::ActionKey;
 use super::refresh_tokens::RefreshKey;
+use super::seal::SealKeys;
 use super::signing;
 pub use super::signing::Signer;
 use portcullis_store::{KeyRow, Secret, Store};
@@ -31,6 +32,8 @@ pub struct RealmKeys {
     pub refresh: Vec<RefreshKey>,
     /// Action-token keys (mailed links), one per published signing key, the active one's first.
     pub action: Vec<ActionKey>,
+    /// Sealing keys of every key row, retired ones included (`seal`).
+    pub seal: SealKeys,
 }
 
 impl RealmKeys {
@@ -131,6 +134,8 @@ impl KeyRing {
             rotate(store, realm, alg, now).await?;
             rows = store.list_keys(realm).await?;
         }
+        let active = rows.iter().find(|r| r.active).map(|r| r.kid.clone());
+        let seal = SealKeys::derive(realm, &rows, active.as_deref().unwrap_or_default())?;
         let Published {
             signer,
             jwks,
@@ -161,6 +166,7 @@ impl KeyRing {
             decoding,
             refresh,
             action,
+            seal,
         });
         let current = self.realms.load();
         if current

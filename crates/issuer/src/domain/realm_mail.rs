@@ -1,4 +1,4 @@
-//! The realm's mail settings between its file and its stored settings: `displayName`,
+//! The realm's mail settings between its file and its stored settings:
 //! `registrationAllowed`, `resetPasswordAllowed`, `verifyEmail`, the action-token lifespans and
 //! `smtpServer`. Export shows the SMTP password as Keycloak does, `**********`, and importing
 //! that mask keeps the password already stored.
@@ -17,7 +17,6 @@ pub const MASK: &str = "**********";
 /// realm's settings before, whose SMTP password a masked one keeps.
 pub fn apply(f: &RealmFile, s: &mut RealmSettings, stored: Option<&RealmSettings>) {
     let d = RealmSettings::default();
-    s.display_name = f.display_name.clone().filter(|n| !n.trim().is_empty());
     s.registration_allowed = f.registration_allowed.unwrap_or(d.registration_allowed);
     s.reset_password_allowed = f.reset_password_allowed.unwrap_or(d.reset_password_allowed);
     s.verify_email = f.verify_email.unwrap_or(d.verify_email);
@@ -54,7 +53,6 @@ pub fn apply(f: &RealmFile, s: &mut RealmSettings, stored: Option<&RealmSettings
 
 /// Writes `s`'s account settings into the export `f`, the SMTP password masked.
 pub fn export(s: &RealmSettings, f: &mut RealmFile) {
-    f.display_name = s.display_name.clone();
     f.registration_allowed = Some(s.registration_allowed);
     f.reset_password_allowed = Some(s.reset_password_allowed);
     f.verify_email = Some(s.verify_email);
@@ -99,7 +97,6 @@ mod tests {
         assert!(!format!("{f:?}").contains("PW"));
         let mut s = RealmSettings::default();
         apply(&f, &mut s, None);
-        assert_eq!(s.display_name.as_deref(), Some("My Realm"));
         assert!(s.reset_password_allowed && s.verify_email && !s.registration_allowed);
         assert_eq!(s.action_token_generated_by_user_lifespan, 60);
         assert_eq!(s.action_token_generated_by_admin_lifespan, 43200);

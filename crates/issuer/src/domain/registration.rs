@@ -1,12 +1,14 @@
 //! Self-registration (`registrationAllowed`): a new user from the registration form's fields,
 //! checked as the admin API checks a new user (username and address unique, the address one
-//! plain address), then the verification mail when the realm has `verifyEmail`.
+//! plain address, the password by the realm's `passwordPolicy`), then the verification mail
+//! when the realm has `verifyEmail` (whose sign-in flow then asks for the verified address).
 
 use portcullis_store::{Secret, UserRow};
 
 use super::accounts;
 use super::directory::Directory;
 use super::mail;
+use super::password_policy;
 use super::state::State;
 use crate::secrets;
 
@@ -76,10 +78,8 @@ pub async fn register(
     if !st.store.users_by_email(realm, email).await?.is_empty() {
         return Ok(Err("Email already exists.".into()));
     }
-    let pw = f.password.to_string();
-    let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&pw)).await??;
     let name = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
-    let user = UserRow {
+    let mut user = UserRow {
         id: secrets::uuid()?,
         realm: realm.to_string(),
         username: username.to_lowercase(),
@@ -89,9 +89,24 @@ pub async fn register(
         email_verified: false,
         enabled: true,
         created_at: st.now(),
-        password_hash: Some(Secret(hash)),
+        password_hash: None,
         service_account_client: None,
     };
+    // The realm's password policy, as everywhere a password is set (a new user has no
+    // history to compare with).
+    let policy = password_policy::parse(
+        dir.settings
+            .accounts
+            .password_policy
+            .as_deref()
+            .unwrap_or_default(),
+    );
+    if let Err(why) = policy.check(f.password, &user) {
+        return Ok(Err(why));
+    }
+    let pw = f.password.to_string();
+    let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&pw)).await??;
+    user.password_hash = Some(Secret(hash));
     st.store.put_user(&user).await?;
     tracing::info!(realm, user = %user.id, "user registered");
     if dir.settings.verify_email {

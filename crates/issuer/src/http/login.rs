@@ -18,6 +18,7 @@ pub(crate) const CARRIED: &[&str] = &[
     "max_age",
     "prompt",
     "response_mode",
+    "acr_values",
 ];
 
 pub(crate) const CSRF_COOKIE: &str = "PORTCULLIS_CSRF";

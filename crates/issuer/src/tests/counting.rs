@@ -4,8 +4,9 @@
 use std::sync::{Arc, Mutex};
 
 use portcullis_store::{
-    AdminEvent, ClientRow, CodeRow, CodeUse, Failures, FamilyRow, GroupRow, KeyRow, LoginEvent,
-    RealmRow, RoleRef, RoleRow, Rotated, Rotation, SessionRow, SharedStore, Store, UserRow,
+    AdminEvent, ClientRow, CodeRow, CodeUse, CredentialRow, Failures, FamilyRow, GroupRow, KeyRow,
+    LoginEvent, RealmRow, RoleRef, RoleRow, Rotated, Rotation, SessionRow, SharedStore, Store,
+    UserRow,
 };
 
 /// Wraps a store; `take` returns (and forgets) the calls made so far, in order.
@@ -99,6 +100,13 @@ counted! {
     session_by_cookie(cookie_hash: &str) -> Option<SessionRow>;
     touch_session(id: &str, now: i64) -> ();
     end_session(id: &str) -> ();
+    user_required_actions(user_id: &str) -> Vec<String>;
+    set_user_required_actions(user_id: &str, actions: &[String]) -> ();
+    user_credentials(realm: &str, user_id: &str) -> Vec<CredentialRow>;
+    put_credential(c: &CredentialRow) -> ();
+    delete_credential(realm: &str, user_id: &str, id: &str) -> bool;
+    advance_credential_counter(id: &str, counter: i64) -> bool;
+    set_session_amr(id: &str, amr: &[String]) -> ();
     put_code(code: &CodeRow) -> ();
     consume_code(code_hash: &str, now: i64) -> CodeUse;
     create_family(family: &FamilyRow) -> ();

@@ -192,7 +192,7 @@ pub fn realm(dir: &Directory) -> Value {
         "maxFailureWaitSeconds": s.max_failure_wait_seconds,
         "maxDeltaTimeSeconds": s.max_delta_time_seconds,
         "defaultSignatureAlgorithm": s.default_signature_algorithm,
-        "displayName": s.display_name,
+        "displayName": s.accounts.display_name,
         "registrationAllowed": s.registration_allowed,
         "resetPasswordAllowed": s.reset_password_allowed,
         "verifyEmail": s.verify_email,
