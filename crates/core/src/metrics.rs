@@ -24,6 +24,9 @@ pub struct Metrics {
     pub jwks_refreshes: IntCounterVec,
     pub issuer_tokens_issued: IntCounterVec,
     pub issuer_logins: IntCounterVec,
+    /// Mails the embedded issuer sent or gave up on, by realm, kind (`verify_email`,
+    /// `reset_password`, `execute_actions`) and result (`ok`, `error`).
+    pub issuer_emails_sent: IntCounterVec,
     /// Second-factor checks at the embedded issuer, by kind (`otp`, …) and result.
     pub issuer_second_factor: IntCounterVec,
     /// Requests refused with 429 by a rate limit (DESIGN §12), by route.
@@ -107,11 +110,31 @@ fn duration_histogram(r: &Registry) -> HistogramVec {
     h
 }
 
+/// The embedded issuer's account counters (issue 17): mails, second factors.
+fn account_metrics(r: &Registry) -> (IntCounterVec, IntCounterVec) {
+    let labels = &["realm", "kind", "result"];
+    (
+        counter(
+            r,
+            "portcullis_issuer_emails_sent_total",
+            "Mails the embedded issuer sent (ok) or gave up on after its retries (error).",
+            labels,
+        ),
+        counter(
+            r,
+            "portcullis_issuer_second_factor_total",
+            "Second-factor checks at the embedded issuer (enrollments and sign-ins).",
+            labels,
+        ),
+    )
+}
+
 impl Metrics {
     fn new() -> Self {
         let r = Registry::new();
         let rate_limits = rate_limit_metrics(&r);
         let sessions = session_metrics(&r);
+        let accounts = account_metrics(&r);
         let http_duration = duration_histogram(&r);
         Self {
             http_requests: counter(
@@ -185,12 +208,8 @@ impl Metrics {
                 "Login attempts at the embedded issuer.",
                 &["realm", "result"],
             ),
-            issuer_second_factor: counter(
-                &r,
-                "portcullis_issuer_second_factor_total",
-                "Second-factor checks at the embedded issuer (enrollments and sign-ins).",
-                &["realm", "kind", "result"],
-            ),
+            issuer_emails_sent: accounts.0,
+            issuer_second_factor: accounts.1,
             rate_limited: rate_limits.0,
             rate_limit_store_up: rate_limits.1,
             rate_limit_store_errors: rate_limits.2,
@@ -388,6 +407,7 @@ mod tests {
             (&m.jwks_refreshes, 2),
             (&m.issuer_tokens_issued, 2),
             (&m.issuer_logins, 2),
+            (&m.issuer_emails_sent, 3),
             (&m.issuer_second_factor, 3),
             (&m.rate_limited, 1),
             (&m.session_sign_ins, 1),

@@ -2,6 +2,8 @@
 //! grants and what they mint, credentials, sessions, codes, admin writes and realm files.
 //! The only code that touches the `Store`; it imports nothing from `http`.
 
+pub mod accounts;
+pub mod action_tokens;
 pub mod admin;
 pub mod bruteforce;
 pub mod clients;
@@ -13,6 +15,7 @@ pub mod flow;
 pub mod grants;
 pub mod introspection;
 pub mod keys;
+pub mod mail;
 pub mod names;
 pub mod offline;
 pub mod otp;
@@ -20,7 +23,9 @@ pub mod password_policy;
 pub mod realm_accounts;
 pub mod realm_file;
 pub mod realm_import;
+pub mod realm_mail;
 pub mod refresh_tokens;
+pub mod registration;
 pub mod revocation;
 pub mod rotations;
 pub mod seal;

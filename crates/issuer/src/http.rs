@@ -1,6 +1,7 @@
 //! The issuer's HTTP layer: the routes, and a handler per endpoint that extracts what the
 //! request carries, calls `domain`, and renders the answer. Nothing here touches the store.
 
+pub mod action_token;
 pub mod admin;
 pub mod auth_request;
 pub mod authorize;
@@ -12,11 +13,14 @@ pub mod introspect;
 pub mod login;
 pub mod login_actions;
 pub mod logout;
+pub mod mail_pages;
 pub mod pages;
 pub mod params;
 pub mod realm;
 pub mod realm_info;
 pub mod redirect;
+pub mod registration;
+pub mod reset_credentials;
 pub mod revoke;
 pub mod session_iframe;
 pub mod token;
@@ -33,6 +37,7 @@ use crate::domain::state::State;
 /// Every Keycloak path under `/auth/realms/{realm}/…`.
 pub(crate) fn router(state: Arc<State>) -> Router {
     let p = "/auth/realms/{realm}/protocol/openid-connect";
+    let a = "/auth/realms/{realm}/login-actions";
     Router::new()
         .route("/auth/realms/{realm}", get(realm_info::realm_info))
         .route(
@@ -81,6 +86,19 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route(
             &format!("{p}/logout"),
             get(logout::logout).post(logout::logout),
+        )
+        .route(&format!("{p}/registrations"), get(registration::get))
+        .route(
+            &format!("{a}/registration"),
+            get(registration::get).post(registration::post),
+        )
+        .route(
+            &format!("{a}/reset-credentials"),
+            get(reset_credentials::get).post(reset_credentials::post),
+        )
+        .route(
+            &format!("{a}/action-token"),
+            get(action_token::get).post(action_token::post),
         )
         // Preflights for unrouted methods never reach a handler: the layer answers them.
         .layer(axum::middleware::from_fn_with_state(

@@ -249,8 +249,21 @@ pub trait Store: Send + Sync + 'static {
         anyhow::bail!("this store keeps no gateway sessions")
     }
 
+    // Action tokens (mailed links) and addresses.
+    /// Marks the action token `jti` used; `true` only for the first caller (on any replica).
+    /// The mark is kept until `expires_at`, when the token is refused anyway.
+    async fn use_action_token(
+        &self,
+        realm: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> anyhow::Result<bool>;
+    /// The users of `realm` with this address (case-insensitive), at most two, by username:
+    /// more than one means the address does not name one user.
+    async fn users_by_email(&self, realm: &str, email: &str) -> anyhow::Result<Vec<UserRow>>;
+
     /// Drops login events, sessions, refresh families and brute-force counters untouched since
-    /// `before`, and codes and revocations expired at `now`.
+    /// `before`, and codes, revocations and used action tokens expired at `now`.
     async fn purge(&self, before: i64, now: i64) -> anyhow::Result<u64>;
 }
 

@@ -35,9 +35,52 @@ pub struct RealmSettings {
     pub max_delta_time_seconds: i64,
     /// `RS256`, `ES256` or `EdDSA`.
     pub default_signature_algorithm: String,
+    /// `registrationAllowed`: the login page offers a registration form.
+    pub registration_allowed: bool,
+    /// `resetPasswordAllowed`: the login page offers "Forgot password?".
+    pub reset_password_allowed: bool,
+    /// `verifyEmail`: new users must verify their address (a mail with a link).
+    pub verify_email: bool,
+    /// `actionTokenGeneratedByUserLifespan`: seconds a link the user asked for stays valid.
+    pub action_token_generated_by_user_lifespan: i64,
+    /// `actionTokenGeneratedByAdminLifespan`: seconds a link an admin sent stays valid.
+    pub action_token_generated_by_admin_lifespan: i64,
+    /// `smtpServer`: Keycloak's string map (`host`, `port`, `from`, …); empty = no mail.
+    pub smtp_server: SmtpServer,
     /// Sign-in, password and second-factor settings (issue 17), in the same JSON document.
     #[serde(flatten)]
     pub accounts: AccountSettings,
+}
+
+/// A realm's `smtpServer` as Keycloak keeps it: string keys and values (`"true"` for flags).
+/// `Debug` hides the password; the issuer reads the typed settings from it.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SmtpServer(pub std::collections::BTreeMap<String, String>);
+
+impl SmtpServer {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.get("host").is_none()
+    }
+}
+
+impl fmt::Debug for SmtpServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(
+                self.0
+                    .iter()
+                    .map(|(k, v)| (k, if k == "password" { "***" } else { v.as_str() })),
+            )
+            .finish()
+    }
 }
 
 /// A realm's account settings, Keycloak's names and defaults; what a realm file says for the
@@ -104,6 +147,12 @@ impl Default for RealmSettings {
             max_failure_wait_seconds: 900,
             max_delta_time_seconds: 43200,
             default_signature_algorithm: "RS256".into(),
+            registration_allowed: false,
+            reset_password_allowed: false,
+            verify_email: false,
+            action_token_generated_by_user_lifespan: 300,
+            action_token_generated_by_admin_lifespan: 43200,
+            smtp_server: SmtpServer::default(),
             accounts: AccountSettings::default(),
         }
     }

@@ -8,9 +8,11 @@
 //! The methods are grouped by what they persist, one file each under `sql/`. `#[async_trait]`
 //! must see every method of the one `impl Store` block at once, so each file's macro appends its
 //! methods to the list it is given and hands the list on (realms, directory, admin, sessions,
-//! logins, accounts, gateway sessions); the last hands it back to `impl_store!`, which writes the block.
+//! logins, accounts, gateway sessions, action tokens); the last hands it back to `impl_store!`,
+//! which writes the block.
 
 pub(crate) mod accounts;
+pub(crate) mod action_tokens;
 pub(crate) mod admin;
 pub(crate) mod directory;
 pub(crate) mod gateway_sessions;
@@ -70,6 +72,11 @@ macro_rules! impl_store {
                         .await?
                         .rows_affected();
                 }
+                n += sqlx::query("DELETE FROM used_action_tokens WHERE expires_at < $1")
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
                 n += sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
                     .bind(now)
                     .execute(&self.pool)

@@ -53,6 +53,14 @@ fn migrator() -> Migrator {
             include_str!("../migrations/sqlite/0005_accounts.sql").into_sql_str(),
             false,
         ),
+        // 0006 is issue 17's passkeys; sqlx applies whatever is missing.
+        Migration::new(
+            7,
+            "action tokens".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0007_action_tokens.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

@@ -159,8 +159,9 @@ pub async fn too_many(
     Ok(())
 }
 
-/// Whether `[issuer] rate_limit` counts this request: a POST to a realm's token endpoint or
-/// to its login form (the authorization endpoint's POST).
+/// Whether `[issuer] rate_limit` counts this request: a POST to a realm's token endpoint, to
+/// its login form (the authorization endpoint's POST), or to a form that sends mail ("forgot
+/// password" and registration).
 pub fn issuer_counts(method: &http::Method, path: &str) -> bool {
     if method != http::Method::POST {
         return false;
@@ -175,7 +176,10 @@ pub fn issuer_counts(method: &http::Method, path: &str) -> bool {
     !realm.is_empty()
         && matches!(
             endpoint,
-            "protocol/openid-connect/token" | "protocol/openid-connect/auth"
+            "protocol/openid-connect/token"
+                | "protocol/openid-connect/auth"
+                | "login-actions/reset-credentials"
+                | "login-actions/registration"
         )
 }
 

@@ -18,6 +18,7 @@ pub mod access;
 pub mod clients;
 pub mod events;
 pub mod groups;
+pub mod mails;
 pub mod management;
 pub mod mappings;
 pub mod reps;

@@ -34,7 +34,8 @@
 //!   Step-specific state between the page and its form goes in [`AuthSession::ext`].
 //! - A required action: a variant of [`RequiredAction`] and arms in
 //!   `http::login_actions::required_action_get` / `_post`; it ends with [`action_done`].
-//! - `VERIFY_EMAIL` calls [`hooks::send_verify_email`] when its page is first shown and on
+//! - `VERIFY_EMAIL` (listed, or owed by everyone with an unverified address when the realm has
+//!   `verifyEmail`) calls [`hooks::send_verify_email`] when its page is first shown and on
 //!   "resend"; it is done once the user's `emailVerified` is true (the link's handler sets it),
 //!   checked each time the page is loaded or its "continue" button pressed.
 
@@ -305,8 +306,11 @@ pub async fn next_step(
             _ => {}
         }
     }
+    // The realm's `verifyEmail` asks it of every user with an unverified address, as Keycloak.
+    let realm_wants = dir.settings.verify_email && !user.email_verified && user.email.is_some();
     for a in RequiredAction::ALL {
-        if !actions.iter().any(|x| x == a.name()) {
+        let listed = actions.iter().any(|x| x == a.name());
+        if !listed && (a != RequiredAction::VerifyEmail || !realm_wants) {
             continue;
         }
         if a == RequiredAction::VerifyEmail && user.email_verified {

@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use jsonwebtoken::jwk::JwkSet;
 use serde_json::json;
 
+use super::action_tokens::ActionKey;
 use super::refresh_tokens::RefreshKey;
 use super::seal::SealKeys;
 use super::signing;
@@ -29,6 +30,8 @@ pub struct RealmKeys {
     pub decoding: HashMap<String, (jsonwebtoken::Algorithm, jsonwebtoken::DecodingKey)>,
     /// Refresh-token keys, one per published signing key, the active one's first.
     pub refresh: Vec<RefreshKey>,
+    /// Action-token keys (mailed links), one per published signing key, the active one's first.
+    pub action: Vec<ActionKey>,
     /// Sealing keys of every key row, retired ones included (`seal`).
     pub seal: SealKeys,
 }
@@ -47,6 +50,7 @@ struct Published {
     signer: Option<Signer>,
     jwks: Vec<serde_json::Value>,
     refresh: Vec<RefreshKey>,
+    action: Vec<ActionKey>,
 }
 
 /// Every realm's keys; swapped whole when a realm's keys change.
@@ -80,6 +84,7 @@ fn published(realm: &str, mut rows: Vec<KeyRow>, now: i64) -> anyhow::Result<Pub
     let mut signer = None;
     let mut jwks = Vec::new();
     let mut refresh = Vec::new();
+    let mut action = Vec::new();
     for row in &rows {
         let key = Signer::from_pkcs8(&row.alg, row.private_der.expose())
             .map_err(|e| anyhow::anyhow!("realm {realm}: stored key {}: {e}", row.kid))?;
@@ -89,6 +94,7 @@ fn published(realm: &str, mut rows: Vec<KeyRow>, now: i64) -> anyhow::Result<Pub
         if row.active || in_grace {
             jwks.push(key.public_jwk());
             refresh.push(RefreshKey::derive(realm, row.private_der.expose())?);
+            action.push(ActionKey::derive(realm, row.private_der.expose())?);
         }
         if row.active {
             signer = Some(key);
@@ -98,6 +104,7 @@ fn published(realm: &str, mut rows: Vec<KeyRow>, now: i64) -> anyhow::Result<Pub
         signer,
         jwks,
         refresh,
+        action,
     })
 }
 
@@ -133,6 +140,7 @@ impl KeyRing {
             signer,
             jwks,
             refresh,
+            action,
         } = published(realm, rows, now)?;
         let Some(signer) = signer else {
             anyhow::bail!("realm {realm}: no active signing key");
@@ -157,6 +165,7 @@ impl KeyRing {
             jwks: doc,
             decoding,
             refresh,
+            action,
             seal,
         });
         let current = self.realms.load();

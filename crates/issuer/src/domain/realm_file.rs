@@ -35,6 +35,20 @@ pub struct RealmFile {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_signature_algorithm: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_allowed: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reset_password_allowed: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_email: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_token_generated_by_user_lifespan: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_token_generated_by_admin_lifespan: Option<i64>,
+    /// Keycloak's `smtpServer` (string values; numbers and booleans are taken as their text).
+    /// Its `password` is kept as written, `${VAR}` included, and read when a mail is sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_server: Option<SmtpServerRep>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub roles: Option<RolesRep>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<GroupRep>,
@@ -81,6 +95,26 @@ pub struct AccountsFile {
 pub struct AuthenticatorConfigRep {
     pub alias: String,
     pub config: BTreeMap<String, Value>,
+}
+
+/// A realm's `smtpServer` as the file has it; `Debug` hides the password.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SmtpServerRep(pub BTreeMap<String, Value>);
+
+impl std::fmt::Debug for SmtpServerRep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let shown = if k == "password" {
+                    Value::String("***".into())
+                } else {
+                    v.clone()
+                };
+                (k, shown)
+            }))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -280,7 +314,16 @@ pub fn parse(
     // Typed parse first, so a wrong type is reported at its position too.
     serde_json::from_str::<RealmFile>(text).map_err(at)?;
     let mut value: Value = serde_json::from_str(text).map_err(at)?;
+    // The SMTP password stays as written: a `${VAR}` is read when a mail is sent, so the
+    // secret itself is never stored.
+    let smtp_password = value
+        .pointer("/smtpServer/password")
+        .filter(|v| v.is_string())
+        .cloned();
     substitute_value(&mut value, env);
+    if let (Some(pw), Some(slot)) = (smtp_password, value.pointer_mut("/smtpServer/password")) {
+        *slot = pw;
+    }
     let realm: RealmFile =
         serde_json::from_value(value).map_err(|e| format!("{}: {e}", file.display()))?;
     if realm.realm.trim().is_empty() {

@@ -10,6 +10,7 @@ use super::realm_accounts;
 use super::realm_file::{
     ClientRep, CompositesRep, GroupRep, ProtocolMapperRep, RealmFile, RoleRep, RolesRep, UserRep,
 };
+use super::realm_mail;
 use super::seal::SealKeys;
 use super::signing;
 use crate::secrets;
@@ -42,12 +43,19 @@ pub async fn apply_at(
     now: i64,
 ) -> anyhow::Result<Outcome> {
     check_references(file)?;
-    let exists = store.get_realm(&file.realm).await?.is_some();
+    let stored = store.get_realm(&file.realm).await?;
+    let exists = stored.is_some();
     if exists && !sync {
         return Ok(Outcome::Skipped);
     }
     let realm = &file.realm;
-    store.put_realm(&realm_row(file)).await?;
+    let mut row = realm_row(file);
+    realm_mail::apply(
+        file,
+        &mut row.settings,
+        stored.as_ref().map(|r| &r.settings),
+    );
+    store.put_realm(&row).await?;
 
     let roles = file.roles.clone().unwrap_or_default();
     let all_roles = role_list(&roles);
@@ -203,6 +211,8 @@ fn realm_row(f: &RealmFile) -> RealmRow {
                 .clone()
                 .unwrap_or(d.default_signature_algorithm),
             accounts: realm_accounts::settings(&f.accounts),
+            // The mail settings: `realm_mail::apply`.
+            ..RealmSettings::default()
         },
     }
 }
@@ -461,7 +471,7 @@ pub async fn export(store: &dyn Store, realm: &str) -> anyhow::Result<RealmFile>
     }
     let mut clients: Vec<ClientRep> = dir.clients.values().map(export_client).collect();
     clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
-    Ok(RealmFile {
+    let mut file = RealmFile {
         realm: realm.to_string(),
         enabled: Some(dir.enabled),
         access_token_lifespan: Some(s.access_token_lifespan),
@@ -479,7 +489,10 @@ pub async fn export(store: &dyn Store, realm: &str) -> anyhow::Result<RealmFile>
         users,
         clients,
         accounts: realm_accounts::file(&s.accounts),
-    })
+        ..RealmFile::default()
+    };
+    realm_mail::export(s, &mut file);
+    Ok(file)
 }
 
 pub(crate) fn split(roles: Vec<RoleRef>) -> (Vec<String>, BTreeMap<String, Vec<String>>) {

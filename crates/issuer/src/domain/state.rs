@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 use super::admin::management::{self, BootstrapAdmin};
 use super::directory::Directory;
 use super::keys::{self, KeyRing};
+use super::mail::queue::Mailer;
 use super::realm_file;
 use super::realm_import;
 use super::rotations::Rotations;
@@ -32,6 +33,8 @@ pub(crate) struct State {
     pub(in crate::domain) rotations: Rotations,
     /// Serialises reloads for a newer revision, so concurrent refreshes reload a realm once.
     pub(in crate::domain) reload_lock: tokio::sync::Mutex<()>,
+    /// The account mails' queue; its sending task runs while the issuer does.
+    pub(in crate::domain) mailer: Mailer,
 }
 
 impl State {
@@ -80,6 +83,7 @@ impl State {
             dirs: ArcSwap::default(),
             retention_seconds: retention,
             reload_lock: tokio::sync::Mutex::new(()),
+            mailer: Mailer::start(),
         };
         for realm in state.store.realm_names().await? {
             state.reload_realm(&realm).await?;

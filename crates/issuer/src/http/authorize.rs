@@ -17,6 +17,7 @@ use axum::response::Response;
 use super::auth_request::{Request, issue_code, validate};
 use super::login::{self, CARRIED, CSRF_COOKIE, Page, SESSION_COOKIE};
 use super::login_actions::{self, Flow};
+use super::mail_pages as pages;
 use super::params::Params;
 use super::realm::{self, Realm};
 use super::urls::{ClientIp, Listener, bases, client_ip, listener};
@@ -52,6 +53,21 @@ fn form_page(dir: &Directory, p: &Params, csrf: &str, error: Option<&str>) -> Re
         csrf,
         username: p.get("username").or(p.get("login_hint")).unwrap_or(""),
         error,
+        forgot: dir.settings.reset_password_allowed.then(|| {
+            pages::with_query(
+                &format!("/auth/realms/{}/login-actions/reset-credentials", dir.realm),
+                &pages::carried(p),
+            )
+        }),
+        register: dir.settings.registration_allowed.then(|| {
+            pages::with_query(
+                &format!(
+                    "/auth/realms/{}/protocol/openid-connect/registrations",
+                    dir.realm
+                ),
+                &pages::carried(p),
+            )
+        }),
     });
     if let Some(c) = login::set_cookie(CSRF_COOKIE, csrf, &dir.realm, None) {
         resp.headers_mut().append(header::SET_COOKIE, c);

@@ -53,6 +53,10 @@ pub(crate) struct Page<'a> {
     pub csrf: &'a str,
     pub username: &'a str,
     pub error: Option<&'a str>,
+    /// "Forgot password?" (`resetPasswordAllowed`) and "Register" (`registrationAllowed`)
+    /// links, carrying the authorization request.
+    pub forgot: Option<String>,
+    pub register: Option<String>,
 }
 
 pub(crate) fn render(p: &Page<'_>) -> Response {
@@ -71,6 +75,13 @@ pub(crate) fn render(p: &Page<'_>) -> Response {
         .error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>\n", escape(e)))
         .unwrap_or_default();
+    let links: String = [(&p.forgot, "Forgot password?"), (&p.register, "Register")]
+        .into_iter()
+        .filter_map(|(href, text)| {
+            href.as_ref()
+                .map(|h| format!("<p><a href=\"{}\">{text}</a></p>\n", escape(h)))
+        })
+        .collect();
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\">\
@@ -84,7 +95,7 @@ pub(crate) fn render(p: &Page<'_>) -> Response {
          <input id=\"username\" name=\"username\" value=\"{username}\" autocomplete=\"username\" autofocus required>\n\
          <label for=\"password\">Password</label>\
          <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\n\
-         <input type=\"submit\" value=\"Sign In\">\n</form>\n</body></html>\n",
+         <input type=\"submit\" value=\"Sign In\">\n</form>\n{links}</body></html>\n",
         realm = escape(p.realm),
         action = escape(p.action),
         csrf = escape(p.csrf),
@@ -187,6 +198,8 @@ mod tests {
             csrf: "c",
             username: "a'b",
             error: Some("<b>"),
+            forgot: Some("/f?a=\"b\"".into()),
+            register: None,
         });
         assert_eq!(r.headers()["x-frame-options"], "DENY");
         let csp = r.headers()["content-security-policy"].to_str().unwrap();

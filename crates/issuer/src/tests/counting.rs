@@ -122,5 +122,7 @@ counted! {
     clear_failures(realm: &str, key: &str) -> ();
     add_event(event: &LoginEvent) -> ();
     list_events(realm: &str) -> Vec<LoginEvent>;
+    use_action_token(realm: &str, jti: &str, expires_at: i64) -> bool;
+    users_by_email(realm: &str, email: &str) -> Vec<UserRow>;
     purge(before: i64, now: i64) -> u64;
 }

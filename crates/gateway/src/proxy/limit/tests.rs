@@ -62,12 +62,15 @@ fn the_issuer_limit_counts_posts_to_the_token_endpoint_and_the_login_form() {
     for p in [
         "/auth/realms/myrealm/protocol/openid-connect/token",
         "/auth/realms/myrealm/protocol/openid-connect/auth?client_id=x&tab=1",
+        "/auth/realms/myrealm/login-actions/reset-credentials",
+        "/auth/realms/myrealm/login-actions/registration?client_id=x",
     ] {
         assert!(issuer_counts(&post, p), "{p}");
     }
     for p in [
         "/auth/realms/myrealm/protocol/openid-connect/token/introspect",
         "/auth/realms/myrealm/protocol/openid-connect/userinfo",
+        "/auth/realms/myrealm/login-actions/action-token",
         "/auth/realms//protocol/openid-connect/token",
         "/auth/admin/realms/myrealm/protocol/openid-connect/token",
     ] {

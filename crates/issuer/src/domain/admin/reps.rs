@@ -200,6 +200,12 @@ pub fn realm(dir: &Directory) -> Value {
         "otpPolicyDigits": s.accounts.otp_policy_digits,
         "otpPolicyPeriod": s.accounts.otp_policy_period,
         "otpPolicyLookAheadWindow": s.accounts.otp_policy_look_ahead_window,
+        "registrationAllowed": s.registration_allowed,
+        "resetPasswordAllowed": s.reset_password_allowed,
+        "verifyEmail": s.verify_email,
+        "actionTokenGeneratedByUserLifespan": s.action_token_generated_by_user_lifespan,
+        "actionTokenGeneratedByAdminLifespan": s.action_token_generated_by_admin_lifespan,
+        "smtpServer": super::super::realm_mail::smtp_rep(s),
     })
 }
 

@@ -144,8 +144,9 @@ fn check_rep(rep: &UserRep) -> Result<(), Refused> {
             plain(what, v)?;
         }
     }
+    // One plain address (lettre's parser): never a list, a display name or a header.
     if let Some(e) = rep.email.as_deref().filter(|e| !e.is_empty())
-        && (!e.contains('@') || e.contains(char::is_whitespace))
+        && super::super::mail::address(e).is_none()
     {
         return Err(Refused::bad("invalid email"));
     }

@@ -1,21 +1,24 @@
 //! `users`: list, count, get, create (201 + `Location`), update, delete, reset a password,
-//! group memberships (`users/{id}/groups[/{groupId}]`, `…/groups/count`).
+//! group memberships (`users/{id}/groups[/{groupId}]`, `…/groups/count`), and the mails
+//! `execute-actions-email` and `send-verify-email`.
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{OriginalUri, Path, State as AxState};
 use axum::http::HeaderMap;
 use axum::routing::{get, put};
+use axum::{Extension, Router};
 use serde_json::json;
 
 use super::auth::{Admin, ManageUsers, QueryGroups, ViewUsers, param};
 use super::query::{AdminJson, AdminQuery};
 use super::{AdminResult, answer, created, internal, no_content, ok_json};
 use crate::domain::admin::access::Perm;
+use crate::domain::admin::mails;
 use crate::domain::admin::users::{self, UserQuery};
 use crate::domain::realm_file::{CredentialRep, UserRep};
 use crate::domain::state::State;
+use crate::http::urls::{Listener, bases, listener};
 
 type St = AxState<Arc<State>>;
 type Params = Path<Vec<(String, String)>>;
@@ -26,6 +29,14 @@ pub fn routes(r: Router<Arc<State>>) -> Router<Arc<State>> {
         .route(&format!("{u}/count"), get(count))
         .route(&format!("{u}/{{id}}"), get(one).put(update).delete(delete))
         .route(&format!("{u}/{{id}}/reset-password"), put(reset_password))
+        .route(
+            &format!("{u}/{{id}}/execute-actions-email"),
+            put(execute_actions_email),
+        )
+        .route(
+            &format!("{u}/{{id}}/send-verify-email"),
+            put(send_verify_email),
+        )
         .route(&format!("{u}/{{id}}/groups"), get(groups))
         .route(&format!("{u}/{{id}}/groups/count"), get(groups_count))
         .route(
@@ -161,5 +172,49 @@ async fn join(AxState(st): St, a: Admin<ManageUsers>, Path(p): Params) -> AdminR
 async fn leave(AxState(st): St, a: Admin<ManageUsers>, Path(p): Params) -> AdminResult {
     let (id, gid) = (param(&p, "id"), param(&p, "gid"));
     answer(users::leave(&st, a.realm(), &id, &gid).await)?;
+    no_content()
+}
+
+/// The realm's URL a mailed link starts with: the frontend URL when configured (set it: the
+/// admin API is on the management listener, whose host users cannot reach).
+fn realm_base(
+    st: &State,
+    headers: &HeaderMap,
+    ext: Option<Extension<Listener>>,
+    realm: &str,
+) -> String {
+    bases(st.frontend_url.as_deref(), headers, listener(ext)).realm(realm)
+}
+
+/// `PUT users/{id}/execute-actions-email?lifespan=…`, the body a list of required actions.
+async fn execute_actions_email(
+    AxState(st): St,
+    a: Admin<ManageUsers>,
+    Path(p): Params,
+    q: AdminQuery,
+    ext: Option<Extension<Listener>>,
+    headers: HeaderMap,
+    AdminJson(actions): AdminJson<Vec<String>>,
+) -> AdminResult {
+    let base = realm_base(&st, &headers, ext, a.realm());
+    let lifespan = q.int("lifespan")?;
+    let id = param(&p, "id");
+    answer(mails::execute_actions_email(&st, &a.dir, &id, &actions, lifespan, &base).await)?;
+    no_content()
+}
+
+/// `PUT users/{id}/send-verify-email?lifespan=…`.
+async fn send_verify_email(
+    AxState(st): St,
+    a: Admin<ManageUsers>,
+    Path(p): Params,
+    q: AdminQuery,
+    ext: Option<Extension<Listener>>,
+    headers: HeaderMap,
+) -> AdminResult {
+    let base = realm_base(&st, &headers, ext, a.realm());
+    let lifespan = q.int("lifespan")?;
+    let id = param(&p, "id");
+    answer(mails::send_verify_email(&st, &a.dir, &id, lifespan, &base).await)?;
     no_content()
 }

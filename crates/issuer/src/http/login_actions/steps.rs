@@ -137,7 +137,7 @@ pub async fn required_action_get(
                 return internal();
             };
             if first
-                && hooks::send_verify_email(f.st, f.dir, &user, &auth)
+                && hooks::send_verify_email(f.st, f.dir, &user, &auth, &f.iss)
                     .await
                     .is_err()
             {
@@ -263,7 +263,7 @@ async fn verify_email_post(f: &Flow<'_>, mut auth: AuthSession, form: &Params) -
         return internal();
     };
     auth.ext.insert("verify_email_sent".into(), "1".into());
-    if hooks::send_verify_email(f.st, f.dir, &user, &auth)
+    if hooks::send_verify_email(f.st, f.dir, &user, &auth, &f.iss)
         .await
         .is_err()
     {
