@@ -42,6 +42,13 @@ fn migrator() -> Migrator {
             include_str!("../migrations/postgres/0004_gateway_sessions.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            6,
+            "webauthn".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/postgres/0006_webauthn.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

@@ -8,7 +8,7 @@
 //! The methods are grouped by what they persist, one file each under `sql/`. `#[async_trait]`
 //! must see every method of the one `impl Store` block at once, so each file's macro appends its
 //! methods to the list it is given and hands the list on (realms, directory, admin, sessions,
-//! logins, gateway sessions); the last hands it back to `impl_store!`, which writes the block.
+//! logins, gateway sessions, WebAuthn); the last hands it back to `impl_store!`, which writes the block.
 
 pub(crate) mod admin;
 pub(crate) mod directory;
@@ -16,6 +16,7 @@ pub(crate) mod gateway_sessions;
 pub(crate) mod logins;
 pub(crate) mod realms;
 pub(crate) mod sessions;
+pub(crate) mod webauthn;
 
 macro_rules! impl_store {
     // The end of the chain: every method, in one block.
@@ -69,11 +70,16 @@ macro_rules! impl_store {
                         .await?
                         .rows_affected();
                 }
-                n += sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
+                for sql in [
+                    "DELETE FROM revoked_tokens WHERE expires_at < $1",
+                    "DELETE FROM webauthn_challenges WHERE expires_at < $1",
+                ] {
+                    n += sqlx::query(sql)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                }
                 Ok(n)
             }
         } }

@@ -46,6 +46,13 @@ fn migrator() -> Migrator {
             include_str!("../migrations/sqlite/0004_gateway_sessions.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            6,
+            "webauthn".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0006_webauthn.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

@@ -1,11 +1,10 @@
 //! The gateway's browser sessions (`[session] store = "database"`): the `Store` methods
 //! `impl_store!` (`sql.rs`) gathers from this file, in the one SQL text both backends run.
 
-/// Appends the gateway-session methods to `$methods`; the last file: it hands every method
-/// back to `impl_store!`, which writes the `impl Store` block.
+/// Appends the gateway-session methods to `$methods`, and hands them on to `webauthn`.
 macro_rules! gateway_session_methods {
     ($ty:ty, { $($methods:tt)* }) => {
-        crate::sql::impl_store! { @impl $ty, { $($methods)*
+        crate::sql::webauthn::webauthn_methods! { $ty, { $($methods)*
             async fn create_gateway_session(&self, s: &GatewaySessionRow) -> anyhow::Result<()> {
                 sqlx::query(
                     "INSERT INTO gateway_sessions (id, sub, rev, data, created_at, last_seen, expires_at) \
