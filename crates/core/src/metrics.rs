@@ -24,6 +24,9 @@ pub struct Metrics {
     pub jwks_refreshes: IntCounterVec,
     pub issuer_tokens_issued: IntCounterVec,
     pub issuer_logins: IntCounterVec,
+    /// Second-factor and passkey checks at the embedded issuer, by realm, kind (`totp`,
+    /// `webauthn`) and result.
+    pub issuer_second_factor: IntCounterVec,
     /// Requests refused with 429 by a rate limit (DESIGN §12), by route.
     pub rate_limited: IntCounterVec,
     /// 1 while the rate-limit store answers (always, for `local`), 0 while limits fall back
@@ -182,6 +185,12 @@ impl Metrics {
                 "portcullis_issuer_logins_total",
                 "Login attempts at the embedded issuer.",
                 &["realm", "result"],
+            ),
+            issuer_second_factor: counter(
+                &r,
+                "portcullis_issuer_second_factor_total",
+                "Second-factor and passkey checks at the embedded issuer, by kind and result.",
+                &["realm", "kind", "result"],
             ),
             rate_limited: rate_limits.0,
             rate_limit_store_up: rate_limits.1,
@@ -380,6 +389,7 @@ mod tests {
             (&m.jwks_refreshes, 2),
             (&m.issuer_tokens_issued, 2),
             (&m.issuer_logins, 2),
+            (&m.issuer_second_factor, 3),
             (&m.rate_limited, 1),
             (&m.session_sign_ins, 1),
             (&m.session_refreshes, 1),

@@ -2,6 +2,7 @@
 //! grants and what they mint, credentials, sessions, codes, admin writes and realm files.
 //! The only code that touches the `Store`; it imports nothing from `http`.
 
+pub mod account;
 pub mod admin;
 pub mod bruteforce;
 pub mod clients;
@@ -13,6 +14,7 @@ pub mod grants;
 pub mod introspection;
 pub mod keys;
 pub mod offline;
+pub mod passkeys;
 pub mod realm_file;
 pub mod realm_import;
 pub mod refresh_tokens;

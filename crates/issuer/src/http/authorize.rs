@@ -4,6 +4,7 @@
 //! fragment. Requests that cannot be trusted to redirect get an error page instead. Credentials,
 //! sessions and codes are `domain`'s; validation and pages are here.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Extension;
@@ -17,18 +18,20 @@ use super::params::Params;
 use super::realm::{self, Realm};
 use super::redirect;
 use super::urls::{ClientIp, Listener, bases, client_ip, listener};
+use crate::domain::clients;
 use crate::domain::codes::{self, CodeRequest};
 use crate::domain::credentials;
 use crate::domain::directory::Directory;
+use crate::domain::passkeys;
 use crate::domain::sessions;
 use crate::domain::state::State;
 use crate::domain::tokens::effective_scope;
 use crate::secrets;
-use portcullis_store::{ClientRow, SessionRow};
+use portcullis_store::{ClientConfig, ClientRow, SessionRow};
 
 /// A validated authorization request.
 struct Request<'d> {
-    client: &'d ClientRow,
+    client: Cow<'d, ClientRow>,
     redirect_uri: String,
     state: Option<String>,
     nonce: Option<String>,
@@ -73,15 +76,37 @@ fn found(location: &str) -> Response {
     r
 }
 
+/// The client's registered redirect URIs, relative ones (`/realms/r/account/*`, as Keycloak's
+/// built-in clients have) resolved against its root URL, whose `${authBaseUrl}` is the
+/// request's frontend base (`…/auth`); without a root URL, against that base.
+fn absolute_uris(c: &ClientConfig, frontend: &str) -> Vec<String> {
+    let root = c
+        .root_url
+        .as_deref()
+        .unwrap_or("${authBaseUrl}")
+        .replace("${authBaseUrl}", frontend)
+        .replace("${authAdminUrl}", frontend);
+    c.redirect_uris
+        .iter()
+        .map(|r| match r.starts_with('/') {
+            true => format!("{}{r}", root.trim_end_matches('/')),
+            false => r.clone(),
+        })
+        .collect()
+}
+
 // The rejection is a whole response (error page or error redirect), boxed to keep `Result` small.
 fn validate<'d>(dir: &'d Directory, p: &Params, iss: String) -> Result<Request<'d>, Box<Response>> {
     let page = |m: &str| Box::new(login::error_page(StatusCode::BAD_REQUEST, m));
     let client = p
         .get("client_id")
-        .and_then(|id| dir.clients.get(id))
+        .and_then(|id| clients::browser_client(dir, id))
         .filter(|c| c.config.enabled)
         .ok_or_else(|| page("Client not found."))?;
-    let registered = &client.config.redirect_uris;
+    let frontend = iss
+        .strip_suffix(&format!("/realms/{}", dir.realm))
+        .unwrap_or(&iss);
+    let registered = &absolute_uris(&client.config, frontend);
     let redirect_uri = match p.get("redirect_uri") {
         Some(r) if redirect::allowed(registered, r) => r.to_string(),
         Some(_) => return Err(page("Invalid parameter: redirect_uri")),
@@ -117,11 +142,11 @@ fn validate<'d>(dir: &'d Directory, p: &Params, iss: String) -> Result<Request<'
             "Client is not allowed to initiate browser login with given response_type.",
         )));
     }
-    if !client.config.standard_flow {
+    if !req.client.config.standard_flow {
         return Err(Box::new(req.error("unauthorized_client", "Client is not allowed to initiate browser login with given response_type. Standard flow is disabled for the client.")));
     }
-    let must_s256 =
-        client.config.public_client || client.config.pkce_method.as_deref() == Some("S256");
+    let c = &req.client.config;
+    let must_s256 = c.public_client || c.pkce_method.as_deref() == Some("S256");
     match (p.get("code_challenge"), p.get("code_challenge_method")) {
         (None, _) if must_s256 => {
             return Err(Box::new(
@@ -194,7 +219,15 @@ fn fresh_enough(req: &Request<'_>, s: &SessionRow, now: i64) -> bool {
     req.max_age.is_none_or(|m| now - s.created_at <= m)
 }
 
-fn form_page(dir: &Directory, p: &Params, csrf: &str, error: Option<&str>) -> Response {
+/// The login form; `passkeys`: offer passwordless sign-in too (the host can be a relying party).
+fn form_page(
+    dir: &Directory,
+    p: &Params,
+    csrf: &str,
+    error: Option<&str>,
+    passkeys: bool,
+) -> Response {
+    let options = passkeys.then(|| super::passkeys::login_options_path(&dir.realm));
     let action = format!("/auth/realms/{}/protocol/openid-connect/auth", dir.realm);
     let hidden = CARRIED
         .iter()
@@ -207,6 +240,7 @@ fn form_page(dir: &Directory, p: &Params, csrf: &str, error: Option<&str>) -> Re
         csrf,
         username: p.get("username").or(p.get("login_hint")).unwrap_or(""),
         error,
+        passkey_options: options.as_deref(),
     });
     if let Some(c) = login::set_cookie(CSRF_COOKIE, csrf, &dir.realm, None) {
         resp.headers_mut().append(header::SET_COOKIE, c);
@@ -226,8 +260,9 @@ pub async fn get(
         Ok(p) => p,
         Err(e) => return login::error_page(StatusCode::BAD_REQUEST, e.description()),
     };
-    let iss = bases(st.frontend_url.as_deref(), &headers, listener(ext)).realm(&realm.name);
-    let req = match validate(dir, &p, iss) {
+    let b = bases(st.frontend_url.as_deref(), &headers, listener(ext));
+    let offer_passkeys = passkeys::relying_party(&b.frontend, &realm.name).is_some();
+    let req = match validate(dir, &p, b.realm(&realm.name)) {
         Ok(r) => r,
         Err(resp) => return *resp,
     };
@@ -247,7 +282,7 @@ pub async fn get(
             .unwrap_or_else(|_| internal()),
         (None, "none") => req.error("login_required", "No active session"),
         (None, _) => match secrets::random_token() {
-            Ok(csrf) => form_page(dir, &p, &csrf, None),
+            Ok(csrf) => form_page(dir, &p, &csrf, None, offer_passkeys),
             Err(_) => internal(),
         },
     }
@@ -276,26 +311,34 @@ pub async fn post(
             "Invalid or expired form. Go back and sign in again.",
         );
     }
-    let iss = bases(st.frontend_url.as_deref(), &headers, listener(ext)).realm(&realm.name);
+    let b = bases(st.frontend_url.as_deref(), &headers, listener(ext));
+    let rp = passkeys::relying_party(&b.frontend, &realm.name);
     // Hidden fields come back from the browser: validate them all over again.
-    let req = match validate(dir, &p, iss) {
+    let req = match validate(dir, &p, b.realm(&realm.name)) {
         Ok(r) => r,
         Err(resp) => return *resp,
     };
     let csrf = p.get("csrf").unwrap_or_default();
     let ip = client_ip(ip.map(|e| e.0), &headers);
-    let checked = credentials::check(
-        &st,
-        dir,
-        p.get("username").unwrap_or_default(),
-        p.get("password").unwrap_or_default(),
-        ip.as_deref(),
-        &req.client.client_id,
-    )
-    .await;
+    let checked = if p.get("webauthn_credential").is_some() {
+        // Passwordless: the passkey's answer instead of username and password.
+        let client = &req.client.client_id;
+        super::passkeys::sign_in(&st, dir, rp.as_ref(), &p, ip.as_deref(), client).await
+    } else {
+        credentials::check(
+            &st,
+            dir,
+            p.get("username").unwrap_or_default(),
+            p.get("password").unwrap_or_default(),
+            ip.as_deref(),
+            &req.client.client_id,
+        )
+        .await
+        .map(|r| r.map_err(|f| f.user_message()))
+    };
     let user = match checked {
         Ok(Ok(u)) => u,
-        Ok(Err(f)) => return form_page(dir, &p, csrf, Some(f.user_message())),
+        Ok(Err(message)) => return form_page(dir, &p, csrf, Some(message), rp.is_some()),
         Err(_) => return internal(),
     };
     // A login always starts a new session (fixation defence): the old one ends.

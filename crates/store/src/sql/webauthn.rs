@@ -191,27 +191,55 @@ mod tests {
             .unwrap();
             s.put_user(&user("a")).await.unwrap();
             s.put_user(&user("b")).await.unwrap();
-            assert!(s.add_webauthn_credential(&cred("1", "a", "c1")).await.unwrap());
-            assert!(s.add_webauthn_credential(&cred("2", "a", "c2")).await.unwrap());
             assert!(
-                !s.add_webauthn_credential(&cred("3", "b", "c1")).await.unwrap(),
+                s.add_webauthn_credential(&cred("1", "a", "c1"))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                s.add_webauthn_credential(&cred("2", "a", "c2"))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !s.add_webauthn_credential(&cred("3", "b", "c1"))
+                    .await
+                    .unwrap(),
                 "a credential id is registered once"
             );
             let of_a = s.webauthn_credentials_of("r", "a").await.unwrap();
             assert_eq!(of_a, vec![cred("1", "a", "c1"), cred("2", "a", "c2")]);
-            assert!(s.webauthn_credentials_of("r", "b").await.unwrap().is_empty());
+            assert!(
+                s.webauthn_credentials_of("r", "b")
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
             assert_eq!(
-                s.webauthn_credential_by_credential_id("r", "c2").await.unwrap(),
+                s.webauthn_credential_by_credential_id("r", "c2")
+                    .await
+                    .unwrap(),
                 Some(cred("2", "a", "c2"))
             );
             assert_eq!(
-                s.webauthn_credential_by_credential_id("other", "c2").await.unwrap(),
+                s.webauthn_credential_by_credential_id("other", "c2")
+                    .await
+                    .unwrap(),
                 None,
                 "realms are apart"
             );
-            s.webauthn_credential_used("2", "{\"n\":1}", 500).await.unwrap();
-            let c2 = s.webauthn_credential_by_credential_id("r", "c2").await.unwrap().unwrap();
-            assert_eq!((c2.passkey.as_str(), c2.last_used_at), ("{\"n\":1}", Some(500)));
+            s.webauthn_credential_used("2", "{\"n\":1}", 500)
+                .await
+                .unwrap();
+            let c2 = s
+                .webauthn_credential_by_credential_id("r", "c2")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (c2.passkey.as_str(), c2.last_used_at),
+                ("{\"n\":1}", Some(500))
+            );
 
             assert!(
                 !s.delete_webauthn_credential("r", "b", "1").await.unwrap(),
@@ -221,7 +249,9 @@ mod tests {
             assert!(!s.delete_webauthn_credential("r", "a", "1").await.unwrap());
             assert!(s.delete_user("r", "a").await.unwrap());
             assert_eq!(
-                s.webauthn_credential_by_credential_id("r", "c2").await.unwrap(),
+                s.webauthn_credential_by_credential_id("r", "c2")
+                    .await
+                    .unwrap(),
                 None,
                 "a deleted user's credentials go"
             );
@@ -242,14 +272,33 @@ mod tests {
             };
             s.put_webauthn_challenge(&c("h1", 200)).await.unwrap();
             s.put_webauthn_challenge(&c("h2", 200)).await.unwrap();
-            assert_eq!(s.take_webauthn_challenge("h1", 100).await.unwrap(), Some(c("h1", 200)));
-            assert_eq!(s.take_webauthn_challenge("h1", 100).await.unwrap(), None, "single use");
-            assert_eq!(s.take_webauthn_challenge("h2", 200).await.unwrap(), None, "expired");
-            assert_eq!(s.take_webauthn_challenge("h2", 100).await.unwrap(), None, "gone too");
+            assert_eq!(
+                s.take_webauthn_challenge("h1", 100).await.unwrap(),
+                Some(c("h1", 200))
+            );
+            assert_eq!(
+                s.take_webauthn_challenge("h1", 100).await.unwrap(),
+                None,
+                "single use"
+            );
+            assert_eq!(
+                s.take_webauthn_challenge("h2", 200).await.unwrap(),
+                None,
+                "expired"
+            );
+            assert_eq!(
+                s.take_webauthn_challenge("h2", 100).await.unwrap(),
+                None,
+                "gone too"
+            );
             assert!(!format!("{:?}", c("h3", 1)).contains("challenge"));
             s.put_webauthn_challenge(&c("h4", 50)).await.unwrap();
             assert!(s.purge(0, 100).await.unwrap() >= 1);
-            assert_eq!(s.take_webauthn_challenge("h4", 10).await.unwrap(), None, "purged");
+            assert_eq!(
+                s.take_webauthn_challenge("h4", 10).await.unwrap(),
+                None,
+                "purged"
+            );
         })
         .await;
     }
