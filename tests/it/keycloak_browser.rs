@@ -3,7 +3,7 @@
 //! on another origin, comes back through SSO and logs out; keycloak-js 26 initialises with its
 //! defaults (third-party-cookie check, session status iframe, fragment response mode),
 //! refreshes and logs out; python-keycloak's `KeycloakOpenID` (`tests/interop/kc_openid.py`)
-//! runs its calls end to end.
+//! runs its calls end to end; a password + TOTP sign-in (`tests/interop/totp_browser.py`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -91,10 +91,23 @@ fn realm_file(dir: &Path, rp: &str) -> PathBuf {
         "standardFlowEnabled": true, "directAccessGrantsEnabled": false,
         "attributes": {"pkce.code.challenge.method": "S256", "post.logout.redirect.uris": format!("{rp}/kc/*")}
     }));
+    // A user with TOTP (Keycloak's `otp` credential shape, raw secret) for the 2FA sign-in.
+    realm["users"].as_array_mut().unwrap().push(json!({
+        "username": "otp-user", "enabled": true,
+        "credentials": [
+            {"type": "password", "value": "password"},
+            {"type": "otp", "secretData": json!({"value": TOTP_SECRET}).to_string(),
+             "credentialData": json!({"subType": "totp", "digits": 6, "counter": 0,
+                 "period": 30, "algorithm": "HmacSHA1"}).to_string()}
+        ]
+    }));
     let file = dir.join("realm.json");
     std::fs::write(&file, realm.to_string()).unwrap();
     file
 }
+
+/// `otp-user`'s TOTP secret.
+const TOTP_SECRET: &str = "BrowserTotpSecret123";
 
 /// A gateway serving the issuer at `https://localhost:{public}/auth` with the realm of
 /// `realm_file`, and the relying party that realm names.
@@ -219,4 +232,19 @@ async fn python_keycloak_openid_end_to_end() {
         gw.path("certs/dev-ca.crt").display().to_string(),
     ];
     drive(&gw, "kc_openid.py", &args, "python-keycloak OK").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn browser_signs_in_with_password_and_totp() {
+    let files = tempfile::tempdir().unwrap();
+    let (gw, rp) = gateway_and_rp(files.path()).await;
+    let args = [
+        gw.url("/auth/realms/myrealm"),
+        gw.path("certs/dev-ca.crt").display().to_string(),
+        rp.url(),
+        "otp-user".into(),
+        "password".into(),
+        TOTP_SECRET.into(),
+    ];
+    drive(&gw, "totp_browser.py", &args, "totp browser OK").await;
 }

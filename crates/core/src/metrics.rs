@@ -24,8 +24,7 @@ pub struct Metrics {
     pub jwks_refreshes: IntCounterVec,
     pub issuer_tokens_issued: IntCounterVec,
     pub issuer_logins: IntCounterVec,
-    /// Second-factor and passkey checks at the embedded issuer, by realm, kind (`totp`,
-    /// `webauthn`) and result.
+    /// Second-factor checks at the embedded issuer, by kind (`otp`, …) and result.
     pub issuer_second_factor: IntCounterVec,
     /// Requests refused with 429 by a rate limit (DESIGN §12), by route.
     pub rate_limited: IntCounterVec,
@@ -189,7 +188,7 @@ impl Metrics {
             issuer_second_factor: counter(
                 &r,
                 "portcullis_issuer_second_factor_total",
-                "Second-factor and passkey checks at the embedded issuer, by kind and result.",
+                "Second-factor checks at the embedded issuer (enrollments and sign-ins).",
                 &["realm", "kind", "result"],
             ),
             rate_limited: rate_limits.0,

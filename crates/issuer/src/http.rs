@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod auth_request;
 pub mod authorize;
 pub mod client_auth;
 pub mod cors;
@@ -10,7 +11,9 @@ pub mod discovery;
 pub mod error;
 pub mod introspect;
 pub mod login;
+pub mod login_actions;
 pub mod logout;
+pub mod pages;
 pub mod params;
 pub mod passkeys;
 pub mod realm;
@@ -45,6 +48,14 @@ pub(crate) fn router(state: Arc<State>) -> Router {
             get(authorize::get).post(authorize::post),
         )
         .route(
+            "/auth/realms/{realm}/login-actions/authenticate",
+            get(login_actions::authenticate_get).post(login_actions::authenticate_post),
+        )
+        .route(
+            "/auth/realms/{realm}/login-actions/required-action",
+            get(login_actions::required_action_get).post(login_actions::required_action_post),
+        )
+        .route(
             &format!("{p}/userinfo"),
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
@@ -76,6 +87,10 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route(
             "/auth/realms/{realm}/login-actions/webauthn-options",
             post(passkeys::login_options),
+        )
+        .route(
+            "/auth/realms/{realm}/login-actions/webauthn-second-factor-options",
+            post(passkeys::second_factor_options),
         )
         .route(login::WEBAUTHN_JS_PATH, get(passkeys::script))
         .merge(account_routes())

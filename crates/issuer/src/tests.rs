@@ -2,6 +2,9 @@
 //! test is about storage).
 
 mod account;
+mod accounts;
+mod accounts_actions;
+mod accounts_otp;
 mod admin;
 mod admin_access;
 mod counting;

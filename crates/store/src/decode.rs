@@ -98,6 +98,21 @@ macro_rules! decoders {
                     created_at: r.try_get("created_at")?,
                     last_seen: r.try_get("last_seen")?,
                     ended: r.try_get("ended")?,
+                    amr: split_list(&r.try_get::<String, _>("amr")?),
+                })
+            }
+
+            pub(super) fn credential(r: &$row) -> sqlx::Result<CredentialRow> {
+                Ok(CredentialRow {
+                    id: r.try_get("id")?,
+                    realm: r.try_get("realm")?,
+                    user_id: r.try_get("user_id")?,
+                    kind: r.try_get("type")?,
+                    label: r.try_get("label")?,
+                    secret: Secret(r.try_get("secret")?),
+                    data: r.try_get("data")?,
+                    created_at: r.try_get("created_at")?,
+                    counter: r.try_get("counter")?,
                 })
             }
 
@@ -143,6 +158,7 @@ macro_rules! decoders {
                     client_id: r.try_get("client_id")?,
                     ip: r.try_get("ip")?,
                     error: r.try_get("error")?,
+                    factors: split_list(&r.try_get::<String, _>("factors")?),
                 })
             }
         }

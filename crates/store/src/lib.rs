@@ -22,6 +22,8 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_accounts;
+#[cfg(test)]
 mod tests_admin;
 
 use std::path::Path;
@@ -135,6 +137,31 @@ pub trait Store: Send + Sync + 'static {
     async fn touch_session(&self, id: &str, now: i64) -> anyhow::Result<()>;
     /// Ends the session and revokes every refresh-token family bound to it.
     async fn end_session(&self, id: &str) -> anyhow::Result<()>;
+
+    // Accounts (issue 17).
+    /// The user's pending required actions (Keycloak's names), in the order set.
+    async fn user_required_actions(&self, user_id: &str) -> anyhow::Result<Vec<String>>;
+    async fn set_user_required_actions(
+        &self,
+        user_id: &str,
+        actions: &[String],
+    ) -> anyhow::Result<()>;
+    /// The user's credentials beyond the password, oldest first.
+    async fn user_credentials(
+        &self,
+        realm: &str,
+        user_id: &str,
+    ) -> anyhow::Result<Vec<CredentialRow>>;
+    /// Inserts, or updates the label, secret, data and counter of the credential `c.id`.
+    async fn put_credential(&self, c: &CredentialRow) -> anyhow::Result<()>;
+    /// False when the user has no such credential.
+    async fn delete_credential(&self, realm: &str, user_id: &str, id: &str)
+    -> anyhow::Result<bool>;
+    /// Sets the credential's counter to `counter` only if it is below: true for exactly one
+    /// caller of a given value, on every replica (TOTP replay refusal).
+    async fn advance_credential_counter(&self, id: &str, counter: i64) -> anyhow::Result<bool>;
+    /// Raises a live session's factors (a step-up).
+    async fn set_session_amr(&self, id: &str, amr: &[String]) -> anyhow::Result<()>;
 
     // Authorization codes.
     async fn put_code(&self, code: &CodeRow) -> anyhow::Result<()>;

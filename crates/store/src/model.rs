@@ -35,6 +35,60 @@ pub struct RealmSettings {
     pub max_delta_time_seconds: i64,
     /// `RS256`, `ES256` or `EdDSA`.
     pub default_signature_algorithm: String,
+    /// Sign-in, password and second-factor settings (issue 17), in the same JSON document.
+    #[serde(flatten)]
+    pub accounts: AccountSettings,
+}
+
+/// A realm's account settings, Keycloak's names and defaults; what a realm file says for the
+/// conditional second factor is gathered here from Keycloak's `conditional-otp-form`
+/// authenticator config and portcullis's realm attribute (`realm_accounts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AccountSettings {
+    pub display_name: Option<String>,
+    /// How long a sign-in may take, from the password to the code (seconds).
+    pub access_code_lifespan_login: i64,
+    /// Keycloak's policy string, `length(12) and digits(1) and …`.
+    pub password_policy: Option<String>,
+    pub otp_policy_type: String,
+    /// `HmacSHA1`, `HmacSHA256` or `HmacSHA512`.
+    pub otp_policy_algorithm: String,
+    pub otp_policy_digits: i64,
+    pub otp_policy_period: i64,
+    /// Steps accepted either side of the current one.
+    pub otp_policy_look_ahead_window: i64,
+    /// Holders of these roles (`name` or `clientId.name`) must use a second factor.
+    pub otp_force_roles: Vec<String>,
+    /// Holders of these roles are not asked (unless a client demands two factors).
+    pub otp_skip_roles: Vec<String>,
+    /// `force` makes a second factor required of everyone; `skip` or none asks only those who
+    /// have one.
+    pub otp_default_outcome: Option<String>,
+    /// Members of these groups (full paths, subgroups included) must use a second factor.
+    pub otp_required_groups: Vec<String>,
+    /// Keycloak's `acr.loa.map`: acr values by level of authentication.
+    pub acr_loa_map: std::collections::BTreeMap<String, i64>,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            display_name: None,
+            access_code_lifespan_login: 1800,
+            password_policy: None,
+            otp_policy_type: "totp".into(),
+            otp_policy_algorithm: "HmacSHA1".into(),
+            otp_policy_digits: 6,
+            otp_policy_period: 30,
+            otp_policy_look_ahead_window: 1,
+            otp_force_roles: Vec::new(),
+            otp_skip_roles: Vec::new(),
+            otp_default_outcome: None,
+            otp_required_groups: Vec::new(),
+            acr_loa_map: std::collections::BTreeMap::new(),
+        }
+    }
 }
 
 impl Default for RealmSettings {
@@ -50,6 +104,7 @@ impl Default for RealmSettings {
             max_failure_wait_seconds: 900,
             max_delta_time_seconds: 43200,
             default_signature_algorithm: "RS256".into(),
+            accounts: AccountSettings::default(),
         }
     }
 }
@@ -160,6 +215,9 @@ pub struct ClientConfig {
     pub admin_url: Option<String>,
     /// Keycloak's bearer-only clients (`realm-management`): never authenticates.
     pub bearer_only: bool,
+    /// The `default.acr.values` attribute (`##`-separated), split: what a request without
+    /// `acr_values` demands.
+    pub default_acr_values: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -202,6 +260,42 @@ pub struct SessionRow {
     pub created_at: i64,
     pub last_seen: i64,
     pub ended: bool,
+    /// The factors the session was signed in with (RFC 8176 `amr` values: `pwd`, `otp`, …),
+    /// raised in place by a step-up.
+    pub amr: Vec<String>,
+}
+
+/// A user's credential beyond the password (`otp`, `password-history`, …).
+#[derive(Clone, PartialEq, Eq)]
+pub struct CredentialRow {
+    pub id: String,
+    pub realm: String,
+    pub user_id: String,
+    /// Keycloak's credential `type`.
+    pub kind: String,
+    /// Keycloak's `userLabel` (a device name).
+    pub label: Option<String>,
+    /// Keycloak's `secretData`, sealed by the issuer (the store never sees it in clear).
+    pub secret: Secret<String>,
+    /// Keycloak's `credentialData` JSON.
+    pub data: String,
+    pub created_at: i64,
+    /// For `otp`: the last time step accepted.
+    pub counter: i64,
+}
+
+impl std::fmt::Debug for CredentialRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialRow")
+            .field("id", &self.id)
+            .field("realm", &self.realm)
+            .field("user_id", &self.user_id)
+            .field("kind", &self.kind)
+            .field("label", &self.label)
+            .field("created_at", &self.created_at)
+            .field("counter", &self.counter)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A browser session of the gateway (`[session] store = "database"`).
@@ -313,6 +407,9 @@ pub struct LoginEvent {
     pub client_id: Option<String>,
     pub ip: Option<String>,
     pub error: Option<String>,
+    /// The factors used (`pwd`, `otp`, …): all of a sign-in's on `LOGIN`, the failing one on
+    /// `LOGIN_ERROR`; empty for other kinds.
+    pub factors: Vec<String>,
 }
 
 /// A change made through the admin API (Keycloak's admin event).
@@ -378,4 +475,18 @@ impl fmt::Debug for WebauthnChallengeRow {
             .field("expires_at", &self.expires_at)
             .finish()
     }
+}
+
+/// A comma-separated column (`required_actions`, `amr`) as its items; empty items dropped.
+pub fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Items as a comma-separated column (items hold no comma: they are fixed names).
+pub fn join_list(items: &[String]) -> String {
+    items.join(",")
 }

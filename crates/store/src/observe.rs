@@ -126,6 +126,7 @@ mod tests {
             created_at,
             last_seen,
             ended,
+            amr: Vec::new(),
         }
     }
 

@@ -43,6 +43,13 @@ fn migrator() -> Migrator {
             false,
         ),
         Migration::new(
+            5,
+            "accounts".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/postgres/0005_accounts.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
             6,
             "webauthn".into(),
             MigrationType::Simple,

@@ -8,8 +8,9 @@
 //! The methods are grouped by what they persist, one file each under `sql/`. `#[async_trait]`
 //! must see every method of the one `impl Store` block at once, so each file's macro appends its
 //! methods to the list it is given and hands the list on (realms, directory, admin, sessions,
-//! logins, gateway sessions, WebAuthn); the last hands it back to `impl_store!`, which writes the block.
+//! logins, accounts, gateway sessions, WebAuthn); the last hands it back to `impl_store!`, which writes the block.
 
+pub(crate) mod accounts;
 pub(crate) mod admin;
 pub(crate) mod directory;
 pub(crate) mod gateway_sessions;

@@ -179,6 +179,7 @@ async fn sessions_and_refresh_families() {
             created_at: 1,
             last_seen: 1,
             ended: false,
+            amr: vec!["pwd".into()],
         };
         s.create_session(&sess).await.unwrap();
         s.touch_session("s1", 7).await.unwrap();
@@ -253,6 +254,7 @@ async fn live_rotation_checks_everything_and_touches_the_session() {
             created_at: 100,
             last_seen: 100,
             ended: false,
+            amr: vec!["pwd".into()],
         };
         s.create_session(&sess).await.unwrap();
         let fam = FamilyRow {
@@ -500,6 +502,7 @@ async fn failures_events_revocations_and_purge() {
                 client_id: None,
                 ip: Some("127.0.0.1".into()),
                 error: None,
+                factors: vec!["pwd".into()],
             })
             .await
             .unwrap();
@@ -514,6 +517,7 @@ async fn failures_events_revocations_and_purge() {
             created_at: 1,
             last_seen: 2,
             ended: false,
+            amr: vec!["pwd".into()],
         })
         .await
         .unwrap();

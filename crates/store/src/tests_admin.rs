@@ -158,6 +158,7 @@ async fn deleting_a_user_ends_their_sessions_and_tokens() {
             created_at: 100,
             last_seen: 100,
             ended: false,
+            amr: vec!["pwd".into()],
         };
         s.create_session(&session).await.unwrap();
         s.create_family(&FamilyRow {

@@ -252,6 +252,7 @@ async fn opens_with_its_rows(url: &str, base: &Path) {
             created_at: 100,
             last_seen: 200,
             ended: false,
+            amr: vec!["pwd".into()],
         })
     );
 }

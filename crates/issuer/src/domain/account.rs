@@ -3,16 +3,11 @@
 //! from the session and acts on that user's rows only: an id from a form that is not theirs
 //! is "not found".
 
-use super::credentials;
+use super::credentials::{self, SetPasswordError};
 use super::directory::Directory;
 use super::sessions::{self, alive};
 use super::state::State;
-use crate::secrets;
 use portcullis_store::{SessionRow, UserRow};
-
-/// The shortest new password the console accepts (the realm's password policy, where one is
-/// set, is stricter).
-pub const MIN_PASSWORD: usize = 8;
 
 /// The live session of `cookie` and its user, the session's idle timer restarted; `None` when
 /// there is no such session or its user is gone or disabled.
@@ -107,29 +102,24 @@ pub async fn change_password(
     new: &str,
     confirm: &str,
     ip: Option<&str>,
-) -> anyhow::Result<Result<(), &'static str>> {
+) -> anyhow::Result<Result<(), String>> {
     if new != confirm {
-        return Ok(Err("The new passwords do not match."));
+        return Ok(Err("The new passwords do not match.".into()));
     }
-    if new.chars().count() < MIN_PASSWORD {
-        return Ok(Err("The new password must have at least 8 characters."));
-    }
-    if new == user.username {
-        return Ok(Err("The new password must not be your username."));
+    if new.is_empty() {
+        return Ok(Err("Enter a new password.".into()));
     }
     let console = super::clients::ACCOUNT_CONSOLE;
     match credentials::check(st, dir, &user.username, current, ip, console).await? {
         Ok(u) if u.id == user.id => {}
-        Ok(_) | Err(_) => return Ok(Err("The current password is not correct.")),
+        Ok(_) | Err(_) => return Ok(Err("The current password is not correct.".into())),
     }
-    let pw = new.to_string();
-    let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&pw)).await??;
-    st.store
-        .put_user(&UserRow {
-            password_hash: Some(portcullis_store::Secret(hash)),
-            ..user.clone()
-        })
-        .await?;
+    // The realm's password policy (and history) applies here as everywhere a password is set.
+    match credentials::set_password(st, dir, user, new).await {
+        Ok(()) => {}
+        Err(SetPasswordError::Policy(m)) => return Ok(Err(m)),
+        Err(SetPasswordError::Internal(e)) => return Err(e),
+    }
     tracing::info!(target: "audit", event = "UPDATE_PASSWORD", realm = %dir.realm, user.id = %user.id, "password changed in the account console");
     Ok(Ok(()))
 }

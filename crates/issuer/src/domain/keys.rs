@@ -10,6 +10,7 @@ use jsonwebtoken::jwk::JwkSet;
 use serde_json::json;
 
 use super::refresh_tokens::RefreshKey;
+use super::seal::SealKeys;
 use super::signing;
 pub use super::signing::Signer;
 use portcullis_store::{KeyRow, Secret, Store};
@@ -28,6 +29,8 @@ pub struct RealmKeys {
     pub decoding: HashMap<String, (jsonwebtoken::Algorithm, jsonwebtoken::DecodingKey)>,
     /// Refresh-token keys, one per published signing key, the active one's first.
     pub refresh: Vec<RefreshKey>,
+    /// Sealing keys of every key row, retired ones included (`seal`).
+    pub seal: SealKeys,
 }
 
 impl RealmKeys {
@@ -124,6 +127,8 @@ impl KeyRing {
             rotate(store, realm, alg, now).await?;
             rows = store.list_keys(realm).await?;
         }
+        let active = rows.iter().find(|r| r.active).map(|r| r.kid.clone());
+        let seal = SealKeys::derive(realm, &rows, active.as_deref().unwrap_or_default())?;
         let Published {
             signer,
             jwks,
@@ -152,6 +157,7 @@ impl KeyRing {
             jwks: doc,
             decoding,
             refresh,
+            seal,
         });
         let current = self.realms.load();
         if current

@@ -32,14 +32,22 @@ use portcullis_store::{LoginEvent, UserRow, WebauthnChallengeRow, WebauthnCreden
 /// five minutes too; the authenticator gives up first).
 pub const CHALLENGE_TTL: i64 = 300;
 
+/// The `amr` of a passkey as second factor (RFC 8176: a hardware-secured key).
+pub const SECOND_FACTOR_AMR: &str = "hwk";
+
+/// The `amr` of a passwordless sign-in: the key, and the user verification webauthn-rs
+/// requires of a passkey (PIN or biometric on the authenticator), so two factors.
+pub const PASSWORDLESS_AMR: &[&str] = &["hwk", "mfa"];
+
+/// What the flow calls a passkey credential (never in the `credentials` table).
+pub const CREDENTIAL_TYPE: &str = "webauthn";
+
 /// The longest label a user may give a passkey.
 pub const MAX_LABEL: usize = 64;
 
 /// What a ceremony's row is for.
 const REGISTER: &str = "register";
 const LOGIN: &str = "login";
-// The login flow's passkey step uses the second-factor ceremony.
-#[allow(dead_code)]
 const SECOND_FACTOR: &str = "second-factor";
 
 /// Why a passkey ceremony did not succeed, in words a page can show.
@@ -295,7 +303,6 @@ pub async fn start_login(st: &State, dir: &Directory, rp: &Webauthn) -> anyhow::
     keep(st, dir, LOGIN, None, serde_json::to_string(&auth)?, options).await
 }
 
-#[allow(dead_code)]
 /// Starts a second-factor check of `user_id` with their passkeys; `None` when they have none.
 pub async fn start_second_factor(
     st: &State,
@@ -395,11 +402,11 @@ pub async fn finish_login(
         .await?;
     let user_key = format!("user:{}", user.id);
     bruteforce::success(st.store.as_ref(), &dir.realm, &user_key, &counters).await?;
-    record(st, dir, &at, Some(&user.id), None).await?;
+    // The sign-in flow records the `LOGIN` event with its factors when it completes.
+    count(&dir.realm, "success");
     Ok(Ok(user))
 }
 
-#[allow(dead_code)]
 /// Finishes a second-factor check `start_second_factor` began for `user_id`. Failures count
 /// toward brute force on the user and the address.
 pub async fn finish_second_factor(
@@ -505,8 +512,9 @@ fn count(realm: &str, result: &str) {
         .inc();
 }
 
-/// A passwordless sign-in's login event (stored, and on the audit log with its factor) and
-/// metrics: `issuer_logins` as for passwords, `issuer_second_factor` for the passkey.
+/// A failed passwordless sign-in's `LOGIN_ERROR` event (stored, and on the audit log with its
+/// factor) and metrics: `issuer_logins` as for passwords, `issuer_second_factor` for the
+/// passkey.
 async fn record(
     st: &State,
     dir: &Directory,
@@ -538,10 +546,11 @@ async fn record(
         client_id: Some(at.client_id.to_string()),
         ip: at.ip.map(str::to_string),
         error: error.map(str::to_string),
+        factors: vec![SECOND_FACTOR_AMR.into()],
     };
     let line = serde_json::json!({
         "type": "login_event", "event": e.kind, "realm": e.realm, "user_id": e.user_id,
-        "client_id": e.client_id, "client_ip": e.ip, "error": e.error, "factor": "webauthn",
+        "client_id": e.client_id, "client_ip": e.ip, "error": e.error, "factors": e.factors,
     });
     tracing::info!(target: "audit", line = line.to_string().as_str());
     st.store.add_event(&e).await

@@ -42,6 +42,45 @@ pub struct RealmFile {
     pub users: Vec<UserRep>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientRep>,
+    /// Sign-in, password and second-factor settings (`realm_accounts`).
+    #[serde(flatten)]
+    pub accounts: AccountsFile,
+}
+
+/// The realm's account keys (issue 17), Keycloak's names.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AccountsFile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_code_lifespan_login: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_policy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otp_policy_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otp_policy_algorithm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otp_policy_digits: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otp_policy_period: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otp_policy_look_ahead_window: Option<i64>,
+    /// Realm attributes: `acr.loa.map` (Keycloak's) and `portcullis.otp.requiredGroups`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, Value>,
+    /// Authenticator configs; a `conditional-otp-form` config's `forceOtpRole`,
+    /// `skipOtpRole` and `defaultOtpOutcome` are read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub authenticator_config: Vec<AuthenticatorConfigRep>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AuthenticatorConfigRep {
+    pub alias: String,
+    pub config: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -111,6 +150,10 @@ pub struct UserRep {
     pub created_timestamp: Option<i64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub credentials: Vec<CredentialRep>,
+    /// Keycloak's `requiredActions` (`VERIFY_EMAIL`, `UPDATE_PASSWORD`, `CONFIGURE_TOTP`, …).
+    /// Absent leaves a user's list as it is (the admin API's update); present replaces it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_actions: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -125,10 +168,24 @@ pub struct UserRep {
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CredentialRep {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     #[serde(rename = "type")]
     pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_date: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub temporary: Option<bool>,
+    /// Keycloak's stored form, a JSON document in a string: `{"value": "…"}` for `otp`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_data: Option<String>,
+    /// Keycloak's credential parameters, a JSON document in a string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_data: Option<String>,
 }
 
 impl std::fmt::Debug for CredentialRep {

@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::admin::management;
 use super::directory::{Directory, service_account_name};
+use super::realm_accounts;
 use super::realm_file::{
-    ClientRep, CompositesRep, CredentialRep, GroupRep, ProtocolMapperRep, RealmFile, RoleRep,
-    RolesRep, UserRep,
+    ClientRep, CompositesRep, GroupRep, ProtocolMapperRep, RealmFile, RoleRep, RolesRep, UserRep,
 };
+use super::seal::SealKeys;
 use super::signing;
 use crate::secrets;
 use portcullis_store::{
@@ -94,8 +95,20 @@ pub async fn apply_at(
         }
     }
 
+    // TOTP secrets are sealed with the realm's key, made now if the realm has none yet.
+    let has_otp = file
+        .users
+        .iter()
+        .any(|u| u.credentials.iter().any(|c| c.kind == super::totp::TYPE));
+    let seal = match has_otp {
+        true => {
+            let alg = realm_row(file).settings.default_signature_algorithm;
+            Some(realm_accounts::seal_keys(store, realm, &alg, now).await?)
+        }
+        false => None,
+    };
     for u in &file.users {
-        put_user(store, realm, u, now).await?;
+        put_user(store, realm, u, now, seal.as_ref()).await?;
     }
     // Keycloak makes every realm's `realm-management` client and roles itself; files may
     // reference them without defining them.
@@ -111,7 +124,13 @@ pub async fn apply_at(
 
 /// Adds or updates one user of the file (matched by username), with their password, groups and
 /// roles; a user first stored gets `now` as their creation time.
-async fn put_user(store: &dyn Store, realm: &str, u: &UserRep, now: i64) -> anyhow::Result<()> {
+async fn put_user(
+    store: &dyn Store,
+    realm: &str,
+    u: &UserRep,
+    now: i64,
+    seal: Option<&SealKeys>,
+) -> anyhow::Result<()> {
     let password = u
         .credentials
         .iter()
@@ -149,7 +168,13 @@ async fn put_user(store: &dyn Store, realm: &str, u: &UserRep, now: i64) -> anyh
     store
         .set_user_roles(&stored.id, &refs(&u.realm_roles, &u.client_roles))
         .await?;
-    Ok(())
+    match seal {
+        Some(seal) => realm_accounts::import_user(store, seal, realm, &stored.id, u, now).await,
+        None => {
+            let empty = SealKeys::derive(realm, &[], "")?;
+            realm_accounts::import_user(store, &empty, realm, &stored.id, u, now).await
+        }
+    }
 }
 
 fn realm_row(f: &RealmFile) -> RealmRow {
@@ -177,6 +202,7 @@ fn realm_row(f: &RealmFile) -> RealmRow {
                 .default_signature_algorithm
                 .clone()
                 .unwrap_or(d.default_signature_algorithm),
+            accounts: realm_accounts::settings(&f.accounts),
         },
     }
 }
@@ -229,6 +255,10 @@ pub(crate) fn client_row(realm: &str, c: &ClientRep) -> anyhow::Result<ClientRow
             base_url: c.base_url.clone(),
             admin_url: c.admin_url.clone(),
             bearer_only: c.bearer_only.unwrap_or(false),
+            default_acr_values: c
+                .attribute("default.acr.values")
+                .map(|s| s.split("##").map(str::to_string).collect())
+                .unwrap_or_default(),
         },
     })
 }
@@ -404,9 +434,14 @@ pub async fn export(store: &dyn Store, realm: &str) -> anyhow::Result<RealmFile>
     let rows = store.list_groups(realm).await?;
     let groups = export_groups(&rows, None, &group_roles);
 
+    let keys = store.list_keys(realm).await?;
+    let active = keys.iter().find(|k| k.active).map(|k| k.kid.clone());
+    let seal = SealKeys::derive(realm, &keys, active.as_deref().unwrap_or_default())?;
     let mut users = Vec::new();
     for u in store.list_users(realm).await? {
         let (realm_roles, client_roles) = split(store.user_roles(&u.id).await?);
+        let (required_actions, credentials) =
+            realm_accounts::export_user(store, &seal, realm, &u.id).await?;
         users.push(UserRep {
             id: Some(u.id.clone()),
             username: u.username,
@@ -416,7 +451,8 @@ pub async fn export(store: &dyn Store, realm: &str) -> anyhow::Result<RealmFile>
             last_name: u.last_name,
             enabled: Some(u.enabled),
             created_timestamp: Some(u.created_at.saturating_mul(1000)),
-            credentials: Vec::<CredentialRep>::new(),
+            credentials,
+            required_actions,
             groups: store.user_groups(&u.id).await?,
             realm_roles,
             client_roles,
@@ -442,6 +478,7 @@ pub async fn export(store: &dyn Store, realm: &str) -> anyhow::Result<RealmFile>
         groups,
         users,
         clients,
+        accounts: realm_accounts::file(&s.accounts),
     })
 }
 
@@ -488,6 +525,12 @@ pub(crate) fn export_client(c: &ClientRow) -> ClientRep {
     let mut attributes = BTreeMap::new();
     if let Some(m) = &cfg.pkce_method {
         attributes.insert("pkce.code.challenge.method".to_string(), m.clone().into());
+    }
+    if !cfg.default_acr_values.is_empty() {
+        attributes.insert(
+            "default.acr.values".to_string(),
+            cfg.default_acr_values.join("##").into(),
+        );
     }
     if !cfg.post_logout_redirect_uris.is_empty() {
         attributes.insert(

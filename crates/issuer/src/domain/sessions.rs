@@ -9,11 +9,13 @@ use super::state::State;
 use crate::secrets;
 use portcullis_store::{LoginEvent, SessionRow};
 
-/// Creates a session; returns it and the cookie value (only its hash is stored).
+/// Creates a session signed in with the factors `amr`; returns it and the cookie value (only
+/// its hash is stored).
 pub async fn create(
     st: &State,
     realm: &str,
     user_id: &str,
+    amr: &[String],
 ) -> anyhow::Result<(SessionRow, String)> {
     let cookie = secrets::random_token()?;
     let now = st.now();
@@ -25,6 +27,7 @@ pub async fn create(
         created_at: now,
         last_seen: now,
         ended: false,
+        amr: amr.to_vec(),
     };
     st.store.create_session(&row).await?;
     Ok((row, cookie))
@@ -38,13 +41,14 @@ pub async fn replace(
     dir: &Directory,
     old_cookie: Option<&str>,
     user_id: &str,
+    amr: &[String],
 ) -> anyhow::Result<(SessionRow, String)> {
     if let Some(c) = old_cookie
         && let Ok(Some(old)) = live_by_cookie(st, dir, c).await
     {
         st.store.end_session(&old.id).await?;
     }
-    create(st, &dir.realm, user_id).await
+    create(st, &dir.realm, user_id, amr).await
 }
 
 pub fn alive(dir: &Directory, s: &SessionRow, now: i64) -> bool {
@@ -68,6 +72,13 @@ pub async fn live_by_id(
         }
         _ => Ok(None),
     }
+}
+
+/// Raises a live session's factors to `amr` (a step-up done).
+pub async fn raise(st: &State, s: &mut SessionRow, amr: &[String]) -> anyhow::Result<()> {
+    st.store.set_session_amr(&s.id, amr).await?;
+    s.amr = amr.to_vec();
+    Ok(())
 }
 
 /// The live session named by a cookie value.
@@ -170,6 +181,7 @@ pub(super) async fn end(
             client_id: client_id.map(str::to_string),
             ip: None,
             error: None,
+            factors: Vec::new(),
         })
         .await?;
     tracing::info!(target: "audit", event = "LOGOUT", realm = %dir.realm, user.id = %s.user_id, "login event");

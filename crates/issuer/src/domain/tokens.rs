@@ -25,6 +25,9 @@ pub struct Mint<'a> {
     pub scope: String,
     pub nonce: Option<String>,
     pub auth_time: Option<i64>,
+    /// The factors of the sign-in (RFC 8176 names); empty when unknown (client credentials,
+    /// refreshes): then `acr` is "1" and there is no `amr` claim.
+    pub amr: &'a [String],
     pub grant_type: &'static str,
 }
 
@@ -145,7 +148,10 @@ pub async fn mint(st: &State, m: Mint<'_>, refresh: Option<Refresh>) -> OAuthRes
     if let Some(sid) = &m.session_id {
         base.insert("sid".into(), sid.clone().into());
     }
-    base.insert("acr".into(), "1".into());
+    base.insert("acr".into(), super::flow::acr_of(&s.accounts, m.amr).into());
+    if !m.amr.is_empty() {
+        base.insert("amr".into(), m.amr.into());
+    }
 
     // The id token starts from the same claims; copied only when one is asked for.
     let id_base = has_scope(&m.scope, "openid").then(|| base.clone());

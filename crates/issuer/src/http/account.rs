@@ -251,7 +251,7 @@ pub async fn change_password(
         Ok(Err(message)) => {
             let q = Q::default();
             let mut f = frame(&realm.name, &s, "password", "Change your password", &q);
-            f.error = Some(message);
+            f.error = Some(&message);
             let form = page::password_form(&realm.name, &s.csrf);
             page::render(&f, StatusCode::BAD_REQUEST, &form)
         }

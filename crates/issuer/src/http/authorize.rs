@@ -1,212 +1,33 @@
 //! `P/auth`: validates the authorization request, reuses a live SSO session or shows the login
-//! form, and redirects back with a single-use code (plus `state`, `session_state` and RFC 9207
+//! form, hands a checked password to the sign-in flow (`login_actions`: second factor, required
+//! actions; a step-up when a live session has fewer factors than the request demands), and
+//! redirects back with a single-use code (plus `state`, `session_state` and RFC 9207
 //! `iss`) in the query or, with `response_mode=fragment` (keycloak-js's default), the
 //! fragment. Requests that cannot be trusted to redirect get an error page instead. Credentials,
 //! sessions and codes are `domain`'s; validation and pages are here.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State as AxState};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 
+use super::auth_request::{Request, issue_code, validate};
 use super::login::{self, CARRIED, CSRF_COOKIE, Page, SESSION_COOKIE};
+use super::login_actions::{self, Flow};
 use super::params::Params;
 use super::realm::{self, Realm};
-use super::redirect;
 use super::urls::{ClientIp, Listener, bases, client_ip, listener};
-use crate::domain::clients;
-use crate::domain::codes::{self, CodeRequest};
 use crate::domain::credentials;
-use crate::domain::directory::Directory;
 use crate::domain::passkeys;
+use crate::domain::directory::Directory;
+use crate::domain::flow::{self, AuthSession, Need};
 use crate::domain::sessions;
 use crate::domain::state::State;
-use crate::domain::tokens::effective_scope;
 use crate::secrets;
-use portcullis_store::{ClientConfig, ClientRow, SessionRow};
-
-/// A validated authorization request.
-struct Request<'d> {
-    client: Cow<'d, ClientRow>,
-    redirect_uri: String,
-    state: Option<String>,
-    nonce: Option<String>,
-    scope: String,
-    challenge: Option<(String, String)>,
-    prompt: Option<String>,
-    max_age: Option<i64>,
-    iss: String,
-    /// `response_mode=fragment`: the answer goes in the redirect's fragment.
-    fragment: bool,
-}
-
-impl Request<'_> {
-    fn redirect(&self, params: &[(&str, &str)]) -> Response {
-        let mut all: Vec<(&str, &str)> = params.to_vec();
-        if let Some(s) = &self.state {
-            all.push(("state", s));
-        }
-        all.push(("iss", &self.iss));
-        let to = if self.fragment {
-            redirect::with_fragment(&self.redirect_uri, &all)
-        } else {
-            redirect::with_params(&self.redirect_uri, &all)
-        };
-        match to {
-            Some(loc) => found(&loc),
-            None => login::error_page(StatusCode::BAD_REQUEST, "Invalid redirect_uri"),
-        }
-    }
-
-    fn error(&self, code: &str, description: &str) -> Response {
-        self.redirect(&[("error", code), ("error_description", description)])
-    }
-}
-
-fn found(location: &str) -> Response {
-    let mut r = StatusCode::FOUND.into_response();
-    if let Ok(v) = HeaderValue::from_str(location) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    login::secure_headers(r.headers_mut());
-    r
-}
-
-/// The client's registered redirect URIs, relative ones (`/realms/r/account/*`, as Keycloak's
-/// built-in clients have) resolved against its root URL, whose `${authBaseUrl}` is the
-/// request's frontend base (`…/auth`); without a root URL, against that base.
-fn absolute_uris(c: &ClientConfig, frontend: &str) -> Vec<String> {
-    let root = c
-        .root_url
-        .as_deref()
-        .unwrap_or("${authBaseUrl}")
-        .replace("${authBaseUrl}", frontend)
-        .replace("${authAdminUrl}", frontend);
-    c.redirect_uris
-        .iter()
-        .map(|r| match r.starts_with('/') {
-            true => format!("{}{r}", root.trim_end_matches('/')),
-            false => r.clone(),
-        })
-        .collect()
-}
-
-// The rejection is a whole response (error page or error redirect), boxed to keep `Result` small.
-fn validate<'d>(dir: &'d Directory, p: &Params, iss: String) -> Result<Request<'d>, Box<Response>> {
-    let page = |m: &str| Box::new(login::error_page(StatusCode::BAD_REQUEST, m));
-    let client = p
-        .get("client_id")
-        .and_then(|id| clients::browser_client(dir, id))
-        .filter(|c| c.config.enabled)
-        .ok_or_else(|| page("Client not found."))?;
-    let frontend = iss
-        .strip_suffix(&format!("/realms/{}", dir.realm))
-        .unwrap_or(&iss);
-    let registered = &absolute_uris(&client.config, frontend);
-    let redirect_uri = match p.get("redirect_uri") {
-        Some(r) if redirect::allowed(registered, r) => r.to_string(),
-        Some(_) => return Err(page("Invalid parameter: redirect_uri")),
-        None => match registered.as_slice() {
-            [only] if !only.ends_with('*') && redirect::allowed(registered, only) => only.clone(),
-            _ => return Err(page("Invalid parameter: redirect_uri")),
-        },
-    };
-    let mut req = Request {
-        client,
-        redirect_uri,
-        state: p.get("state").map(str::to_string),
-        nonce: p.get("nonce").map(str::to_string),
-        scope: effective_scope(p.get("scope")),
-        challenge: None,
-        prompt: p.get("prompt").map(str::to_string),
-        max_age: None,
-        iss,
-        fragment: false,
-    };
-    match p.get("response_mode") {
-        None | Some("query") => {}
-        Some("fragment") => req.fragment = true,
-        Some(_) => {
-            return Err(Box::new(
-                req.error("invalid_request", "Invalid parameter: response_mode"),
-            ));
-        }
-    }
-    if p.get("response_type") != Some("code") {
-        return Err(Box::new(req.error(
-            "unsupported_response_type",
-            "Client is not allowed to initiate browser login with given response_type.",
-        )));
-    }
-    if !req.client.config.standard_flow {
-        return Err(Box::new(req.error("unauthorized_client", "Client is not allowed to initiate browser login with given response_type. Standard flow is disabled for the client.")));
-    }
-    let c = &req.client.config;
-    let must_s256 = c.public_client || c.pkce_method.as_deref() == Some("S256");
-    match (p.get("code_challenge"), p.get("code_challenge_method")) {
-        (None, _) if must_s256 => {
-            return Err(Box::new(
-                req.error("invalid_request", "Missing parameter: code_challenge"),
-            ));
-        }
-        (None, _) => {}
-        (Some(c), m) => {
-            let m = m.unwrap_or("plain");
-            let shape_ok = (43..=128).contains(&c.len())
-                && c.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-            if !(m == "S256" || (m == "plain" && !must_s256)) {
-                return Err(Box::new(req.error(
-                    "invalid_request",
-                    "Invalid parameter: code challenge method is not supported.",
-                )));
-            }
-            if !shape_ok {
-                return Err(Box::new(
-                    req.error("invalid_request", "Invalid parameter: code_challenge"),
-                ));
-            }
-            req.challenge = Some((c.to_string(), m.to_string()));
-        }
-    }
-    if let Some(a) = p.get("max_age") {
-        req.max_age =
-            Some(a.parse().map_err(|_| {
-                Box::new(req.error("invalid_request", "Invalid parameter: max_age"))
-            })?);
-    }
-    Ok(req)
-}
-
-/// A code for `session`, and the redirect that carries it back.
-async fn issue_code(
-    st: &State,
-    dir: &Directory,
-    req: &Request<'_>,
-    session: &SessionRow,
-) -> anyhow::Result<Response> {
-    let bound = CodeRequest {
-        client_id: &req.client.client_id,
-        redirect_uri: &req.redirect_uri,
-        scope: &req.scope,
-        nonce: req.nonce.as_deref(),
-        challenge: req
-            .challenge
-            .as_ref()
-            .map(|(c, m)| (c.as_str(), m.as_str())),
-    };
-    let code = codes::issue(st, dir, &bound, session).await?;
-    let mut resp = req.redirect(&[("code", &code), ("session_state", &session.id)]);
-    // Set again on every sign-in through the session, so the status iframe sees it.
-    if let Some(c) = login::session_state_cookie(&dir.realm, Some(&session.id)) {
-        resp.headers_mut().append(header::SET_COOKIE, c);
-    }
-    Ok(resp)
-}
+use portcullis_store::SessionRow;
 
 fn internal() -> Response {
     login::error_page(
@@ -277,6 +98,15 @@ pub async fn get(
     let prompt = req.prompt.as_deref().unwrap_or("");
     let reusable = session.filter(|s| fresh_enough(&req, s, now) && prompt != "login");
     match (reusable, prompt) {
+        // A session with fewer factors than demanded: a step-up, never a silent code.
+        (Some(s), "none") if req.acr_level >= 2 && s.amr.len() < 2 => req.error(
+            "interaction_required",
+            "The requested authentication level needs a second factor",
+        ),
+        (Some(s), _) if req.acr_level >= 2 && s.amr.len() < 2 => {
+            let f = Flow::new(&st, dir, &headers, req.iss.clone());
+            step_up(&f, &p, s, now).await
+        }
         (Some(s), _) => issue_code(&st, dir, &req, &s)
             .await
             .unwrap_or_else(|_| internal()),
@@ -320,12 +150,13 @@ pub async fn post(
     };
     let csrf = p.get("csrf").unwrap_or_default();
     let ip = client_ip(ip.map(|e| e.0), &headers);
-    let checked = if p.get("webauthn_credential").is_some() {
-        // Passwordless: the passkey's answer instead of username and password.
+    let (checked, factors) = if p.get("webauthn_credential").is_some() {
+        // Passwordless: a passkey (user verification required) is two factors on its own.
         let client = &req.client.client_id;
-        super::passkeys::sign_in(&st, dir, rp.as_ref(), &p, ip.as_deref(), client).await
+        let user = super::passkeys::sign_in(&st, dir, rp.as_ref(), &p, ip.as_deref(), client);
+        (user.await, passkeys::PASSWORDLESS_AMR)
     } else {
-        credentials::check(
+        let user = credentials::check(
             &st,
             dir,
             p.get("username").unwrap_or_default(),
@@ -334,28 +165,56 @@ pub async fn post(
             &req.client.client_id,
         )
         .await
-        .map(|r| r.map_err(|f| f.user_message()))
+        .map(|r| r.map_err(|f| f.user_message()));
+        (user, &["pwd"][..])
     };
     let user = match checked {
         Ok(Ok(u)) => u,
         Ok(Err(message)) => return form_page(dir, &p, csrf, Some(message), rp.is_some()),
         Err(_) => return internal(),
     };
-    // A login always starts a new session (fixation defence): the old one ends.
-    let old = login::cookie(&headers, SESSION_COOKIE);
-    let Ok((session, cookie)) = sessions::replace(&st, dir, old, &user.id).await else {
-        return internal();
-    };
-    let mut resp = match issue_code(&st, dir, &req, &session).await {
-        Ok(r) => r,
+    // The first step's factors are done; the flow asks for what else is owed, then issues the
+    // code.
+    let need = match flow::need_of(&st, dir, &user, req.acr_level).await {
+        Ok(n) => n,
         Err(_) => return internal(),
     };
-    if let Some(c) = login::set_cookie(SESSION_COOKIE, &cookie, &dir.realm, None) {
-        resp.headers_mut().append(header::SET_COOKIE, c);
-    }
-    // The CSRF cookie has done its job.
-    if let Some(c) = login::set_cookie(CSRF_COOKIE, "", &dir.realm, Some(0)) {
-        resp.headers_mut().append(header::SET_COOKIE, c);
-    }
-    resp
+    let Ok(mut auth) = AuthSession::new(
+        dir,
+        st.now(),
+        &user.id,
+        carried(&p),
+        factors.iter().map(|f| f.to_string()).collect(),
+        need,
+    ) else {
+        return internal();
+    };
+    auth.ip = ip;
+    let f = Flow::new(&st, dir, &headers, req.iss.clone());
+    login_actions::advance(&f, auth, Some(&user)).await
+}
+
+/// The authorization request's parameters the flow carries.
+fn carried(p: &Params) -> Vec<(String, String)> {
+    CARRIED
+        .iter()
+        .filter_map(|k| p.get(k).map(|v| (k.to_string(), v.to_string())))
+        .collect()
+}
+
+/// A live session asked for more factors than it has: the flow runs its second factor and
+/// raises the session in place.
+async fn step_up(f: &Flow<'_>, p: &Params, s: SessionRow, now: i64) -> Response {
+    let Ok(mut auth) = AuthSession::new(
+        f.dir,
+        now,
+        &s.user_id,
+        carried(p),
+        s.amr.clone(),
+        Need::Required,
+    ) else {
+        return internal();
+    };
+    auth.upgrade_session = Some(s.id);
+    login_actions::advance(f, auth, None).await
 }

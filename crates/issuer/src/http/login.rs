@@ -5,6 +5,8 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
+use super::pages::STYLE;
+
 /// The authorization request parameters carried through the form as hidden fields.
 pub(crate) const CARRIED: &[&str] = &[
     "client_id",
@@ -18,6 +20,7 @@ pub(crate) const CARRIED: &[&str] = &[
     "max_age",
     "prompt",
     "response_mode",
+    "acr_values",
 ];
 
 pub(crate) const CSRF_COOKIE: &str = "PORTCULLIS_CSRF";
@@ -61,12 +64,6 @@ pub(crate) struct Page<'a> {
 /// issuer itself: pages that run it allow `script-src 'self'`, no inline script.
 pub(crate) const WEBAUTHN_JS_PATH: &str = "/auth/resources/portcullis/webauthn.js";
 
-/// The one stylesheet of the issuer's pages (inline: a page loads nothing else).
-pub(crate) const STYLE: &str = "body{font-family:sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;line-height:1.4}\
-label,input{display:block;margin:.3rem 0}input[type=text],input[type=password],input:not([type]){width:100%;max-width:22rem}\
-.error{color:#b00}.notice{color:#060}table{border-collapse:collapse}td,th{padding:.3rem .6rem;text-align:left;border-bottom:1px solid #ccc}\
-nav a{margin-right:1rem}form.inline{display:inline}button,input[type=submit]{margin:.5rem 0;padding:.3rem .8rem}\
-:focus-visible{outline:3px solid #05a}";
 
 /// The passkey part of the login page: its own form (the script fills and submits it), the
 /// button the script shows, and the script.

@@ -26,6 +26,11 @@ impl Params {
         Ok(Self(map))
     }
 
+    /// Parameters already decoded once (the sign-in flow carries its request's).
+    pub(crate) fn from_pairs(pairs: &[(String, String)]) -> Self {
+        Self(pairs.iter().cloned().collect())
+    }
+
     /// The value if present and non-empty (OAuth treats empty parameters as omitted).
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0

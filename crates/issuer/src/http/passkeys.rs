@@ -14,10 +14,13 @@ use serde_json::json;
 use webauthn_rs::prelude::Webauthn;
 
 use super::login::{self, CSRF_COOKIE};
+use super::login_actions::{self, Flow};
+use super::pages::{self, step_path};
 use super::params::Params;
 use super::realm::{self, Realm};
 use super::urls::{Listener, bases, listener};
 use crate::domain::directory::Directory;
+use crate::domain::flow::{AuthSession, SecondFactor, Step};
 use crate::domain::passkeys::{self, Failure, Started};
 use crate::domain::state::State;
 use crate::secrets;
@@ -142,6 +145,102 @@ pub(crate) async fn sign_in(
     let credential = p.get("webauthn_credential").unwrap_or_default();
     Ok(
         passkeys::finish_login(st, dir, rp, handle, credential, ip, client_id)
+            .await?
+            .map_err(Failure::user_message),
+    )
+}
+
+/// The second-factor ceremony's first half for the sign-in flow's `webauthn` step.
+pub(crate) fn second_factor_options_path(realm: &str) -> String {
+    format!("/auth/realms/{realm}/login-actions/webauthn-second-factor-options")
+}
+
+/// The sign-in flow's passkey step (`P/login-actions/authenticate?execution=webauthn`): a
+/// button that runs the ceremony (the only script), whose answer the form posts.
+pub(crate) fn second_factor_page(dir: &Directory, csrf: &str, error: Option<&str>) -> Response {
+    let action = step_path(&dir.realm, "authenticate", SecondFactor::Webauthn.execution());
+    let body = format!(
+        "<p>Confirm the sign-in with your passkey.</p>\n\
+         <form method=\"post\" action=\"{action}\" data-webauthn=\"verify\" data-options=\"{options}\">\n\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"webauthn_handle\" value=\"\">\
+         <input type=\"hidden\" name=\"webauthn_credential\" value=\"\">\n\
+         <p class=\"error\" role=\"alert\" id=\"webauthn-error\" hidden></p>\
+         <button type=\"button\" id=\"passkey-button\" hidden>Use your passkey</button>\n</form>\n\
+         <noscript><p>A passkey needs JavaScript.</p></noscript>\n\
+         <script src=\"{script}\" defer></script>\n",
+        action = login::escape(&action),
+        options = login::escape(&second_factor_options_path(&dir.realm)),
+        csrf = login::escape(csrf),
+        script = login::WEBAUTHN_JS_PATH,
+    );
+    let mut resp = pages::render(
+        &pages::Layout {
+            heading: "Use your passkey",
+            realm: pages::display_name(dir),
+            error,
+            info: None,
+        },
+        &body,
+    );
+    login::secure_headers_with_script(resp.headers_mut());
+    resp
+}
+
+/// The sign-in of the request's flow cookie, if its current step is the passkey.
+async fn at_passkey_step(f: &Flow<'_>) -> Option<AuthSession> {
+    let auth = login_actions::load(f).ok()?;
+    let step = login_actions::current(f, &auth).await.ok()?;
+    (step == Step::SecondFactor(SecondFactor::Webauthn)).then_some(auth)
+}
+
+/// `POST B/login-actions/webauthn-second-factor-options`: starts the passkey check of the
+/// sign-in whose flow cookie and CSRF token the request carries, at its passkey step only.
+pub async fn second_factor_options(
+    AxState(st): AxState<Arc<State>>,
+    realm: Realm<realm::Page>,
+    ext: Option<Extension<Listener>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let iss = bases(st.frontend_url.as_deref(), &headers, listener(ext)).realm(&realm.name);
+    let f = Flow::new(&st, &realm.dir, &headers, iss);
+    let (Ok(p), Some(auth)) = (Params::parse(&body), at_passkey_step(&f).await) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "Your sign-in has timed out. Go back and sign in again.",
+        );
+    };
+    if !csrf_ok_value(p.get("csrf"), &auth.csrf) {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "Invalid or expired form. Reload the page.",
+        );
+    }
+    let Some(rp) = relying_party(&st, &headers, ext, &realm.name) else {
+        return json_error(StatusCode::BAD_REQUEST, Failure::Unavailable.user_message());
+    };
+    match passkeys::start_second_factor(&st, &realm.dir, &rp, &auth.user_id).await {
+        Ok(Some(s)) => started(&s),
+        Ok(None) => json_error(StatusCode::BAD_REQUEST, "You have no passkey."),
+        Err(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "An internal error occurred."),
+    }
+}
+
+/// The passkey step's form came back: the answer checked against the sign-in's user.
+pub(crate) async fn second_factor(
+    f: &Flow<'_>,
+    auth: &AuthSession,
+    form: &Params,
+) -> anyhow::Result<Result<(), &'static str>> {
+    let Some(rp) = passkeys::relying_party(&f.iss, &f.dir.realm) else {
+        return Ok(Err(Failure::Unavailable.user_message()));
+    };
+    let handle = form.get("webauthn_handle").unwrap_or_default();
+    let credential = form.get("webauthn_credential").unwrap_or_default();
+    let ip = auth.ip.as_deref();
+    Ok(
+        passkeys::finish_second_factor(f.st, f.dir, &rp, &auth.user_id, handle, credential, ip)
             .await?
             .map_err(Failure::user_message),
     )

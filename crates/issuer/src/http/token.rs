@@ -61,6 +61,7 @@ pub async fn token(
                 username: params.get("username"),
                 password: params.get("password"),
                 scope: params.get("scope"),
+                totp: params.get("totp"),
             };
             match password::grant(&ctx, &req).await {
                 // Keycloak answers a wrong password with 401 (python-keycloak raises its

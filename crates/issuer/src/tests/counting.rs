@@ -4,9 +4,10 @@
 use std::sync::{Arc, Mutex};
 
 use portcullis_store::{
-    AdminEvent, ClientRow, CodeRow, CodeUse, Failures, FamilyRow, GroupRow, KeyRow, LoginEvent,
-    RealmRow, RoleRef, RoleRow, Rotated, Rotation, SessionRow, SharedStore, Store, UserRow,
-};
+    AdminEvent, ClientRow, CodeRow, CodeUse, CredentialRow, Failures, FamilyRow, GroupRow, KeyRow,
+    LoginEvent, RealmRow, RoleRef, RoleRow, Rotated, Rotation, SessionRow, SharedStore, Store,
+    UserRow,
+    WebauthnChallengeRow, WebauthnCredentialRow};
 
 /// Wraps a store; `take` returns (and forgets) the calls made so far, in order.
 pub struct Counting {
@@ -99,6 +100,13 @@ counted! {
     session_by_cookie(cookie_hash: &str) -> Option<SessionRow>;
     touch_session(id: &str, now: i64) -> ();
     end_session(id: &str) -> ();
+    user_required_actions(user_id: &str) -> Vec<String>;
+    set_user_required_actions(user_id: &str, actions: &[String]) -> ();
+    user_credentials(realm: &str, user_id: &str) -> Vec<CredentialRow>;
+    put_credential(c: &CredentialRow) -> ();
+    delete_credential(realm: &str, user_id: &str, id: &str) -> bool;
+    advance_credential_counter(id: &str, counter: i64) -> bool;
+    set_session_amr(id: &str, amr: &[String]) -> ();
     put_code(code: &CodeRow) -> ();
     consume_code(code_hash: &str, now: i64) -> CodeUse;
     create_family(family: &FamilyRow) -> ();
@@ -115,4 +123,11 @@ counted! {
     add_event(event: &LoginEvent) -> ();
     list_events(realm: &str) -> Vec<LoginEvent>;
     purge(before: i64, now: i64) -> u64;
+    add_webauthn_credential(c: &WebauthnCredentialRow) -> bool;
+    webauthn_credentials_of(realm: &str, user_id: &str) -> Vec<WebauthnCredentialRow>;
+    webauthn_credential_by_credential_id(realm: &str, credential_id: &str) -> Option<WebauthnCredentialRow>;
+    webauthn_credential_used(id: &str, passkey: &str, now: i64) -> ();
+    delete_webauthn_credential(realm: &str, user_id: &str, id: &str) -> bool;
+    put_webauthn_challenge(c: &WebauthnChallengeRow) -> ();
+    take_webauthn_challenge(id: &str, now: i64) -> Option<WebauthnChallengeRow>;
 }

@@ -1,5 +1,6 @@
 //! What the login paths cost the store, call by call: the password grant and the login form
-//! read the user row once, and the brute-force counters once.
+//! read the user row once, and the brute-force counters once; the second-factor and required-
+//! action checks read the user's credentials and actions once each.
 
 use axum::body::Body;
 use axum::http::{Request, header};
@@ -42,10 +43,12 @@ async fn password_grant_reads_the_user_once() {
         [
             "user_by_username",
             "failures_of",
-            "add_event",
-            "create_session",
             "user_roles",
             "user_groups",
+            "user_required_actions",
+            "user_credentials",
+            "add_event",
+            "create_session",
             "create_family"
         ]
     );
@@ -56,6 +59,8 @@ async fn password_grant_reads_the_user_once() {
         [
             "user_by_username",
             "failures_of",
+            "user_required_actions",
+            "user_credentials",
             "add_event",
             "create_session",
             "create_family"
@@ -110,9 +115,13 @@ async fn login_form_reads_the_user_once() {
         [
             "user_by_username",
             "failures_of",
-            "add_event",
+            "user_roles",
+            "user_groups",
+            "user_credentials",
+            "user_required_actions",
             "session_by_cookie",
             "create_session",
+            "add_event",
             "put_code"
         ]
     );

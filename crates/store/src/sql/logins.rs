@@ -2,10 +2,10 @@
 //! from this file, in the one SQL text both backends run.
 
 /// Appends the brute-force and login-event methods to `$methods`, and hands them on to
-/// `gateway_sessions`.
+/// `accounts`.
 macro_rules! login_methods {
     ($ty:ty, { $($methods:tt)* }) => {
-        crate::sql::gateway_sessions::gateway_session_methods! { $ty, { $($methods)*
+        crate::sql::accounts::account_methods! { $ty, { $($methods)*
             async fn get_failures(&self, realm: &str, key: &str) -> anyhow::Result<Option<Failures>> {
                 let row = sqlx::query(
                     "SELECT failures, last_failure, locked_until FROM brute_force \
@@ -86,8 +86,8 @@ macro_rules! login_methods {
 
             async fn add_event(&self, e: &LoginEvent) -> anyhow::Result<()> {
                 sqlx::query(
-                    "INSERT INTO login_events (realm, time, kind, user_id, client_id, ip, error) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO login_events (realm, time, kind, user_id, client_id, ip, error, factors) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&e.realm)
                 .bind(e.time)
@@ -96,6 +96,7 @@ macro_rules! login_methods {
                 .bind(&e.client_id)
                 .bind(&e.ip)
                 .bind(&e.error)
+                .bind(join_list(&e.factors))
                 .execute(&self.pool)
                 .await?;
                 Ok(())

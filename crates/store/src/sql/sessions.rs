@@ -9,8 +9,8 @@ macro_rules! session_methods {
         crate::sql::logins::login_methods! { $ty, { $($methods)*
             async fn create_session(&self, s: &SessionRow) -> anyhow::Result<()> {
                 sqlx::query(
-                    "INSERT INTO sso_sessions (id, realm, user_id, cookie_hash, created_at, last_seen, ended) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO sso_sessions (id, realm, user_id, cookie_hash, created_at, last_seen, ended, amr) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&s.id)
                 .bind(&s.realm)
@@ -19,6 +19,7 @@ macro_rules! session_methods {
                 .bind(s.created_at)
                 .bind(s.last_seen)
                 .bind(s.ended)
+                .bind(join_list(&s.amr))
                 .execute(&self.pool)
                 .await?;
                 Ok(())

@@ -61,6 +61,9 @@ pub async fn login(st: &State, realm: &str, q: &EventQuery) -> anyhow::Result<Ve
                 "clientId": e.client_id, "userId": e.user_id, "ipAddress": e.ip,
                 "details": {},
             });
+            if !e.factors.is_empty() {
+                v["details"] = json!({ "factors": e.factors.join(" ") });
+            }
             if let (Some(err), Value::Object(m)) = (&e.error, &mut v) {
                 m.insert("error".into(), err.clone().into());
             }

@@ -7,10 +7,13 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+use super::super::credentials::{self, SetPasswordError};
 use super::super::directory::Directory;
+use super::super::names::{CONFIGURE_TOTP, UPDATE_PASSWORD, VERIFY_EMAIL};
 use super::super::realm_file::{CredentialRep, UserRep};
 use super::super::realm_import::{given_id, refs};
 use super::super::state::State;
+use super::super::totp::TYPE as TOTP_TYPE;
 use super::access::Caller;
 use super::{Outcome, Page, Pattern, Refused, groups, reps};
 use crate::secrets;
@@ -108,11 +111,10 @@ pub async fn count(st: &State, realm: &str, q: &UserQuery) -> anyhow::Result<usi
 }
 
 pub async fn get(st: &State, realm: &str, id: &str, manage: bool) -> anyhow::Result<Option<Value>> {
-    Ok(st
-        .store
-        .get_user(realm, id)
-        .await?
-        .map(|u| reps::user(&u, false, manage)))
+    match st.store.get_user(realm, id).await? {
+        Some(u) => Ok(Some(full(st, realm, &u, manage).await?)),
+        None => Ok(None),
+    }
 }
 
 async fn existing(st: &State, realm: &str, id: &str) -> Outcome<UserRow> {
@@ -228,6 +230,7 @@ pub async fn create(st: &State, dir: &Directory, caller: &Caller, rep: UserRep) 
         return Ok(Err(Refused::conflict("User exists with same email")));
     }
     let (groups, roles) = or_refuse!(assignments(st, dir, caller, &rep).await?);
+    let actions = or_refuse!(required_actions(&rep));
     let hash = or_refuse!(password_hash(&rep).await?);
     let id = given_id(rep.id.as_deref())?;
     if st.store.get_user(realm, &id).await?.is_some() {
@@ -250,6 +253,9 @@ pub async fn create(st: &State, dir: &Directory, caller: &Caller, rep: UserRep) 
         .await?;
     st.store.set_user_groups(&id, &groups).await?;
     st.store.set_user_roles(&id, &roles).await?;
+    if let Some(a) = actions {
+        st.store.set_user_required_actions(&id, &a).await?;
+    }
     Ok(Ok(id))
 }
 
@@ -273,6 +279,7 @@ pub async fn update(
         return Ok(Err(Refused::conflict("User exists with same email")));
     }
     let (groups, roles) = or_refuse!(assignments(st, dir, caller, &rep).await?);
+    let actions = or_refuse!(required_actions(&rep));
     let hash = or_refuse!(password_hash(&rep).await?);
     let row = UserRow {
         email: rep
@@ -292,6 +299,9 @@ pub async fn update(
     if !roles.is_empty() {
         st.store.set_user_roles(&row.id, &roles).await?;
     }
+    if let Some(a) = actions {
+        st.store.set_user_required_actions(&row.id, &a).await?;
+    }
     st.realm_changed(realm).await?;
     Ok(Ok(()))
 }
@@ -305,30 +315,69 @@ pub async fn delete(st: &State, realm: &str, id: &str) -> Outcome<()> {
     Ok(Ok(()))
 }
 
-/// `PUT users/{id}/reset-password` with a `CredentialRepresentation` of type `password`.
+/// `PUT users/{id}/reset-password` with a `CredentialRepresentation` of type `password`: set
+/// under the realm's password policy (`credentials::set_password`); `temporary: true` makes
+/// the user change it at their next sign-in (`UPDATE_PASSWORD`), as Keycloak does.
 pub async fn reset_password(st: &State, realm: &str, id: &str, cred: CredentialRep) -> Outcome<()> {
     let u = or_refuse!(existing(st, realm, id).await?);
     if !(cred.kind.is_empty() || cred.kind == "password") {
         return Ok(Err(Refused::bad("only password credentials can be reset")));
     }
-    let rep = UserRep {
-        credentials: vec![CredentialRep {
-            kind: "password".into(),
-            ..cred
-        }],
-        ..UserRep::default()
+    let Some(pw) = cred.value.as_deref().filter(|v| !v.is_empty()) else {
+        return Ok(Err(Refused::bad("password must not be empty")));
     };
-    let hash = match password_hash(&rep).await? {
-        Ok(Some(h)) => h,
-        Ok(None) | Err(_) => return Ok(Err(Refused::bad("password must not be empty"))),
+    let Some(dir) = st.admin_dir(realm).await? else {
+        return Ok(Err(Refused::not_found("Realm not found")));
     };
-    st.store
-        .put_user(&UserRow {
-            password_hash: Some(hash),
-            ..u
-        })
-        .await?;
+    match credentials::set_password(st, &dir, &u, pw).await {
+        Ok(()) => {}
+        Err(SetPasswordError::Policy(m)) => return Ok(Err(Refused::bad(m))),
+        Err(SetPasswordError::Internal(e)) => return Err(e),
+    }
+    if cred.temporary == Some(true) {
+        let mut actions = st.store.user_required_actions(&u.id).await?;
+        if !actions.iter().any(|a| a == UPDATE_PASSWORD) {
+            actions.push(UPDATE_PASSWORD.into());
+            st.store.set_user_required_actions(&u.id, &actions).await?;
+        }
+    }
     Ok(Ok(()))
+}
+
+/// A user's `requiredActions` from a representation: known names only (Keycloak refuses
+/// others too).
+fn required_actions(rep: &UserRep) -> Result<Option<Vec<String>>, Refused> {
+    let Some(list) = &rep.required_actions else {
+        return Ok(None);
+    };
+    if let Some(bad) = list.iter().find(|a| {
+        ![
+            VERIFY_EMAIL,
+            UPDATE_PASSWORD,
+            CONFIGURE_TOTP,
+            "UPDATE_PROFILE",
+            "TERMS_AND_CONDITIONS",
+        ]
+        .contains(&a.as_str())
+    }) {
+        return Err(Refused::bad(format!("unknown required action: {bad}")));
+    }
+    Ok(Some(list.clone()))
+}
+
+/// The representation of one user, with their required actions and whether they have TOTP.
+async fn full(st: &State, realm: &str, u: &UserRow, manage: bool) -> anyhow::Result<Value> {
+    let mut v = reps::user(u, false, manage);
+    let actions = st.store.user_required_actions(&u.id).await?;
+    let totp = st
+        .store
+        .user_credentials(realm, &u.id)
+        .await?
+        .iter()
+        .any(|c| c.kind == TOTP_TYPE);
+    v["requiredActions"] = actions.into();
+    v["totp"] = totp.into();
+    Ok(v)
 }
 
 /// The user's groups (direct memberships) as brief representations, optionally only those

@@ -68,6 +68,7 @@ pub async fn grant(ctx: &Ctx<'_>, req: &Request<'_>) -> OAuthResult<TokenRespons
             scope: row.scope.clone(),
             nonce: row.nonce.clone(),
             auth_time: Some(row.auth_time),
+            amr: &session.amr,
             grant_type: "authorization_code",
         },
         Some(Refresh::New {

@@ -33,6 +33,7 @@ pub async fn grant(ctx: &Ctx<'_>, scope: Option<&str>) -> OAuthResult<TokenRespo
             scope: effective_scope(scope),
             nonce: None,
             auth_time: None,
+            amr: &[],
             grant_type: "client_credentials",
         },
         None,

@@ -94,6 +94,7 @@ pub async fn grant(ctx: &Ctx<'_>, presented: &str) -> OAuthResult<TokenResponse>
             scope: family.scope,
             nonce: None,
             auth_time: None,
+            amr: &[],
             grant_type: "refresh_token",
         },
         Some(Refresh::Rotated { token: next }),

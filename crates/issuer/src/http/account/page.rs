@@ -5,7 +5,8 @@
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
-use super::super::login::{self, STYLE, WEBAUTHN_JS_PATH, escape};
+use super::super::login::{self, WEBAUTHN_JS_PATH, escape};
+use super::super::pages::STYLE;
 use crate::domain::account::SessionView;
 use portcullis_store::{UserRow, WebauthnCredentialRow};
 
@@ -116,13 +117,12 @@ pub(super) fn password_form(realm: &str, csrf: &str) -> String {
          <label for=\"current\">Current password</label>\
          <input id=\"current\" name=\"current\" type=\"password\" autocomplete=\"current-password\" required>\n\
          <label for=\"new\">New password</label>\
-         <input id=\"new\" name=\"new\" type=\"password\" autocomplete=\"new-password\" minlength=\"{min}\" required>\n\
+         <input id=\"new\" name=\"new\" type=\"password\" autocomplete=\"new-password\" required>\n\
          <label for=\"confirm\">Confirm new password</label>\
          <input id=\"confirm\" name=\"confirm\" type=\"password\" autocomplete=\"new-password\" required>\n\
          <button type=\"submit\">Change password</button>\n</form>\n",
         b = base(realm),
         csrf = csrf_field(csrf),
-        min = crate::domain::account::MIN_PASSWORD,
     )
 }
 
