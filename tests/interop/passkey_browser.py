@@ -4,8 +4,8 @@ verifies the user).
 
 usage: passkey_browser.py REALM_BASE_URL USER PASSWORD
   Opens the account console (REALM_BASE_URL/account/), is sent to the realm's login, signs in
-  with the password, registers a passkey on the passkeys page, signs out, signs in again with
-  the passkey alone ("Sign in with a passkey": a discoverable credential, no username), removes
+  with the password, registers a passkey on the passkeys page, signs out, signs in with the
+  password and the passkey as second factor, signs out, signs in again with the passkey alone ("Sign in with a passkey": a discoverable credential, no username), removes
   the passkey, signs out, and finds that the passkey no longer signs in.
 Prints "passkey browser OK" on success; on failure, where the browser was, the page and its
 console.
@@ -87,6 +87,15 @@ try:
     d.find_element(By.XPATH, "//button[normalize-space()='Add passkey']").click()
     wait(d, "the duplicate to be refused",
          lambda d: d.find_element(By.ID, "webauthn-error").text.strip() != "")
+
+    # Sign out; now the password alone is not enough: the passkey is asked as second factor.
+    sign_out(d)
+    d.find_element(By.ID, "username").send_keys(user)
+    d.find_element(By.ID, "password").send_keys(password)
+    d.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait(d, "the passkey step", lambda d: "execution=webauthn" in d.current_url)
+    passkey_sign_in(d)
+    assert user in text(d), text(d)
 
     # Sign out; sign in with the passkey alone.
     sign_out(d)

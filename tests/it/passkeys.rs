@@ -1,6 +1,7 @@
 //! Passkeys in a real browser: headless Chromium with its WebAuthn virtual authenticator
 //! (`tests/interop/passkey_browser.py`) registers a passkey in the account console of the
-//! gateway's embedded issuer, signs in with it alone, removes it, and is refused with it.
+//! gateway's embedded issuer, signs in with it as second factor and alone, removes it, and is
+//! refused with it.
 
 use crate::harness::{Gateway, Opts, free_port, route};
 use crate::keycloak_browser::drive;
@@ -29,14 +30,15 @@ async fn a_passkey_registered_in_the_account_console_signs_in_alone_until_remove
         "password".to_string(),
     ];
     drive(&gw, "passkey_browser.py", &args, "passkey browser OK").await;
-    // The passkey sign-ins are counted apart from passwords: one success, one refusal.
+    // The passkey checks are counted apart from passwords: two passed (second factor and
+    // passwordless), one refused.
     let metrics = gw.metrics().await;
-    for result in ["success", "failure"] {
+    for (result, n) in [("success", 2), ("failure", 1)] {
         let counted = metrics.lines().any(|l| {
             l.starts_with("portcullis_issuer_second_factor_total{")
                 && l.contains("kind=\"webauthn\"")
                 && l.contains(&format!("result=\"{result}\""))
-                && l.ends_with(" 1")
+                && l.ends_with(&format!(" {n}"))
         });
         assert!(counted, "{result}: {metrics}");
     }

@@ -124,6 +124,11 @@ fn account_routes() -> Router<Arc<State>> {
             &format!("{a}/passkeys/remove"),
             post(account::remove_passkey),
         )
+        .route(
+            &format!("{a}/totp"),
+            get(account::totp_page).post(account::add_totp),
+        )
+        .route(&format!("{a}/totp/remove"), post(account::remove_totp))
         .route(&format!("{a}/sessions"), get(account::sessions_page))
         .route(&format!("{a}/sessions/end"), post(account::end_session))
         .route(

@@ -1,13 +1,14 @@
 //! The account console's domain (`B/account/`): who is signed in (the realm's SSO session),
-//! their sessions, and changing their password. Every function takes the signed-in user's id
+//! their sessions, changing their password, and their TOTP authenticators. Every function takes the signed-in user's id
 //! from the session and acts on that user's rows only: an id from a form that is not theirs
 //! is "not found".
 
 use super::credentials::{self, SetPasswordError};
 use super::directory::Directory;
+use super::otp;
 use super::sessions::{self, alive};
 use super::state::State;
-use portcullis_store::{SessionRow, UserRow};
+use portcullis_store::{CredentialRow, SessionRow, UserRow};
 
 /// The live session of `cookie` and its user, the session's idle timer restarted; `None` when
 /// there is no such session or its user is gone or disabled.
@@ -122,4 +123,102 @@ pub async fn change_password(
     }
     tracing::info!(target: "audit", event = "UPDATE_PASSWORD", realm = %dir.realm, user.id = %user.id, "password changed in the account console");
     Ok(Ok(()))
+}
+
+/// What the console's TOTP enrollment seals into its form: the secret being enrolled, bound
+/// to the session (a form copied into another session does not open).
+pub(crate) fn totp_aad(session_id: &str) -> String {
+    format!("account totp\0{session_id}")
+}
+
+/// The user's TOTP credentials, oldest first.
+pub async fn totp_of(
+    st: &State,
+    dir: &Directory,
+    user_id: &str,
+) -> anyhow::Result<Vec<CredentialRow>> {
+    let mut v: Vec<CredentialRow> = st
+        .store
+        .user_credentials(&dir.realm, user_id)
+        .await?
+        .into_iter()
+        .filter(|c| c.kind == otp::TYPE)
+        .collect();
+    v.sort_by_key(|c| c.created_at);
+    Ok(v)
+}
+
+/// Removes the user's TOTP credential `id`; `false` when it is not one of theirs.
+pub async fn remove_totp(
+    st: &State,
+    dir: &Directory,
+    user_id: &str,
+    id: &str,
+) -> anyhow::Result<bool> {
+    if !totp_of(st, dir, user_id).await?.iter().any(|c| c.id == id) {
+        return Ok(false);
+    }
+    let removed = st.store.delete_credential(&dir.realm, user_id, id).await?;
+    if removed {
+        tracing::info!(target: "audit", event = "REMOVE_TOTP", realm = %dir.realm, user.id = %user_id, "TOTP removed in the account console");
+    }
+    Ok(removed)
+}
+
+/// A TOTP enrollment shown in the console: the QR code and key, and the secret sealed for its
+/// form (`pending`).
+pub struct TotpStart {
+    pub enrollment: otp::Enrollment,
+    pub pending: String,
+}
+
+/// Starts enrolling a TOTP authenticator for `user` in session `session_id`: a new secret, or
+/// the one `pending` carries (a wrong code shows the same QR code again).
+pub fn totp_start(
+    st: &State,
+    dir: &Directory,
+    user: &UserRow,
+    session_id: &str,
+    display: &str,
+    pending: Option<&str>,
+) -> anyhow::Result<TotpStart> {
+    let keys = st
+        .keys
+        .realm(&dir.realm)
+        .ok_or_else(|| anyhow::anyhow!("realm {} has no keys loaded", dir.realm))?;
+    let aad = totp_aad(session_id);
+    let secret = match pending.and_then(|p| keys.seal.open(&aad, p)) {
+        Some(s) => String::from_utf8(s)?,
+        None => otp::new_secret()?,
+    };
+    let enrollment = otp::enrollment(&dir.settings.accounts, display, &user.username, &secret)?;
+    let pending = keys.seal.seal(&aad, secret.as_bytes())?;
+    Ok(TotpStart {
+        enrollment,
+        pending,
+    })
+}
+
+/// Finishes an enrollment `totp_start` began in this session: stores the authenticator if
+/// `code` is its current code. `None` when the form's secret is not this session's.
+pub async fn totp_finish(
+    st: &State,
+    dir: &Directory,
+    user_id: &str,
+    session_id: &str,
+    pending: &str,
+    code: &str,
+    label: Option<&str>,
+) -> anyhow::Result<Option<bool>> {
+    let Some(keys) = st.keys.realm(&dir.realm) else {
+        anyhow::bail!("realm {} has no keys loaded", dir.realm);
+    };
+    let Some(secret) = keys.seal.open(&totp_aad(session_id), pending) else {
+        return Ok(None);
+    };
+    let secret = String::from_utf8(secret)?;
+    let label = label.map(str::trim).filter(|l| !l.is_empty());
+    Ok(Some(
+        otp::enroll(st, dir, user_id, &secret, code, label).await?,
+    ))
 }

@@ -1,6 +1,6 @@
 //! The account console at `B/account/` (Keycloak's path): server-rendered pages where the
-//! signed-in user sees their account, changes their password, adds and removes passkeys, and
-//! sees and ends their sessions.
+//! signed-in user sees their account, changes their password, adds and removes passkeys and
+//! authenticator apps (TOTP), and sees and ends their sessions.
 //!
 //! Who is signed in is the realm's SSO session (`PORTCULLIS_SESSION`). Without one, the console
 //! sends the browser through the realm's own sign-in (the authorization endpoint, client
@@ -12,6 +12,9 @@
 //! `domain::passkeys`.
 
 mod page;
+mod totp;
+
+pub use totp::{add_totp, remove_totp, totp_page};
 
 use std::sync::Arc;
 
@@ -140,6 +143,8 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "password" => Some("Your password was changed."),
         "passkey-added" => Some("The passkey was added."),
         "passkey-removed" => Some("The passkey was removed."),
+        "totp-added" => Some("The authenticator app was added."),
+        "totp-removed" => Some("The authenticator app was removed."),
         "session-ended" => Some("The session was ended."),
         "others-ended" => Some("All other sessions were ended."),
         _ => None,

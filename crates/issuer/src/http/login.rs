@@ -64,7 +64,6 @@ pub(crate) struct Page<'a> {
 /// issuer itself: pages that run it allow `script-src 'self'`, no inline script.
 pub(crate) const WEBAUTHN_JS_PATH: &str = "/auth/resources/portcullis/webauthn.js";
 
-
 /// The passkey part of the login page: its own form (the script fills and submits it), the
 /// button the script shows, and the script.
 fn passkey_part(options: &str, action: &str, hidden: &str, csrf: &str) -> String {

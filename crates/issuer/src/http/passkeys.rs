@@ -158,7 +158,11 @@ pub(crate) fn second_factor_options_path(realm: &str) -> String {
 /// The sign-in flow's passkey step (`P/login-actions/authenticate?execution=webauthn`): a
 /// button that runs the ceremony (the only script), whose answer the form posts.
 pub(crate) fn second_factor_page(dir: &Directory, csrf: &str, error: Option<&str>) -> Response {
-    let action = step_path(&dir.realm, "authenticate", SecondFactor::Webauthn.execution());
+    let action = step_path(
+        &dir.realm,
+        "authenticate",
+        SecondFactor::Webauthn.execution(),
+    );
     let body = format!(
         "<p>Confirm the sign-in with your passkey.</p>\n\
          <form method=\"post\" action=\"{action}\" data-webauthn=\"verify\" data-options=\"{options}\">\n\
@@ -223,7 +227,10 @@ pub async fn second_factor_options(
     match passkeys::start_second_factor(&st, &realm.dir, &rp, &auth.user_id).await {
         Ok(Some(s)) => started(&s),
         Ok(None) => json_error(StatusCode::BAD_REQUEST, "You have no passkey."),
-        Err(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "An internal error occurred."),
+        Err(_) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "An internal error occurred.",
+        ),
     }
 }
 

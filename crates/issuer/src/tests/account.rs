@@ -485,3 +485,79 @@ async fn passkey_ceremonies_start_with_server_side_state_and_refuse_bad_answers(
             .any(|e| e.kind == "LOGIN_ERROR" && e.user_id.is_none())
     );
 }
+
+/// The value of the hidden field `name` of a page.
+fn field_of(html: &str, name: &str) -> String {
+    let key = format!("name=\"{name}\" value=\"");
+    let at = html.find(&key).unwrap() + key.len();
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn totp_is_added_with_its_code_and_removed_own_only() {
+    use crate::domain::totp::OtpData;
+    let h = harness().await;
+    let alice = h.console_sign_in("alice", "password").await;
+    let bob = h.console_sign_in("bob", "password").await;
+    let html = text(h.get_as(&format!("{A}/totp"), &alice).await).await;
+    assert!(html.contains("You have no authenticator app set up."));
+    assert!(html.contains("<svg") && html.contains("id=\"totp-secret\""));
+    let pending = field_of(&html, "pending");
+    // The secret the form carries, as the app would have it from the QR code.
+    let st = h.issuer.state();
+    let sid = h.session_id(&alice).await;
+    let aad = crate::domain::account::totp_aad(&sid);
+    let keys = st.keys.realm("myrealm").unwrap();
+    let secret = String::from_utf8(keys.seal.open(&aad, &pending).unwrap()).unwrap();
+    let dir = st.dir("myrealm").unwrap();
+    let code = OtpData::of_policy(&dir.settings.accounts)
+        .code_at(&secret, i64::try_from(T0).unwrap())
+        .unwrap();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+
+    let r = h.add_totp(&alice, &pending, wrong).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let again = text(r).await;
+    assert!(again.contains("Invalid authenticator code."));
+    assert!(!field_of(&again, "pending").is_empty());
+    // Alice's form does not open in Bob's session.
+    let r = h.add_totp(&bob, &pending, &code).await;
+    assert!(text(r).await.contains("The form expired"));
+    let r = h.add_totp(&alice, &pending, &code).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let list = crate::domain::account::totp_of(&st, &dir, &h.session_user(&alice).await)
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
+    let html = text(h.get_as(&format!("{A}/totp"), &alice).await).await;
+    assert!(html.contains("<td>Phone</td>"), "{html}");
+
+    // Bob cannot remove it; Alice can.
+    let form = [("id", list[0].id.as_str()), ("csrf", bob.csrf.as_str())];
+    let r = h.post_as(&format!("{A}/totp/remove"), &bob, &form).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let form = [("id", list[0].id.as_str()), ("csrf", alice.csrf.as_str())];
+    let r = h.post_as(&format!("{A}/totp/remove"), &alice, &form).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let alice_id = h.session_user(&alice).await;
+    let left = crate::domain::account::totp_of(&st, &dir, &alice_id).await;
+    assert!(left.unwrap().is_empty());
+}
+
+impl Harness {
+    async fn add_totp(&self, who: &Browser, pending: &str, code: &str) -> Response<Body> {
+        let form = [
+            ("pending", pending),
+            ("totp", code),
+            ("userLabel", "Phone"),
+            ("csrf", who.csrf.as_str()),
+        ];
+        self.post_as(&format!("{A}/totp"), who, &form).await
+    }
+
+    async fn session_user(&self, b: &Browser) -> String {
+        let hash = crate::secrets::token_hash(&b.cookie);
+        let s = self.issuer.state().store().session_by_cookie(&hash).await;
+        s.unwrap().unwrap().user_id
+    }
+}

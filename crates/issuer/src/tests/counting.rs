@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use portcullis_store::{
     AdminEvent, ClientRow, CodeRow, CodeUse, CredentialRow, Failures, FamilyRow, GroupRow, KeyRow,
     LoginEvent, RealmRow, RoleRef, RoleRow, Rotated, Rotation, SessionRow, SharedStore, Store,
-    UserRow,
-    WebauthnChallengeRow, WebauthnCredentialRow};
+    UserRow, WebauthnChallengeRow, WebauthnCredentialRow,
+};
 
 /// Wraps a store; `take` returns (and forgets) the calls made so far, in order.
 pub struct Counting {

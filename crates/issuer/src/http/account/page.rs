@@ -15,6 +15,7 @@ pub(super) const SECTIONS: &[(&str, &str)] = &[
     ("", "Account"),
     ("password", "Password"),
     ("passkeys", "Passkeys"),
+    ("totp", "Authenticator apps"),
     ("sessions", "Sessions"),
 ];
 
