@@ -9,17 +9,21 @@ ECHO_ADDR ?= 127.0.0.1:18080
 
 .PHONY: run test deps test-deps build release lint fmt bench check clean-data
 
-## Install what the build needs (cmake for Pingora's zlib-ng) when it is missing.
+## Install what the build needs when it is missing: cmake (Pingora's zlib-ng), OpenSSL's
+## headers and pkg-config (webauthn-rs's `openssl` crate).
 deps:
 	@command -v $(CARGO) >/dev/null || { echo "cargo is missing: install Rust (https://rustup.rs)"; exit 1; }
-	@if ! command -v cmake >/dev/null; then \
+	@missing=""; command -v cmake >/dev/null || missing="$$missing cmake"; \
+	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
+	pkg-config --exists openssl 2>/dev/null || missing="$$missing libssl-dev"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing cmake (needed by Pingora's zlib-ng)"; \
-	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake >/dev/null; \
+	    echo "installing$$missing (the build needs them)"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  elif command -v sudo >/dev/null; then \
-	    sudo apt-get update -qq; sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake; \
+	    sudo apt-get update -qq; sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else \
-	    echo "cmake is missing and this is not root: install cmake (e.g. apt-get install cmake)"; exit 1; \
+	    echo "missing:$$missing and this is not root: install them (apt-get install$$missing)"; exit 1; \
 	  fi; \
 	fi
 

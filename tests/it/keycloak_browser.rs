@@ -127,7 +127,7 @@ async fn gateway_and_rp(files: &Path) -> (Gateway, RelyingParty) {
 }
 
 /// The interop venv's python, with the packages these drivers import.
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let py =
         PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/portcullis-venv/bin/python");
     let ok = std::process::Command::new(&py)
@@ -143,7 +143,7 @@ fn python() -> PathBuf {
 }
 
 /// Runs an interop driver; panics with its output and the gateway's log unless it prints `ok`.
-async fn drive(gw: &Gateway, script: &str, args: &[String], ok: &str) {
+pub(crate) async fn drive(gw: &Gateway, script: &str, args: &[String], ok: &str) {
     let mut cmd = tokio::process::Command::new(python());
     cmd.arg(Path::new(INTEROP).join(script))
         .args(args)

@@ -17,6 +17,7 @@ mod mtls;
 mod mtls_pki;
 mod mtls_reload;
 mod mtls_upstream;
+mod passkeys;
 mod rate_limit;
 mod session;
 mod sidecar_mesh;

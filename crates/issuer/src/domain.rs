@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod action_tokens;
+pub mod account;
 pub mod admin;
 pub mod bruteforce;
 pub mod clients;
@@ -19,6 +20,7 @@ pub mod mail;
 pub mod names;
 pub mod offline;
 pub mod otp;
+pub mod passkeys;
 pub mod password_policy;
 pub mod realm_accounts;
 pub mod realm_file;

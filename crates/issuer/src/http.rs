@@ -2,6 +2,7 @@
 //! request carries, calls `domain`, and renders the answer. Nothing here touches the store.
 
 pub mod action_token;
+pub mod account;
 pub mod admin;
 pub mod auth_request;
 pub mod authorize;
@@ -16,6 +17,7 @@ pub mod logout;
 pub mod mail_pages;
 pub mod pages;
 pub mod params;
+pub mod passkeys;
 pub mod realm;
 pub mod realm_info;
 pub mod redirect;
@@ -100,12 +102,58 @@ pub(crate) fn router(state: Arc<State>) -> Router {
             &format!("{a}/action-token"),
             get(action_token::get).post(action_token::post),
         )
+        .route(
+            "/auth/realms/{realm}/login-actions/webauthn-options",
+            post(passkeys::login_options),
+        )
+        .route(
+            "/auth/realms/{realm}/login-actions/webauthn-second-factor-options",
+            post(passkeys::second_factor_options),
+        )
+        .route(login::WEBAUTHN_JS_PATH, get(passkeys::script))
+        .merge(account_routes())
         // Preflights for unrouted methods never reach a handler: the layer answers them.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             cors::layer,
         ))
         .with_state(state)
+}
+
+/// The account console (`account.rs`), Keycloak's path.
+fn account_routes() -> Router<Arc<State>> {
+    let a = "/auth/realms/{realm}/account";
+    Router::new()
+        .route(a, get(account::overview))
+        .route(&format!("{a}/"), get(account::overview))
+        .route(
+            &format!("{a}/password"),
+            get(account::password_page).post(account::change_password),
+        )
+        .route(
+            &format!("{a}/passkeys"),
+            get(account::passkeys_page).post(account::add_passkey),
+        )
+        .route(
+            &format!("{a}/passkeys/options"),
+            post(account::passkey_options),
+        )
+        .route(
+            &format!("{a}/passkeys/remove"),
+            post(account::remove_passkey),
+        )
+        .route(
+            &format!("{a}/totp"),
+            get(account::totp_page).post(account::add_totp),
+        )
+        .route(&format!("{a}/totp/remove"), post(account::remove_totp))
+        .route(&format!("{a}/sessions"), get(account::sessions_page))
+        .route(&format!("{a}/sessions/end"), post(account::end_session))
+        .route(
+            &format!("{a}/sessions/end-others"),
+            post(account::end_other_sessions),
+        )
+        .route(&format!("{a}/sign-out"), post(account::sign_out))
 }
 
 /// The admin API and its token endpoints (`admin::router`), for the management listener.

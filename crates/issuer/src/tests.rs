@@ -1,6 +1,7 @@
 //! Router-level and import tests of the issuer on a real SQLite file (and PostgreSQL where the
 //! test is about storage).
 
+mod account;
 mod accounts;
 mod accounts_actions;
 mod accounts_otp;

@@ -28,6 +28,19 @@ macro_rules! decoders {
                 Ok(RoleRef::from_key(r.try_get(client)?, r.try_get(name)?))
             }
 
+            pub(super) fn webauthn_credential(r: &$row) -> sqlx::Result<WebauthnCredentialRow> {
+                Ok(WebauthnCredentialRow {
+                    id: r.try_get("id")?,
+                    realm: r.try_get("realm")?,
+                    user_id: r.try_get("user_id")?,
+                    credential_id: r.try_get("credential_id")?,
+                    passkey: r.try_get("passkey")?,
+                    label: r.try_get("label")?,
+                    created_at: r.try_get("created_at")?,
+                    last_used_at: r.try_get("last_used_at")?,
+                })
+            }
+
             pub(super) fn client(r: &$row) -> anyhow::Result<ClientRow> {
                 let config: String = r.try_get("config")?;
                 Ok(ClientRow {

@@ -262,8 +262,64 @@ pub trait Store: Send + Sync + 'static {
     /// more than one means the address does not name one user.
     async fn users_by_email(&self, realm: &str, email: &str) -> anyhow::Result<Vec<UserRow>>;
 
+
+    // WebAuthn credentials and ceremonies (sql/webauthn.rs). The defaults refuse, so a store
+    // written for the rest of the issuer (a test double) need not know them.
+    /// Stores a new credential; `false` (nothing stored) when its credential id is registered
+    /// already, to anyone.
+    async fn add_webauthn_credential(&self, _c: &WebauthnCredentialRow) -> anyhow::Result<bool> {
+        anyhow::bail!("this store keeps no WebAuthn credentials")
+    }
+    /// The user's credentials, oldest first.
+    async fn webauthn_credentials_of(
+        &self,
+        _realm: &str,
+        _user_id: &str,
+    ) -> anyhow::Result<Vec<WebauthnCredentialRow>> {
+        anyhow::bail!("this store keeps no WebAuthn credentials")
+    }
+    /// The credential of `realm` with the authenticator's credential id.
+    async fn webauthn_credential_by_credential_id(
+        &self,
+        _realm: &str,
+        _credential_id: &str,
+    ) -> anyhow::Result<Option<WebauthnCredentialRow>> {
+        anyhow::bail!("this store keeps no WebAuthn credentials")
+    }
+    /// After a sign-in with credential `id`: its updated passkey (counter) and the time.
+    async fn webauthn_credential_used(
+        &self,
+        _id: &str,
+        _passkey: &str,
+        _now: i64,
+    ) -> anyhow::Result<()> {
+        anyhow::bail!("this store keeps no WebAuthn credentials")
+    }
+    /// Removes credential `id` if it is `user_id`'s; `false` when it is not (or gone).
+    async fn delete_webauthn_credential(
+        &self,
+        _realm: &str,
+        _user_id: &str,
+        _id: &str,
+    ) -> anyhow::Result<bool> {
+        anyhow::bail!("this store keeps no WebAuthn credentials")
+    }
+    /// Stores a ceremony's state until its other half takes it.
+    async fn put_webauthn_challenge(&self, _c: &WebauthnChallengeRow) -> anyhow::Result<()> {
+        anyhow::bail!("this store keeps no WebAuthn challenges")
+    }
+    /// Takes (deletes and returns) the ceremony `id` unless it expired at `now`: only one
+    /// caller ever gets it.
+    async fn take_webauthn_challenge(
+        &self,
+        _id: &str,
+        _now: i64,
+    ) -> anyhow::Result<Option<WebauthnChallengeRow>> {
+        anyhow::bail!("this store keeps no WebAuthn challenges")
+    }
+
     /// Drops login events, sessions, refresh families and brute-force counters untouched since
-    /// `before`, and codes, revocations and used action tokens expired at `now`.
+    /// `before`, and codes, revocations, used action tokens and WebAuthn challenges expired at `now`.
     async fn purge(&self, before: i64, now: i64) -> anyhow::Result<u64>;
 }
 

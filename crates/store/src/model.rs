@@ -481,6 +481,51 @@ pub struct AdminEvent {
     pub error: Option<String>,
 }
 
+/// A user's WebAuthn credential (a passkey).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebauthnCredentialRow {
+    /// Our id for it (a UUID), what forms name.
+    pub id: String,
+    pub realm: String,
+    pub user_id: String,
+    /// The authenticator's credential id, base64url; unique across the database.
+    pub credential_id: String,
+    /// webauthn-rs's serialised `Passkey`: public key, signature counter, flags (no secret).
+    pub passkey: String,
+    /// The user's name for it.
+    pub label: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// A WebAuthn ceremony between its two halves: the challenge state, kept server-side.
+#[derive(Clone, PartialEq)]
+pub struct WebauthnChallengeRow {
+    /// A digest of the handle the browser holds.
+    pub id: String,
+    pub realm: String,
+    /// `register`, `login` (passwordless) or `second-factor`.
+    pub purpose: String,
+    /// The user a registration or second-factor check is for; `None` for a passwordless sign-in.
+    pub user_id: Option<String>,
+    /// webauthn-rs's serialised ceremony state (holds the challenge).
+    pub state: String,
+    pub expires_at: i64,
+}
+
+impl fmt::Debug for WebauthnChallengeRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebauthnChallengeRow")
+            .field("id", &self.id)
+            .field("realm", &self.realm)
+            .field("purpose", &self.purpose)
+            .field("user_id", &self.user_id)
+            .field("state", &"***")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
 /// A comma-separated column (`required_actions`, `amr`) as its items; empty items dropped.
 pub fn split_list(s: &str) -> Vec<String> {
     s.split(',')

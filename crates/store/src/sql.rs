@@ -8,8 +8,8 @@
 //! The methods are grouped by what they persist, one file each under `sql/`. `#[async_trait]`
 //! must see every method of the one `impl Store` block at once, so each file's macro appends its
 //! methods to the list it is given and hands the list on (realms, directory, admin, sessions,
-//! logins, accounts, gateway sessions, action tokens); the last hands it back to `impl_store!`,
-//! which writes the block.
+//! logins, accounts, gateway sessions, action tokens, WebAuthn); the last hands it back to
+//! `impl_store!`, which writes the block.
 
 pub(crate) mod accounts;
 pub(crate) mod action_tokens;
@@ -19,6 +19,7 @@ pub(crate) mod gateway_sessions;
 pub(crate) mod logins;
 pub(crate) mod realms;
 pub(crate) mod sessions;
+pub(crate) mod webauthn;
 
 macro_rules! impl_store {
     // The end of the chain: every method, in one block.
@@ -72,16 +73,17 @@ macro_rules! impl_store {
                         .await?
                         .rows_affected();
                 }
-                n += sqlx::query("DELETE FROM used_action_tokens WHERE expires_at < $1")
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
-                n += sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
+                for sql in [
+                    "DELETE FROM used_action_tokens WHERE expires_at < $1",
+                    "DELETE FROM revoked_tokens WHERE expires_at < $1",
+                    "DELETE FROM webauthn_challenges WHERE expires_at < $1",
+                ] {
+                    n += sqlx::query(sql)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                }
                 Ok(n)
             }
         } }

@@ -53,7 +53,13 @@ fn migrator() -> Migrator {
             include_str!("../migrations/sqlite/0005_accounts.sql").into_sql_str(),
             false,
         ),
-        // 0006 is issue 17's passkeys; sqlx applies whatever is missing.
+        Migration::new(
+            6,
+            "webauthn".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0006_webauthn.sql").into_sql_str(),
+            false,
+        ),
         Migration::new(
             7,
             "action tokens".into(),

@@ -28,7 +28,7 @@
 //! cookie only rewinds to a step that is owed again (a used TOTP step stays used).
 //!
 //! # Adding a step
-//! - A second factor: a variant of [`SecondFactor`] (its `execution`, `amr` and credential
+//! - A second factor: a variant of [`SecondFactor`] (passkeys are one: `Webauthn`) (its `execution`, `amr` and credential
 //!   type) and an arm in `http::login_actions::authenticate_get` / `authenticate_post` calling
 //!   the step's page module; the step ends with `auth.add_factor(f.amr())` and `advance`.
 //!   Step-specific state between the page and its form goes in [`AuthSession::ext`].
@@ -85,16 +85,19 @@ impl RequiredAction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SecondFactor {
     Otp,
+    /// A passkey (`domain::passkeys`), kept in its own table.
+    Webauthn,
 }
 
 impl SecondFactor {
     /// In the order offered when a user has several.
-    pub const ALL: [SecondFactor; 1] = [SecondFactor::Otp];
+    pub const ALL: [SecondFactor; 2] = [SecondFactor::Otp, SecondFactor::Webauthn];
 
     /// The `execution` of its page.
     pub fn execution(self) -> &'static str {
         match self {
             SecondFactor::Otp => "otp",
+            SecondFactor::Webauthn => "webauthn",
         }
     }
 
@@ -102,6 +105,7 @@ impl SecondFactor {
     pub fn amr(self) -> &'static str {
         match self {
             SecondFactor::Otp => "otp",
+            SecondFactor::Webauthn => super::passkeys::SECOND_FACTOR_AMR,
         }
     }
 
@@ -109,6 +113,7 @@ impl SecondFactor {
     pub fn credential_type(self) -> &'static str {
         match self {
             SecondFactor::Otp => super::totp::TYPE,
+            SecondFactor::Webauthn => super::passkeys::CREDENTIAL_TYPE,
         }
     }
 }
@@ -295,9 +300,19 @@ pub async fn next_step(
     let creds = st.store.user_credentials(&dir.realm, &user.id).await?;
     let actions = st.store.user_required_actions(&user.id).await?;
     if !auth.two_factors() && auth.need != Need::Skip {
-        let has = SecondFactor::ALL
+        let mut has = SecondFactor::ALL
             .into_iter()
             .find(|f| creds.iter().any(|c| c.kind == f.credential_type()));
+        // Passkeys live in their own table: asked only when no other factor is there.
+        if has.is_none()
+            && !st
+                .store
+                .webauthn_credentials_of(&dir.realm, &user.id)
+                .await?
+                .is_empty()
+        {
+            has = Some(SecondFactor::Webauthn);
+        }
         match (has, auth.need) {
             (Some(f), _) => return Ok(Some(Step::SecondFactor(f))),
             (None, Need::Required) => {

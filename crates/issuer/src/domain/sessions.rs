@@ -165,7 +165,7 @@ pub async fn logout_with_refresh_token(
 }
 
 /// Ends session `s` (and its refresh families) and records a `LOGOUT` event.
-async fn end(
+pub(super) async fn end(
     st: &State,
     dir: &Directory,
     s: &SessionRow,

@@ -3,22 +3,25 @@
 //! it with a code (`issue_code`). Shared by `authorize` (the password step and SSO) and
 //! `login_actions` (the end of the sign-in flow).
 
+use std::borrow::Cow;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::login;
 use super::params::Params;
 use super::redirect;
+use crate::domain::clients;
 use crate::domain::codes::{self, CodeRequest};
 use crate::domain::directory::Directory;
 use crate::domain::flow;
 use crate::domain::state::State;
 use crate::domain::tokens::effective_scope;
-use portcullis_store::{ClientRow, SessionRow};
+use portcullis_store::{ClientConfig, ClientRow, SessionRow};
 
 /// A validated authorization request.
 pub(crate) struct Request<'d> {
-    pub(crate) client: &'d ClientRow,
+    pub(crate) client: Cow<'d, ClientRow>,
     pub(crate) redirect_uri: String,
     pub(crate) state: Option<String>,
     pub(crate) nonce: Option<String>,
@@ -65,6 +68,25 @@ fn found(location: &str) -> Response {
     r
 }
 
+/// The client's registered redirect URIs, relative ones (`/realms/r/account/*`, as Keycloak's
+/// built-in clients have) resolved against its root URL, whose `${authBaseUrl}` is the
+/// request's frontend base (`…/auth`); without a root URL, against that base.
+fn absolute_uris(c: &ClientConfig, frontend: &str) -> Vec<String> {
+    let root = c
+        .root_url
+        .as_deref()
+        .unwrap_or("${authBaseUrl}")
+        .replace("${authBaseUrl}", frontend)
+        .replace("${authAdminUrl}", frontend);
+    c.redirect_uris
+        .iter()
+        .map(|r| match r.starts_with('/') {
+            true => format!("{}{r}", root.trim_end_matches('/')),
+            false => r.clone(),
+        })
+        .collect()
+}
+
 // The rejection is a whole response (error page or error redirect), boxed to keep `Result` small.
 pub(crate) fn validate<'d>(
     dir: &'d Directory,
@@ -74,10 +96,13 @@ pub(crate) fn validate<'d>(
     let page = |m: &str| Box::new(login::error_page(StatusCode::BAD_REQUEST, m));
     let client = p
         .get("client_id")
-        .and_then(|id| dir.clients.get(id))
+        .and_then(|id| clients::browser_client(dir, id))
         .filter(|c| c.config.enabled)
         .ok_or_else(|| page("Client not found."))?;
-    let registered = &client.config.redirect_uris;
+    let frontend = iss
+        .strip_suffix(&format!("/realms/{}", dir.realm))
+        .unwrap_or(&iss);
+    let registered = &absolute_uris(&client.config, frontend);
     let redirect_uri = match p.get("redirect_uri") {
         Some(r) if redirect::allowed(registered, r) => r.to_string(),
         Some(_) => return Err(page("Invalid parameter: redirect_uri")),
@@ -86,6 +111,11 @@ pub(crate) fn validate<'d>(
             _ => return Err(page("Invalid parameter: redirect_uri")),
         },
     };
+    let acr_level = flow::demanded_level(
+        &dir.settings.accounts,
+        p.get("acr_values"),
+        &client.config.default_acr_values,
+    );
     let mut req = Request {
         client,
         redirect_uri,
@@ -97,11 +127,7 @@ pub(crate) fn validate<'d>(
         max_age: None,
         iss,
         fragment: false,
-        acr_level: flow::demanded_level(
-            &dir.settings.accounts,
-            p.get("acr_values"),
-            &client.config.default_acr_values,
-        ),
+        acr_level,
     };
     match p.get("response_mode") {
         None | Some("query") => {}
@@ -118,11 +144,11 @@ pub(crate) fn validate<'d>(
             "Client is not allowed to initiate browser login with given response_type.",
         )));
     }
-    if !client.config.standard_flow {
+    if !req.client.config.standard_flow {
         return Err(Box::new(req.error("unauthorized_client", "Client is not allowed to initiate browser login with given response_type. Standard flow is disabled for the client.")));
     }
-    let must_s256 =
-        client.config.public_client || client.config.pkce_method.as_deref() == Some("S256");
+    let c = &req.client.config;
+    let must_s256 = c.public_client || c.pkce_method.as_deref() == Some("S256");
     match (p.get("code_challenge"), p.get("code_challenge_method")) {
         (None, _) if must_s256 => {
             return Err(Box::new(

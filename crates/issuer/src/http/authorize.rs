@@ -24,6 +24,7 @@ use super::urls::{ClientIp, Listener, bases, client_ip, listener};
 use crate::domain::credentials;
 use crate::domain::directory::Directory;
 use crate::domain::flow::{self, AuthSession, Need};
+use crate::domain::passkeys;
 use crate::domain::sessions;
 use crate::domain::state::State;
 use crate::secrets;
@@ -40,7 +41,15 @@ fn fresh_enough(req: &Request<'_>, s: &SessionRow, now: i64) -> bool {
     req.max_age.is_none_or(|m| now - s.created_at <= m)
 }
 
-fn form_page(dir: &Directory, p: &Params, csrf: &str, error: Option<&str>) -> Response {
+/// The login form; `passkeys`: offer passwordless sign-in too (the host can be a relying party).
+fn form_page(
+    dir: &Directory,
+    p: &Params,
+    csrf: &str,
+    error: Option<&str>,
+    passkeys: bool,
+) -> Response {
+    let options = passkeys.then(|| super::passkeys::login_options_path(&dir.realm));
     let action = format!("/auth/realms/{}/protocol/openid-connect/auth", dir.realm);
     let hidden = CARRIED
         .iter()
@@ -68,6 +77,7 @@ fn form_page(dir: &Directory, p: &Params, csrf: &str, error: Option<&str>) -> Re
                 &pages::carried(p),
             )
         }),
+        passkey_options: options.as_deref(),
     });
     if let Some(c) = login::set_cookie(CSRF_COOKIE, csrf, &dir.realm, None) {
         resp.headers_mut().append(header::SET_COOKIE, c);
@@ -87,8 +97,9 @@ pub async fn get(
         Ok(p) => p,
         Err(e) => return login::error_page(StatusCode::BAD_REQUEST, e.description()),
     };
-    let iss = bases(st.frontend_url.as_deref(), &headers, listener(ext)).realm(&realm.name);
-    let req = match validate(dir, &p, iss) {
+    let b = bases(st.frontend_url.as_deref(), &headers, listener(ext));
+    let offer_passkeys = passkeys::relying_party(&b.frontend, &realm.name).is_some();
+    let req = match validate(dir, &p, b.realm(&realm.name)) {
         Ok(r) => r,
         Err(resp) => return *resp,
     };
@@ -117,7 +128,7 @@ pub async fn get(
             .unwrap_or_else(|_| internal()),
         (None, "none") => req.error("login_required", "No active session"),
         (None, _) => match secrets::random_token() {
-            Ok(csrf) => form_page(dir, &p, &csrf, None),
+            Ok(csrf) => form_page(dir, &p, &csrf, None, offer_passkeys),
             Err(_) => internal(),
         },
     }
@@ -146,29 +157,40 @@ pub async fn post(
             "Invalid or expired form. Go back and sign in again.",
         );
     }
-    let iss = bases(st.frontend_url.as_deref(), &headers, listener(ext)).realm(&realm.name);
+    let b = bases(st.frontend_url.as_deref(), &headers, listener(ext));
+    let rp = passkeys::relying_party(&b.frontend, &realm.name);
     // Hidden fields come back from the browser: validate them all over again.
-    let req = match validate(dir, &p, iss) {
+    let req = match validate(dir, &p, b.realm(&realm.name)) {
         Ok(r) => r,
         Err(resp) => return *resp,
     };
     let csrf = p.get("csrf").unwrap_or_default();
     let ip = client_ip(ip.map(|e| e.0), &headers);
-    let checked = credentials::check(
-        &st,
-        dir,
-        p.get("username").unwrap_or_default(),
-        p.get("password").unwrap_or_default(),
-        ip.as_deref(),
-        &req.client.client_id,
-    )
-    .await;
+    let (checked, factors) = if p.get("webauthn_credential").is_some() {
+        // Passwordless: a passkey (user verification required) is two factors on its own.
+        let client = &req.client.client_id;
+        let user = super::passkeys::sign_in(&st, dir, rp.as_ref(), &p, ip.as_deref(), client);
+        (user.await, passkeys::PASSWORDLESS_AMR)
+    } else {
+        let user = credentials::check(
+            &st,
+            dir,
+            p.get("username").unwrap_or_default(),
+            p.get("password").unwrap_or_default(),
+            ip.as_deref(),
+            &req.client.client_id,
+        )
+        .await
+        .map(|r| r.map_err(|f| f.user_message()));
+        (user, &["pwd"][..])
+    };
     let user = match checked {
         Ok(Ok(u)) => u,
-        Ok(Err(f)) => return form_page(dir, &p, csrf, Some(f.user_message())),
+        Ok(Err(message)) => return form_page(dir, &p, csrf, Some(message), rp.is_some()),
         Err(_) => return internal(),
     };
-    // The password is one factor; the flow asks for what else is owed, then issues the code.
+    // The first step's factors are done; the flow asks for what else is owed, then issues the
+    // code.
     let need = match flow::need_of(&st, dir, &user, req.acr_level).await {
         Ok(n) => n,
         Err(_) => return internal(),
@@ -178,7 +200,7 @@ pub async fn post(
         st.now(),
         &user.id,
         carried(&p),
-        vec!["pwd".into()],
+        factors.iter().map(|f| f.to_string()).collect(),
         need,
     ) else {
         return internal();

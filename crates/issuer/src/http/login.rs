@@ -5,6 +5,8 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
+use super::pages::STYLE;
+
 /// The authorization request parameters carried through the form as hidden fields.
 pub(crate) const CARRIED: &[&str] = &[
     "client_id",
@@ -57,6 +59,29 @@ pub(crate) struct Page<'a> {
     /// links, carrying the authorization request.
     pub forgot: Option<String>,
     pub register: Option<String>,
+    /// Offer passwordless sign-in with a passkey: the URL that starts the ceremony (the
+    /// page then runs the one script, and works without it for passwords).
+    pub passkey_options: Option<&'a str>,
+}
+
+/// The script of the WebAuthn ceremonies (login page and account console), served by the
+/// issuer itself: pages that run it allow `script-src 'self'`, no inline script.
+pub(crate) const WEBAUTHN_JS_PATH: &str = "/auth/resources/portcullis/webauthn.js";
+
+/// The passkey part of the login page: its own form (the script fills and submits it), the
+/// button the script shows, and the script.
+fn passkey_part(options: &str, action: &str, hidden: &str, csrf: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"{action}\" id=\"passkey-login\" data-webauthn=\"login\" data-options=\"{options}\">\n{hidden}\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"webauthn_handle\" value=\"\">\
+         <input type=\"hidden\" name=\"webauthn_credential\" value=\"\">\n\
+         <p class=\"error\" role=\"alert\" id=\"webauthn-error\" hidden></p>\
+         <button type=\"button\" id=\"passkey-button\" hidden>Sign in with a passkey</button>\n</form>\n\
+         <script src=\"{script}\" defer></script>\n",
+        options = escape(options),
+        script = WEBAUTHN_JS_PATH,
+    )
 }
 
 pub(crate) fn render(p: &Page<'_>) -> Response {
@@ -82,27 +107,38 @@ pub(crate) fn render(p: &Page<'_>) -> Response {
                 .map(|h| format!("<p><a href=\"{}\">{text}</a></p>\n", escape(h)))
         })
         .collect();
+    let action = escape(p.action);
+    let csrf = escape(p.csrf);
+    // Conditional UI: the browser offers the site's passkeys in the username field's autofill.
+    let (autocomplete, passkey) = match p.passkey_options {
+        Some(o) => (
+            "username webauthn",
+            passkey_part(o, &action, &hidden, &csrf),
+        ),
+        None => ("username", String::new()),
+    };
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\">\
          <title>Sign in to {realm}</title>\
-         <style>body{{font-family:sans-serif;max-width:22rem;margin:4rem auto}}\
-         label,input{{display:block;width:100%;margin:.3rem 0}}.error{{color:#b00}}</style>\
-         </head><body>\n<h1>Sign in to {realm}</h1>\n{error}\
+         <style>{STYLE}</style>\
+         </head><body>\n<main>\n<h1>Sign in to {realm}</h1>\n{error}\
          <form method=\"post\" action=\"{action}\">\n{hidden}\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n\
          <label for=\"username\">Username or email</label>\
-         <input id=\"username\" name=\"username\" value=\"{username}\" autocomplete=\"username\" autofocus required>\n\
+         <input id=\"username\" name=\"username\" value=\"{username}\" autocomplete=\"{autocomplete}\" autofocus required>\n\
          <label for=\"password\">Password</label>\
          <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\n\
-         <input type=\"submit\" value=\"Sign In\">\n</form>\n{links}</body></html>\n",
+         <input type=\"submit\" value=\"Sign In\">\n</form>\n{passkey}{links}</main>\n</body></html>\n",
         realm = escape(p.realm),
-        action = escape(p.action),
-        csrf = escape(p.csrf),
         username = escape(p.username),
     );
     let mut resp = (StatusCode::OK, Html(html)).into_response();
-    secure_headers(resp.headers_mut());
+    if p.passkey_options.is_some() {
+        secure_headers_with_script(resp.headers_mut());
+    } else {
+        secure_headers(resp.headers_mut());
+    }
     resp
 }
 
@@ -141,6 +177,19 @@ pub(crate) fn secure_headers(h: &mut HeaderMap) {
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
+    );
+}
+
+/// `secure_headers` for a page that runs the WebAuthn ceremony: its one script and the
+/// requests it makes go to the issuer itself; nothing inline runs.
+pub(crate) fn secure_headers_with_script(h: &mut HeaderMap) {
+    secure_headers(h);
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
     );
 }
 
@@ -200,6 +249,7 @@ mod tests {
             error: Some("<b>"),
             forgot: Some("/f?a=\"b\"".into()),
             register: None,
+            passkey_options: None,
         });
         assert_eq!(r.headers()["x-frame-options"], "DENY");
         let csp = r.headers()["content-security-policy"].to_str().unwrap();

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use portcullis_store::{
     AdminEvent, ClientRow, CodeRow, CodeUse, CredentialRow, Failures, FamilyRow, GroupRow, KeyRow,
     LoginEvent, RealmRow, RoleRef, RoleRow, Rotated, Rotation, SessionRow, SharedStore, Store,
-    UserRow,
+    UserRow, WebauthnChallengeRow, WebauthnCredentialRow,
 };
 
 /// Wraps a store; `take` returns (and forgets) the calls made so far, in order.
@@ -125,4 +125,11 @@ counted! {
     use_action_token(realm: &str, jti: &str, expires_at: i64) -> bool;
     users_by_email(realm: &str, email: &str) -> Vec<UserRow>;
     purge(before: i64, now: i64) -> u64;
+    add_webauthn_credential(c: &WebauthnCredentialRow) -> bool;
+    webauthn_credentials_of(realm: &str, user_id: &str) -> Vec<WebauthnCredentialRow>;
+    webauthn_credential_by_credential_id(realm: &str, credential_id: &str) -> Option<WebauthnCredentialRow>;
+    webauthn_credential_used(id: &str, passkey: &str, now: i64) -> ();
+    delete_webauthn_credential(realm: &str, user_id: &str, id: &str) -> bool;
+    put_webauthn_challenge(c: &WebauthnChallengeRow) -> ();
+    take_webauthn_challenge(id: &str, now: i64) -> Option<WebauthnChallengeRow>;
 }

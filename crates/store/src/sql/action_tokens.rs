@@ -5,7 +5,7 @@
 /// to `impl_store!`, which writes the `impl Store` block.
 macro_rules! action_token_methods {
     ($ty:ty, { $($methods:tt)* }) => {
-        crate::sql::impl_store! { @impl $ty, { $($methods)*
+        crate::sql::webauthn::webauthn_methods! { $ty, { $($methods)*
             async fn use_action_token(
                 &self,
                 realm: &str,

@@ -25,6 +25,7 @@ macro_rules! admin_methods {
                      (SELECT id FROM users WHERE realm = $1 AND id = $2)",
                     "DELETE FROM user_roles WHERE user_id IN \
                      (SELECT id FROM users WHERE realm = $1 AND id = $2)",
+                    "DELETE FROM webauthn_credentials WHERE realm = $1 AND user_id = $2",
                 ] {
                     sqlx::query(sql).bind(realm).bind(id).execute(&mut *tx).await?;
                 }

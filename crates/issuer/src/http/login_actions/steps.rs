@@ -15,6 +15,7 @@ use crate::domain::flow::{self, AuthSession, RequiredAction, SecondFactor, Step,
 use crate::domain::otp;
 use crate::http::pages::{self, actions, display_name};
 use crate::http::params::Params;
+use crate::http::passkeys;
 use crate::http::realm::{self, Realm};
 use crate::http::urls::{Listener, bases, listener};
 
@@ -69,6 +70,9 @@ pub async fn authenticate_get(
         Step::SecondFactor(SecondFactor::Otp) => {
             pages::otp::login(&f.dir.realm, display_name(f.dir), &auth.csrf, None)
         }
+        Step::SecondFactor(SecondFactor::Webauthn) => {
+            passkeys::second_factor_page(f.dir, &auth.csrf, None)
+        }
         _ => internal(),
     }
 }
@@ -102,6 +106,16 @@ pub async fn authenticate_post(
                     &auth.csrf,
                     Some("Invalid authenticator code."),
                 ),
+                Err(_) => internal(),
+            }
+        }
+        Step::SecondFactor(SecondFactor::Webauthn) => {
+            match passkeys::second_factor(&f, &auth, &form).await {
+                Ok(Ok(())) => {
+                    auth.add_factor(SecondFactor::Webauthn.amr());
+                    advance(&f, auth, None).await
+                }
+                Ok(Err(message)) => passkeys::second_factor_page(f.dir, &auth.csrf, Some(message)),
                 Err(_) => internal(),
             }
         }
