@@ -18,6 +18,7 @@ mod mtls_pki;
 mod mtls_reload;
 mod mtls_upstream;
 mod rate_limit;
+mod replicas;
 mod session;
 mod sidecar_mesh;
 mod tracing;

@@ -9,6 +9,7 @@ pub mod codes;
 pub mod credentials;
 pub mod directory;
 pub mod error;
+pub mod follow;
 pub mod grants;
 pub mod introspection;
 pub mod keys;
