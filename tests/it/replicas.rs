@@ -21,13 +21,28 @@ const ROOT_PW: &str = "root-pw";
 /// How soon a change on one replica must be seen on the others (the notification's path).
 const SOON: Duration = Duration::from_secs(2);
 
+/// `/staff` (alice) may use the session route `app` and the jwt route `api`.
+const POLICY: &str = r#"
+[groups]
+"/staff" = ["editor"]
+[roles.editor]
+permissions = ["app:use"]
+[[allow]]
+route = "app"
+methods = ["GET", "HEAD", "POST"]
+permission = "app:use"
+[[allow]]
+route = "api"
+methods = ["GET"]
+permission = "app:use"
+"#;
+
 /// Replicas of one gateway on one database.
 pub struct Cluster {
     pub gws: Vec<Gateway>,
     pub db: Option<PgTestDb>,
     /// The realm file, the cookie keys (shared, as a Kubernetes Secret would be).
     pub files: tempfile::TempDir,
-    pub frontend: String,
     pub _up: Upstream,
 }
 
@@ -68,32 +83,26 @@ pub async fn cluster(db: PgTestDb, urls: &[String]) -> Cluster {
             realm.display(),
             keys.display(),
         ));
-        o.policies = crate::session::POLICY.to_string();
+        o.policies = POLICY.to_string();
         o.public_port = Some(ports[i]);
-        starting.push(spawn(o));
+        starting.push(launch(o));
     }
     // All at once: the start-up imports and the first keys race, as pods do.
-    let gws = futures_join(starting).await;
+    let mut gws = Vec::new();
+    for mut gw in starting {
+        wait_ready(&mut gw).await;
+        gws.push(gw);
+    }
     Cluster {
         gws,
         db: Some(db),
         files,
-        frontend,
         _up: up,
     }
 }
 
-async fn futures_join(v: Vec<impl std::future::Future<Output = Gateway>>) -> Vec<Gateway> {
-    let handles: Vec<_> = v.into_iter().map(tokio::spawn).collect();
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.unwrap());
-    }
-    out
-}
-
-/// A replica process with the bootstrap admin of the `master` realm.
-async fn spawn(o: Opts) -> Gateway {
+/// A replica process with the bootstrap admin of the `master` realm, started (not yet ready).
+fn launch(o: Opts) -> Gateway {
     let dir = tempfile::tempdir().unwrap();
     let (public, mgmt) = (o.public_port.unwrap(), free_port());
     Gateway::write_config(dir.path(), &o, public, mgmt, None);
@@ -108,14 +117,17 @@ async fn spawn(o: Opts) -> Gateway {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    let mut gw = Gateway {
+    Gateway {
         dir,
         child,
         public,
         mgmt,
         redirect: None,
         tls: true,
-    };
+    }
+}
+
+async fn wait_ready(gw: &mut Gateway) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let c = reqwest::Client::new();
     loop {
@@ -125,7 +137,7 @@ async fn spawn(o: Opts) -> Gateway {
         if let Ok(r) = c.get(gw.mgmt_url("/health/ready")).send().await
             && r.status() == 200
         {
-            return gw;
+            return;
         }
         assert!(Instant::now() < deadline, "not ready: {}", gw.stderr());
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -473,10 +485,9 @@ async fn keys_reach_every_replica(
         "--file",
         file.to_str().unwrap(),
     ]);
-    let mut es = Vec::new();
     eventually("one ES256 key", SOON, || async {
-        es = active(store.list_keys("myrealm").await.unwrap());
-        es.iter().any(|(_, alg)| alg == "ES256")
+        let keys = store.list_keys("myrealm").await.unwrap();
+        keys.iter().any(|k| k.active && k.alg == "ES256")
     })
     .await;
     // Give a losing replica the time it would need to add a second one.

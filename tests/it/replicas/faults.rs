@@ -37,13 +37,12 @@ async fn refresh_loop(
     killed: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     seed: usize,
+    first: String,
 ) -> Chain {
     let c = cl.client.clone();
-    let (s, body) = grant(&c, &cl.token[seed % 3], &password_form("alice", "password")).await;
-    assert_eq!(s, 200, "{body}");
     let mut chain = Chain {
         spent: Vec::new(),
-        current: body["refresh_token"].as_str().unwrap().to_string(),
+        current: first,
         uncertain: false,
     };
     let mut i = seed;
@@ -96,13 +95,28 @@ async fn a_replica_killed_mid_load_loses_and_double_spends_no_token() {
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(false)),
     );
-    let chains: Vec<_> = (0..4)
-        .map(|seed| {
+    // Logged in before the load starts (a login is slow in a debug build).
+    let mut firsts = Vec::new();
+    for seed in 0..4 {
+        let (s, body) = grant(
+            &urls.client,
+            &urls.token[seed % 3],
+            &password_form("alice", "password"),
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+        firsts.push(body["refresh_token"].as_str().unwrap().to_string());
+    }
+    let chains: Vec<_> = firsts
+        .into_iter()
+        .enumerate()
+        .map(|(seed, first)| {
             tokio::spawn(refresh_loop(
                 urls.clone(),
                 killed.clone(),
                 stop.clone(),
                 seed,
+                first,
             ))
         })
         .collect();
