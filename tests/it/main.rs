@@ -19,6 +19,7 @@ mod mtls_reload;
 mod mtls_upstream;
 mod passkeys;
 mod rate_limit;
+mod replicas;
 mod session;
 mod sidecar_mesh;
 mod tracing;

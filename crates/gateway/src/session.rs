@@ -24,6 +24,7 @@ pub mod endpoints;
 pub mod explain;
 pub mod flow;
 pub mod forward;
+pub mod heard;
 pub mod idtoken;
 pub mod keys;
 pub mod provider;
@@ -175,7 +176,9 @@ impl Runtime {
 
     /// The database `cfg` keeps sessions in (`store = "database"`), `None` for cookies.
     pub fn db(&self, cfg: &SessionConfig) -> Option<Result<Arc<db::SessionDb>, db::Unavailable>> {
-        cfg.database.as_ref().map(|at| self.databases.get(at))
+        cfg.database
+            .as_ref()
+            .map(|at| self.databases.get(at, &self.clock))
     }
 
     /// Records `state` as used; `false` when it already was (a replayed callback).

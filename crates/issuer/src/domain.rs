@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod directory;
 pub mod error;
 pub mod flow;
+pub mod follow;
 pub mod grants;
 pub mod introspection;
 pub mod keys;

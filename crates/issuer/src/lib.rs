@@ -175,6 +175,22 @@ impl Issuer {
         })
     }
 
+    /// Follows the changes other replicas announce through the store (PostgreSQL's
+    /// `LISTEN`/`NOTIFY`: realm syncs, admin writes, key rotations), until the returned task is
+    /// aborted; `None` for a store that announces nothing (SQLite, one node). Call it on the
+    /// runtime the issuer's connections live on.
+    pub fn spawn_follow(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let mut changes = self.state.changes()?;
+        let this = self.clone();
+        Some(tokio::spawn(async move {
+            while let Some(change) = changes.next().await {
+                if let Err(e) = this.state.follow(change).await {
+                    tracing::warn!(error = %format!("{e:#}"), "issuer: following a change failed");
+                }
+            }
+        }))
+    }
+
     /// The store answers.
     pub async fn ready(&self) -> bool {
         self.state.ready().await

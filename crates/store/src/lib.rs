@@ -12,6 +12,7 @@ mod decode;
 mod model;
 pub mod observe;
 pub mod postgres;
+pub mod replicas;
 mod rotation;
 mod sql;
 pub mod sqlite;
@@ -129,6 +130,35 @@ pub trait Store: Send + Sync + 'static {
     async fn list_keys(&self, realm: &str) -> anyhow::Result<Vec<KeyRow>>;
     /// Stores `key` as the realm's only active key; the others are retired at `key.created_at`.
     async fn add_active_key(&self, key: &KeyRow) -> anyhow::Result<()>;
+    /// `add_active_key` unless the realm has an active key of `key.alg` already, or (on
+    /// PostgreSQL) another replica is adding one right now (advisory lock): replicas that all
+    /// find a realm without a key make one between them. True when `key` was added.
+    async fn ensure_active_key(&self, key: &KeyRow) -> anyhow::Result<bool> {
+        if self
+            .list_keys(&key.realm)
+            .await?
+            .iter()
+            .any(|k| k.active && k.alg == key.alg)
+        {
+            return Ok(false);
+        }
+        self.add_active_key(key).await?;
+        Ok(true)
+    }
+
+    // Replicas (replicas.rs).
+    /// What other processes on the same database change, as they commit it: PostgreSQL's
+    /// `LISTEN`/`NOTIFY`, heard on a connection of its own from the first call on (call it on
+    /// the runtime that should run the listener). `None` for SQLite, the one-node store.
+    fn changes(&self) -> Option<replicas::Changes> {
+        None
+    }
+    /// Taken by a process for its start-up imports: replicas starting together on one
+    /// PostgreSQL database import one after another (a session advisory lock); nothing to
+    /// wait for on SQLite.
+    async fn startup_lock(&self) -> anyhow::Result<replicas::StartupGuard> {
+        Ok(replicas::StartupGuard::none())
+    }
 
     // SSO sessions.
     async fn create_session(&self, session: &SessionRow) -> anyhow::Result<()>;

@@ -9,7 +9,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use super::Access;
 
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
+    /// The listener other replicas' changes arrive on (`replicas.rs`).
+    pub(crate) hub: super::replicas::Hub,
 }
 
 fn migrator() -> Migrator {
@@ -77,12 +79,18 @@ impl PostgresStore {
         }
         let pool = PgPoolOptions::new()
             .max_connections(if access == Access::ReadOnly { 1 } else { 16 })
-            .connect_with(opts)
+            // A database that does not answer fails a request in seconds (the issuer's 503),
+            // not after sqlx's default 30 s.
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect_with(opts.clone())
             .await?;
         if access == Access::ReadWrite {
             migrator().run(&pool).await?;
         }
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            hub: super::replicas::Hub::new(opts),
+        })
     }
 }
 

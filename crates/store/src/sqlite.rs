@@ -13,7 +13,7 @@ use sqlx::sqlite::{
 use super::Access;
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 fn migrator() -> Migrator {

@@ -49,7 +49,10 @@ impl EmbeddedIssuer {
         let issuer = rt.block_on(Issuer::start(settings, base_dir, clock))?;
         let _refresh = {
             let _guard = rt.enter();
-            // Picks up `realm import --sync`, `keys rotate` and other replicas' changes.
+            // Other replicas', `realm import --sync`'s and `keys rotate`'s changes arrive by
+            // notification on PostgreSQL; the periodic re-read is the safety net (and SQLite's
+            // only way to see another process's writes).
+            let _follow = issuer.spawn_follow();
             issuer.spawn_refresh(std::time::Duration::from_secs(30))
         };
         Ok(Arc::new(EmbeddedIssuer {

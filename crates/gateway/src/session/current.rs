@@ -135,22 +135,22 @@ async fn restore(
 }
 
 /// `store = "database"`: whether the session's row still exists, checked at most every few
-/// seconds (a sign-out on another replica ends the session here within that time). A newer
+/// seconds (a sign-out on another replica ends the session here within that time), and at
+/// once when PostgreSQL announced that it may have ended (`heard.rs`). A newer
 /// revision there (a refresh elsewhere) replaces the cached one. While the database is down
 /// the cached session goes on.
 async fn still_in_database(rt: &Runtime, cfg: &SessionConfig, entry: &Entry, now: u64) -> bool {
-    let Some(db) = rt.db(cfg) else {
+    let Some(Ok(db)) = rt.db(cfg) else {
         return true;
     };
-    if now
-        < entry
-            .checked_at
-            .load(Ordering::Acquire)
-            .saturating_add(RECHECK_EVERY)
+    let checked_at = entry.checked_at.load(Ordering::Acquire);
+    if now < checked_at.saturating_add(RECHECK_EVERY)
+        && !db
+            .heard
+            .may_have_ended(&entry.sid, &entry.live.load().body.who.sub, checked_at)
     {
         return true;
     }
-    let Ok(db) = db else { return true };
     match db.get(&cfg.keys, &entry.sid, now).await {
         Ok(None) => {
             entry.end();

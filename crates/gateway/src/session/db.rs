@@ -7,8 +7,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use base64::Engine;
-
+use super::heard::Heard;
 use super::keys::Keys;
 use super::state::{Body, Sid};
 
@@ -34,13 +33,7 @@ pub struct Row {
     pub body: Body,
 }
 
-/// The row id of a session: a digest, so the table alone names no cookie.
-pub fn row_id(sid: &Sid) -> String {
-    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    ctx.update(b"portcullis gateway session\0");
-    ctx.update(sid);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ctx.finish().as_ref())
-}
+pub use super::heard::row_id;
 
 pub fn seal_body(keys: &Keys, body: &Body) -> Option<String> {
     keys.seal(ROW_PURPOSE, serde_json::to_vec(body).ok()?)
@@ -58,12 +51,17 @@ pub struct Databases {
 
 impl Databases {
     /// The database at `at`, opened (on its own runtime) on first use.
-    pub fn get(&self, at: &Location) -> Result<Arc<imp::SessionDb>, Unavailable> {
+    pub fn get(
+        &self,
+        at: &Location,
+        clock: &portcullis_core::clock::SharedClock,
+    ) -> Result<Arc<imp::SessionDb>, Unavailable> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(db) = open.as_ref().filter(|d| d.at == *at) {
             return Ok(Arc::clone(db));
         }
-        let db = Arc::new(imp::SessionDb::new(at.clone())?);
+        let heard = Arc::new(super::heard::Heard::new(Arc::clone(clock)));
+        let db = Arc::new(imp::SessionDb::new(at.clone(), heard)?);
         *open = Some(Arc::clone(&db));
         Ok(db)
     }
@@ -81,6 +79,7 @@ mod imp {
         pub(super) at: Location,
         rt: Option<tokio::runtime::Runtime>,
         store: Arc<tokio::sync::OnceCell<SharedStore>>,
+        pub heard: Arc<Heard>,
     }
 
     impl Drop for SessionDb {
@@ -93,7 +92,7 @@ mod imp {
     }
 
     impl SessionDb {
-        pub(super) fn new(at: Location) -> Result<SessionDb, Unavailable> {
+        pub(super) fn new(at: Location, heard: Arc<Heard>) -> Result<SessionDb, Unavailable> {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .thread_name("session-db")
@@ -107,6 +106,7 @@ mod imp {
                 at,
                 rt: Some(rt),
                 store: Arc::new(tokio::sync::OnceCell::new()),
+                heard,
             })
         }
 
@@ -119,9 +119,14 @@ mod imp {
         {
             let rt = self.rt.as_ref().ok_or(Unavailable)?;
             let (cell, at) = (Arc::clone(&self.store), self.at.clone());
+            let heard = Arc::clone(&self.heard);
             let task = rt.spawn(async move {
                 let store = cell
-                    .get_or_try_init(|| portcullis_store::open(&at.url, &at.base_dir))
+                    .get_or_try_init(|| async {
+                        let store = portcullis_store::open(&at.url, &at.base_dir).await?;
+                        follow(&store, heard);
+                        Ok::<_, anyhow::Error>(store)
+                    })
                     .await?
                     .clone();
                 f(store).await
@@ -210,6 +215,25 @@ mod imp {
     fn secs(t: u64) -> i64 {
         i64::try_from(t).unwrap_or(i64::MAX)
     }
+
+    /// On PostgreSQL, hears the sessions other replicas end (a sign-out there), for as long as
+    /// the process runs: `current.rs` then checks such a session's row at its next request.
+    fn follow(store: &SharedStore, heard: Arc<Heard>) {
+        use portcullis_store::replicas::Change;
+        let Some(mut changes) = store.changes() else {
+            return;
+        };
+        tokio::spawn(async move {
+            while let Some(change) = changes.next().await {
+                match change {
+                    Change::GatewaySession(row) => heard.ended(row),
+                    Change::GatewaySessionsOf(sub) => heard.ended_all_of(sub),
+                    Change::Resync => heard.resync(),
+                    Change::Realm(_) | Change::Keys(_) => {}
+                }
+            }
+        });
+    }
 }
 
 #[cfg(not(feature = "issuer"))]
@@ -219,10 +243,11 @@ mod imp {
 
     pub struct SessionDb {
         pub(super) at: Location,
+        pub heard: Arc<Heard>,
     }
 
     impl SessionDb {
-        pub(super) fn new(_at: Location) -> Result<SessionDb, Unavailable> {
+        pub(super) fn new(_at: Location, _heard: Arc<Heard>) -> Result<SessionDb, Unavailable> {
             Err(Unavailable)
         }
         pub async fn create(

@@ -24,6 +24,10 @@ pub enum OAuthError {
     /// Internal failure; the cause is logged, the client sees only the code.
     #[error("server_error")]
     Server(String),
+    /// The database could not be reached (RFC 6749 §4.1.2.1's `temporarily_unavailable`,
+    /// answered with 503): the client may retry, nothing was changed.
+    #[error("temporarily_unavailable")]
+    Unavailable,
 }
 
 impl OAuthError {
@@ -40,6 +44,7 @@ impl OAuthError {
             | Self::UnsupportedTokenType(d)
             | Self::NotFound(d) => d,
             Self::Server(_) => "internal error",
+            Self::Unavailable => "the issuer's database is unreachable; try again shortly",
         }
     }
 
@@ -51,6 +56,10 @@ impl OAuthError {
 
 impl From<anyhow::Error> for OAuthError {
     fn from(e: anyhow::Error) -> Self {
+        if portcullis_store::replicas::is_unavailable(&e) {
+            tracing::warn!(error = %format!("{e:#}"), "issuer store unreachable");
+            return Self::Unavailable;
+        }
         tracing::error!(error = %format!("{e:#}"), "issuer internal error");
         Self::Server(e.to_string())
     }

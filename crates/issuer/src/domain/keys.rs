@@ -131,8 +131,7 @@ impl KeyRing {
     ) -> anyhow::Result<()> {
         let mut rows = store.list_keys(realm).await?;
         if !rows.iter().any(|k| k.active && k.alg == alg) {
-            rotate(store, realm, alg, now).await?;
-            rows = store.list_keys(realm).await?;
+            rows = ensure(store, realm, alg, now).await?;
         }
         let active = rows.iter().find(|r| r.active).map(|r| r.kid.clone());
         let seal = SealKeys::derive(realm, &rows, active.as_deref().unwrap_or_default())?;
@@ -202,6 +201,29 @@ impl KeyRing {
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::SeqCst)
     }
+}
+
+/// A realm without an active key of `alg` gets one, made once however many replicas find it
+/// missing at the same time (`Store::ensure_active_key`); a replica that lost the race waits
+/// (bounded) for the winner's key. Answers the realm's key rows afterwards.
+async fn ensure(
+    store: &dyn Store,
+    realm: &str,
+    alg: &str,
+    now: i64,
+) -> anyhow::Result<Vec<KeyRow>> {
+    let (r, a) = (realm.to_string(), alg.to_string());
+    let key = tokio::task::spawn_blocking(move || generate(&r, &a, now)).await??;
+    let added = store.ensure_active_key(&key).await?;
+    let mut rows = store.list_keys(realm).await?;
+    for _ in 0..if added { 0 } else { 50 } {
+        if rows.iter().any(|k| k.active && k.alg == alg) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        rows = store.list_keys(realm).await?;
+    }
+    Ok(rows)
 }
 
 /// Makes a new active key for `realm`; the old ones stay published for the grace period.

@@ -60,6 +60,9 @@ impl State {
         admin: Option<&BootstrapAdmin>,
     ) -> anyhow::Result<State> {
         let now = i64::try_from(clock.now_unix()).unwrap_or(i64::MAX);
+        // Replicas starting together on one database import one after another: the second
+        // finds the realms there and skips them.
+        let one_at_a_time = store.startup_lock().await?;
         for file in &settings.import {
             let realm = realm_file::load(file).map_err(anyhow::Error::msg)?;
             let outcome = realm_import::apply_at(store.as_ref(), &realm, false, now).await?;
@@ -72,6 +75,7 @@ impl State {
                 store.bump_realm_revision(&realm).await?;
             }
         }
+        drop(one_at_a_time);
         let retention = i64::from(settings.login_event_retention_days) * 86_400;
         store.purge(now.saturating_sub(retention), now).await?;
         let state = State {

@@ -15,6 +15,7 @@ impl OAuthError {
             Self::InvalidClient(_) | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -50,6 +51,9 @@ impl IntoResponse for OAuthError {
                         "Bearer realm=\"portcullis\", error=\"invalid_token\"",
                     ),
                 );
+            }
+            Self::Unavailable => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
         }

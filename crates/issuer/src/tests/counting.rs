@@ -95,6 +95,8 @@ counted! {
     list_admin_events(realm: &str) -> Vec<AdminEvent>;
     list_keys(realm: &str) -> Vec<KeyRow>;
     add_active_key(key: &KeyRow) -> ();
+    ensure_active_key(key: &KeyRow) -> bool;
+    startup_lock() -> portcullis_store::replicas::StartupGuard;
     create_session(session: &SessionRow) -> ();
     session_by_id(id: &str) -> Option<SessionRow>;
     session_by_cookie(cookie_hash: &str) -> Option<SessionRow>;

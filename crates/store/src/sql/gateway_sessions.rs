@@ -76,15 +76,22 @@ macro_rules! gateway_session_methods {
                     .execute(&self.pool)
                     .await?
                     .rows_affected();
+                if n > 0 {
+                    self.notify(crate::replicas::Change::GatewaySession(id.to_string())).await;
+                }
                 Ok(n > 0)
             }
 
             async fn end_gateway_sessions_of(&self, sub: &str) -> anyhow::Result<u64> {
-                Ok(sqlx::query("DELETE FROM gateway_sessions WHERE sub = $1")
+                let n = sqlx::query("DELETE FROM gateway_sessions WHERE sub = $1")
                     .bind(sub)
                     .execute(&self.pool)
                     .await?
-                    .rows_affected())
+                    .rows_affected();
+                if n > 0 {
+                    self.notify(crate::replicas::Change::GatewaySessionsOf(sub.to_string())).await;
+                }
+                Ok(n)
             }
 
             async fn purge_gateway_sessions(&self, now: i64) -> anyhow::Result<u64> {

@@ -53,6 +53,7 @@ macro_rules! realm_methods {
                     .bind(name)
                     .execute(&self.pool)
                     .await?;
+                self.notify(crate::replicas::Change::Realm(name.to_string())).await;
                 Ok(())
             }
 
@@ -66,33 +67,57 @@ macro_rules! realm_methods {
 
             async fn add_active_key(&self, k: &KeyRow) -> anyhow::Result<()> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "UPDATE signing_keys SET active = $1, retired_at = $2 \
-                     WHERE realm = $3 AND active = $4",
-                )
-                .bind(false)
-                .bind(k.created_at)
-                .bind(&k.realm)
-                .bind(true)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO signing_keys (kid, realm, alg, private_der, created_at, active, retired_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, NULL)",
-                )
-                .bind(&k.kid)
-                .bind(&k.realm)
-                .bind(&k.alg)
-                .bind(k.private_der.expose().as_slice())
-                .bind(k.created_at)
-                .bind(true)
-                .execute(&mut *tx)
-                .await?;
+                crate::sql::realms::insert_active_key!(tx, k);
                 tx.commit().await?;
+                self.notify(crate::replicas::Change::Keys(k.realm.clone())).await;
                 Ok(())
+            }
+
+            fn changes(&self) -> Option<crate::replicas::Changes> {
+                self.subscribe()
+            }
+
+            async fn ensure_active_key(&self, k: &KeyRow) -> anyhow::Result<bool> {
+                self.add_key_once(k).await
+            }
+
+            async fn startup_lock(&self) -> anyhow::Result<crate::replicas::StartupGuard> {
+                self.lock_startup().await
             }
         } }
     };
 }
 
 pub(crate) use realm_methods;
+
+/// In the transaction `$tx`: retires the realm's active keys at `$k.created_at` and stores
+/// `$k` as its active key (`add_active_key`, and `ensure_active_key` under its lock).
+macro_rules! insert_active_key {
+    ($tx:ident, $k:expr) => {{
+        let k: &crate::KeyRow = $k;
+        sqlx::query(
+            "UPDATE signing_keys SET active = $1, retired_at = $2 \
+             WHERE realm = $3 AND active = $4",
+        )
+        .bind(false)
+        .bind(k.created_at)
+        .bind(&k.realm)
+        .bind(true)
+        .execute(&mut *$tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, realm, alg, private_der, created_at, active, retired_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        )
+        .bind(&k.kid)
+        .bind(&k.realm)
+        .bind(&k.alg)
+        .bind(k.private_der.expose().as_slice())
+        .bind(k.created_at)
+        .bind(true)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+pub(crate) use insert_active_key;

@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""replicas.py: the embedded issuer on PostgreSQL, on paper and measured (issue 20 item 7).
+
+Run through replicas.sh (it builds the release binary). On a fresh database of the local
+PostgreSQL (created here, dropped at the end), with the repo's dev realm:
+
+1. statements per grant: the database is set to `log_statement = all` (ALTER DATABASE, only
+   this database's sessions log), one replica serves N sequential grants of each kind, and
+   the server log's new `statement:`/`execute` lines for this database are counted per grant
+   (sqlx sends one statement per round trip: the count is also the round trips; a
+   transaction's BEGIN and COMMIT count as statements). The replica's background (readiness
+   ping every 5 s, pool and session sampling) is counted over an idle window and subtracted.
+2. PostgreSQL CPU per grant: the server backends of this database (pg_stat_activity), their
+   utime+stime over a load of each grant (logging off).
+3. one replica against three at the same load: the issuer's CPU per grant (utime+stime of the
+   gateways) under the same total concurrency, refresh and client_credentials, loaded with
+   ../shared/bench/issuer_bench.py, each replica by its own loader; the ratio of the per-grant
+   CPU is the throughput per CPU-second that coordination would cost.
+
+Loopback only; every load is bounded by --duration.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import http.cookiejar
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-Atq"]
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+REALM = os.path.join(REPO, "realms/myrealm-realm.json")
+CALLBACK = "http://localhost:8000/oidc/callback/"
+
+
+def sql(q, db="postgres"):
+    return subprocess.run(PSQL + ["-d", db, "-c", q], check=True, capture_output=True, text=True).stdout
+
+
+def cpu(pids):
+    t = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            t += int(fields[11]) + int(fields[12])
+        except FileNotFoundError:
+            pass
+    return t / CLK_TCK
+
+
+def backends(db):
+    out = sql(f"SELECT pid FROM pg_stat_activity WHERE datname = '{db}'")
+    return [int(x) for x in out.split()]
+
+
+class Replica:
+    def __init__(self, binary, work, i, db):
+        self.port, self.mgmt = 28710 + i, 28790 + i
+        self.dir = os.path.join(work, f"r{i}")
+        os.makedirs(os.path.join(self.dir, "routes"), exist_ok=True)
+        with open(os.path.join(self.dir, "portcullis.toml"), "w") as f:
+            f.write(f"""[listen]
+public = "127.0.0.1:{self.port}"
+internal = "127.0.0.1:{28750 + i}"
+management = "127.0.0.1:{self.mgmt}"
+[runtime]
+worker_threads = 1
+audit_log = false
+[routing]
+watch = false
+[issuer]
+frontend_url = "http://127.0.0.1:28710/auth"
+database = "postgres://postgres@127.0.0.1:5432/{db}"
+import = ["{REALM}"]
+""")
+        with open(os.path.join(self.dir, "routes/auth.toml"), "w") as f:
+            f.write('[[route]]\nname = "auth"\nprefix = "/auth"\nupstreams = ["embedded:issuer"]\n')
+        self.proc = subprocess.Popen([binary, "run", "--config", "portcullis.toml"], cwd=self.dir,
+                                     stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "gw.log"), "w"))
+        self.pid = self.proc.pid
+
+    def wait(self):
+        for _ in range(600):
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{self.mgmt}/health/ready").status == 200:
+                    return
+            except Exception:
+                time.sleep(0.1)
+        sys.exit(f"replica {self.port} not ready: see {self.dir}/gw.log")
+
+    def token_url(self):
+        return f"http://127.0.0.1:{self.port}/auth/realms/myrealm/protocol/openid-connect/token"
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def post(url, form):
+    data = urllib.parse.urlencode(form).encode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data)) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *a, **k):
+        return None
+
+
+def code_login(rep):
+    """A browser login on the login page: (code). One new SSO session each time."""
+    jar = http.cookiejar.CookieJar()
+    op = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
+    q = urllib.parse.urlencode({"client_id": "myclient", "redirect_uri": CALLBACK, "response_type": "code",
+                                "scope": "openid", "state": "s"})
+    page = op.open(f"http://127.0.0.1:{rep.port}/auth/realms/myrealm/protocol/openid-connect/auth?{q}").read().decode()
+    form = page.split("<form", 1)[1]
+    action = re.search(r'action="([^"]+)"', form).group(1).replace("&amp;", "&")
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+    fields.update(username="alice", password="password")
+    try:
+        op.open(urllib.parse.urljoin(f"http://127.0.0.1:{rep.port}/", action), urllib.parse.urlencode(fields).encode())
+    except urllib.error.HTTPError as e:
+        loc = e.headers["location"]
+        return urllib.parse.parse_qs(urllib.parse.urlparse(loc).query)["code"][0]
+    raise SystemExit("the login did not redirect")
+
+
+PW = {"client_id": "myclient", "client_secret": "my-client-secret", "username": "alice", "password": "password"}
+CC = {"grant_type": "client_credentials", "client_id": "svc-reports", "client_secret": "svc-secret"}
+
+
+def log_lines(log, db, start):
+    """Statements of `db` logged after byte offset `start`."""
+    with open(log, "rb") as f:
+        f.seek(start)
+        text = f.read().decode(errors="replace")
+    return sum(1 for line in text.splitlines()
+               if f"@{db} " in line and ("LOG:  statement:" in line or "LOG:  execute" in line))
+
+
+def statements(rep, db, log, n):
+    """Statements (= round trips) per grant, background subtracted."""
+    rt = post(rep.token_url(), {"grant_type": "password", **PW})[1]["refresh_token"]
+    codes = []
+    def cc():
+        assert post(rep.token_url(), CC)[0] == 200
+    def refresh():
+        nonlocal rt
+        s, b = post(rep.token_url(), {"grant_type": "refresh_token", "refresh_token": rt,
+                                      "client_id": "myclient", "client_secret": "my-client-secret"})
+        assert s == 200, b
+        rt = b["refresh_token"]
+    def password():
+        assert post(rep.token_url(), {"grant_type": "password", **PW})[0] == 200
+    def login_page():
+        codes.append(code_login(rep))
+    def code():
+        s, b = post(rep.token_url(), {"grant_type": "authorization_code", "code": codes.pop(),
+                                      "redirect_uri": CALLBACK, "client_id": "myclient",
+                                      "client_secret": "my-client-secret"})
+        assert s == 200, b
+    out = {}
+    for name, f in [("idle", None), ("client_credentials", cc), ("refresh_token", refresh),
+                    ("password", password), ("login form (browser)", login_page), ("authorization_code", code)]:
+        start, t0 = os.path.getsize(log), time.time()
+        if f is None:
+            time.sleep(10)
+        else:
+            for _ in range(n):
+                f()
+        time.sleep(0.3)  # the log is written asynchronously
+        out[name] = (log_lines(log, db, start), time.time() - t0)
+    idle_rate = out["idle"][0] / out["idle"][1]
+    res = {}
+    for k, (lines, secs) in out.items():
+        if k != "idle":
+            res[k] = max(0.0, (lines - idle_rate * secs) / n)
+    return res, idle_rate
+
+
+def bench(urls_pids, grant, conc, duration, bench_py, db):
+    """Runs one issuer_bench.py per (token url, pid) at once; returns ops, issuer CPU s, PG CPU s."""
+    pg = backends(db)
+    pg0 = cpu(pg)
+    procs = []
+    for url, pid in urls_pids:
+        procs.append(subprocess.Popen(
+            [sys.executable, bench_py, "--token-url", url, "--pid", str(pid), "--cc-client", "svc-reports",
+             "--cc-secret", "svc-secret", "--pw-client", "myclient", "--pw-secret", "my-client-secret",
+             "--user", "alice:password", "--grants", grant, "--concurrency", str(conc), "--duration", str(duration),
+             "--warmup", "2", "--loader-cpu", "-1"], stdout=subprocess.PIPE, text=True))
+    ops = issuer = 0.0
+    key = {"cc": "cc", "refresh": "refresh", "login": "login"}[grant]
+    for p in procs:
+        out = p.communicate()[0]
+        last = dict(kv.split("=") for kv in out.strip().splitlines()[-1].split())
+        o, us = float(last[f"{key}_ops"]), float(last[f"{key}_us"])
+        ops += o * duration
+        issuer += o * duration * us / 1e6
+    pg_cpu = cpu(pg) - pg0  # includes the warm-up: an upper bound
+    return ops, issuer, pg_cpu
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--bench-py", required=True)
+    ap.add_argument("--log", default="/var/log/postgresql/postgresql-15-main.log")
+    ap.add_argument("-n", type=int, default=100, help="grants of each kind for the statement counts")
+    ap.add_argument("--duration", type=float, default=8)
+    ap.add_argument("--concurrency", type=int, default=6)
+    a = ap.parse_args()
+    db = f"portcullis_bench_replicas_{os.getpid()}"
+    sql(f'CREATE DATABASE "{db}"')
+    work = tempfile.mkdtemp()
+    reps = []
+    try:
+        print(f"== statements per grant (log_statement = all on {db}, n = {a.n})")
+        sql(f"ALTER DATABASE \"{db}\" SET log_statement = 'all'")
+        r = Replica(a.bin, work, 0, db); reps.append(r); r.wait()
+        res, idle = statements(r, db, a.log, a.n)
+        for k, v in res.items():
+            print(f"{k:24s} {v:5.2f} statements (round trips) per grant")
+        print(f"background: {idle:.2f} statements/s per replica")
+        r.stop(); reps.clear()
+        sql(f'ALTER DATABASE "{db}" RESET log_statement')
+
+        rows = []
+        for grant in ("refresh", "cc", "login"):
+            for n in (1, 3):
+                rs = [Replica(a.bin, work, i, db) for i in range(n)]
+                reps[:] = rs
+                for x in rs:
+                    x.wait()
+                conc = max(1, a.concurrency // n)
+                ops, issuer, pg = bench([(x.token_url(), x.pid) for x in rs], grant, conc, a.duration, a.bench_py, db)
+                rows.append((grant, n, conc, ops, issuer, pg))
+                print(f"{grant:8s} replicas={n} conc={conc}x{n}: {ops:8.0f} grants, issuer {1e6 * issuer / ops:7.1f} us/grant "
+                      f"({ops / issuer:7.0f} grants per issuer CPU-second), PostgreSQL {1e6 * pg / ops:6.1f} us/grant", flush=True)
+                for x in rs:
+                    x.stop()
+                reps.clear()
+        for grant in ("refresh", "cc", "login"):
+            one = next(r for r in rows if r[0] == grant and r[1] == 1)
+            three = next(r for r in rows if r[0] == grant and r[1] == 3)
+            ratio = (three[3] / three[4]) / (one[3] / one[4])
+            print(f"{grant}: grants per issuer CPU-second, three replicas / one = {ratio:.2f}")
+    finally:
+        for x in reps:
+            x.stop()
+        sql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
