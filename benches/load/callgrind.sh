@@ -4,7 +4,11 @@
 # change of a few hundred instructions per request shows. Same configuration as gateway.sh;
 # plain HTTP, loopback only, time-bounded.
 #
-# usage: benches/load/callgrind.sh [public|jwt|bare] [--duration S] [--connections N] [--keep DIR]
+# `session`: the configuration of session.sh instead (TLS, the embedded issuer, one sign-in by
+# signin.py), and two counts from the same process: the `jwt` route /api, then the `session`
+# route /app, each request carrying both the cookie and the bearer token (the same bytes).
+#
+# usage: benches/load/callgrind.sh [public|jwt|bare|session] [--duration S] [--connections N] [--keep DIR]
 #   PORTCULLIS_BIN=path   the release binary (default ~/.cache/portcullis-release/release/portcullis)
 #   BARE_BIN=path         the bare-proxy binary (default: next to PORTCULLIS_BIN)
 # Prints instructions per request and the top functions (self cost); --keep DIR keeps the
@@ -16,7 +20,7 @@ bench=${BENCH_DIR:-$repo/../shared/bench}
 target=public; duration=10; conns=10; keep=
 while (($#)); do
   case $1 in
-    public|jwt|bare) target=$1; shift ;;
+    public|jwt|bare|session) target=$1; shift ;;
     --duration) duration=$2; shift 2 ;;
     --connections) conns=$2; shift 2 ;;
     --keep) keep=$2; shift 2 ;;
@@ -43,45 +47,74 @@ cleanup() {
 trap cleanup EXIT
 start_origin
 cpu=$(( $(nproc) - 1 ))
-port=18500
-# shellcheck source=benches/load/gateway-config.sh
-source "$here/gateway-config.sh"
-write_gateway_config "$dir" "$port" 0 "$WORK" "$bench"
-(cd "$dir/jwks" && exec python3 -m http.server 18591 --bind 127.0.0.1 >/dev/null 2>&1) &
-jwks_pid=$!
-for _ in $(seq 50); do curl -sf http://127.0.0.1:18591/jwks.json >/dev/null && break; sleep 0.1; done
-
 vg=(valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" --dump-instr=no)
+hdrs=()
 case $target in
   bare)
     url=http://127.0.0.1:18510/api/admin/ping
     (cd "$dir" && exec taskset -c "$cpu" "${vg[@]}" "$BARE_BIN" 127.0.0.1:18510 >/dev/null 2>"$dir/stderr.log") &
     ;;
+  session)
+    port=18543; mgmt=18590
+    # shellcheck source=benches/load/session-config.sh
+    source "$here/session-config.sh"
+    write_session_config "$dir" "$repo" "$WORK" "$port" "$mgmt" 18581 "$ORIGIN_PORT" bench-session-secret
+    url=https://127.0.0.1:$port/api/admin/ping
+    (cd "$dir" && exec taskset -c "$cpu" "${vg[@]}" "$PORTCULLIS_BIN" run --config portcullis.toml >/dev/null 2>"$dir/stderr.log") &
+    ;;
   *)
+    port=18500
+    # shellcheck source=benches/load/gateway-config.sh
+    source "$here/gateway-config.sh"
+    write_gateway_config "$dir" "$port" 0 "$WORK" "$bench"
+    (cd "$dir/jwks" && exec python3 -m http.server 18591 --bind 127.0.0.1 >/dev/null 2>&1) &
+    jwks_pid=$!
+    for _ in $(seq 50); do curl -sf http://127.0.0.1:18591/jwks.json >/dev/null && break; sleep 0.1; done
     url=http://127.0.0.1:$port/$([[ $target == jwt ]] && echo api || echo public/api)/admin/ping
     (cd "$dir" && exec taskset -c "$cpu" "${vg[@]}" "$PORTCULLIS_BIN" run --config portcullis.toml >/dev/null 2>"$dir/stderr.log") &
     ;;
 esac
 target_pid=$!
+if [[ $target == session ]]; then
+  # Sign in once (under valgrind: slow, but once) and take a token of the same user.
+  for _ in $(seq 600); do curl -sf "http://127.0.0.1:$mgmt/health/ready" >/dev/null && break; sleep 0.2; done
+  origin=https://localhost:$port
+  cookie=$(python3 "$here/signin.py" cookie --base "$origin" --start /app/api/admin/ping --user alice --password password)
+  [[ $cookie == __Host-portcullis* ]] || { echo "no session cookie after sign-in"; cat "$dir/stderr.log"; exit 1; }
+  token=$(curl -sk "$origin/auth/realms/myrealm/protocol/openid-connect/token" -d grant_type=password \
+    -d client_id=portcullis -d client_secret=bench-session-secret -d username=alice -d password=password \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  hdrs=(-H "Cookie: $cookie")
+  echo "cookie ${#cookie} bytes, token ${#token} bytes"
+fi
 code=
 for _ in $(seq 300); do
-  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$url" || true)
+  code=$(curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "${hdrs[@]}" "$url" || true)
   [[ $code == 200 ]] && break
   sleep 0.2
 done
 [[ $code == 200 ]] || { echo "target did not answer 200 (last: $code)"; cat "$dir/stderr.log"; exit 1; }
 
-load() {  # load SECONDS -> prints the request count
-  taskset -c 0 wrk -t1 -c"$conns" -d"${1}s" -H "Authorization: Bearer $token" "$url" \
+load() {  # load SECONDS URL -> prints the request count
+  taskset -c 0 wrk -t1 -c"$conns" -d"${1}s" -H "Authorization: Bearer $token" "${hdrs[@]}" "$2" \
     | awk '/requests in/ { print $1 }'
 }
-load 3 >/dev/null
-callgrind_control -z "$target_pid" >/dev/null
-requests=$(load "$duration")
-callgrind_control -d "$target_pid" >/dev/null
-sleep 1
-out=$(ls -t "$dir"/callgrind.out* | head -1)
-total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
-echo "target=$target requests=$requests instructions=$total per_request=$(( total / requests ))"
-python3 "$here/callgrind_top.py" "$out" "$requests" 40
-if [[ -n $keep ]]; then mkdir -p "$keep" && cp "$out" "$keep/callgrind.$target.out"; fi
+measure() {  # measure NAME URL: instructions per request of a load on URL, and the top functions
+  local name=$1 u=$2 requests out total
+  load 3 "$u" >/dev/null
+  callgrind_control -z "$target_pid" >/dev/null
+  requests=$(load "$duration" "$u")
+  callgrind_control -d "$target_pid" >/dev/null
+  sleep 1
+  out=$(ls -t "$dir"/callgrind.out* | head -1)
+  total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
+  echo "target=$name requests=$requests instructions=$total per_request=$(( total / requests ))"
+  python3 "$here/callgrind_top.py" "$out" "$requests" 40
+  if [[ -n $keep ]]; then mkdir -p "$keep" && cp "$out" "$keep/callgrind.$name.out"; fi
+}
+if [[ $target == session ]]; then
+  measure session-jwt "$url"
+  measure session "https://127.0.0.1:$port/app/api/admin/ping"
+else
+  measure "$target" "$url"
+fi

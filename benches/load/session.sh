@@ -22,85 +22,11 @@ while (($#)); do
 done
 port=28543; mgmt=28590; internal=28581
 origin="https://localhost:$port"
-d=$FEAT_DIR/session; mkdir -p "$d/routes" "$d/policies"
+d=$FEAT_DIR/session
 secret=bench-session-secret
-# The dev realm plus the gateway's client for this origin (groups in tokens, password grant
-# allowed for the comparison), access tokens valid for the whole run.
-python3 - "$FEAT_REPO/realms/myrealm-realm.json" "$d/realm.json" "$origin" "$secret" <<'PY'
-import json, sys
-src, out, origin, secret = sys.argv[1:]
-r = json.load(open(src))
-r["accessTokenLifespan"] = 7200
-r["clients"] = [c for c in r["clients"] if c["clientId"] != "portcullis"] + [{
-    "clientId": "portcullis", "enabled": True, "publicClient": False, "secret": secret,
-    "redirectUris": [f"{origin}/.portcullis/callback"], "standardFlowEnabled": True,
-    "directAccessGrantsEnabled": True,
-    "attributes": {"pkce.code.challenge.method": "S256"},
-    "protocolMappers": [{"name": "groups", "protocol": "openid-connect",
-        "protocolMapper": "oidc-group-membership-mapper",
-        "config": {"full.path": "true", "claim.name": "groups",
-                   "id.token.claim": "true", "access.token.claim": "true"}}]}]
-json.dump(r, open(out, "w"))
-PY
-head -c 32 /dev/urandom | base64 > "$d/session-keys"
-cat > "$d/portcullis.toml" <<TOML
-[listen]
-public = "127.0.0.1:$port"
-internal = "127.0.0.1:$internal"
-management = "127.0.0.1:$mgmt"
-[runtime]
-worker_threads = 1
-audit_log = false
-[tls]
-cert = "$WORK/tls/server.crt"
-key = "$WORK/tls/server.key"
-self_signed_if_missing = false
-[routing]
-watch = false
-[[trust]]
-issuer = "$origin/auth/realms/myrealm"
-jwks_uri = "embedded"
-audiences = ["portcullis"]
-[issuer]
-frontend_url = "$origin/auth"
-database = "sqlite://$d/portcullis.db"
-import = ["$d/realm.json"]
-[session]
-provider = "embedded:myrealm"
-client_id = "portcullis"
-client_secret = "$secret"
-cookie_keys = "$d/session-keys"
-TOML
-cat > "$d/routes/bench.toml" <<TOML
-[[route]]
-name = "auth"
-prefix = "/auth"
-upstreams = ["embedded:issuer"]
-[[route]]
-name = "bench-session"
-prefix = "/app"
-upstreams = ["http://127.0.0.1:$ORIGIN_PORT"]
-auth = "session"
-[[route]]
-name = "bench-jwt"
-prefix = "/api"
-upstreams = ["http://127.0.0.1:$ORIGIN_PORT"]
-auth = "jwt"
-TOML
-cat > "$d/policies/bench.toml" <<TOML
-[groups]
-"/staff" = ["user"]
-[roles.user]
-permissions = ["bench:*"]
-[[allow]]
-route = "bench-session"
-methods = ["*"]
-permission = "bench:*"
-[[allow]]
-route = "bench-jwt"
-methods = ["*"]
-permission = "bench:*"
-TOML
+# shellcheck source=benches/load/session-config.sh
+source "$FEAT_HERE/session-config.sh"
+write_session_config "$d" "$FEAT_REPO" "$WORK" "$port" "$mgmt" "$internal" "$ORIGIN_PORT" "$secret"
 start_gateway session "$d" "$mgmt"
 gw=${GW_PID[session]}
 token_url="$origin/auth/realms/myrealm/protocol/openid-connect/token"

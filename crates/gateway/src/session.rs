@@ -2,7 +2,8 @@
 //! (authorization code + PKCE S256 + `state` + `nonce`) for `session` and `session_or_jwt`
 //! routes, and the gateway-owned paths under `/.portcullis/`.
 //!
-//! The parts, lowest first: `keys` (cookie keys, AEAD sealing), `cookie` (cookies in HTTP),
+//! The parts, lowest first: `keys` (cookie keys, AEAD sealing), `opened` (cookies
+//! already opened), `cookie` (cookies in HTTP),
 //! `redirect` (same-origin return URLs), `state` (what cookies hold), `idtoken`, `provider`
 //! (the embedded issuer or discovery), `cache` (live sessions, single-flight refresh), `db`
 //! (`store = "database"`), `current` (a request's session, refreshed when due), `flow` (sign-in
@@ -27,6 +28,7 @@ pub mod forward;
 pub mod heard;
 pub mod idtoken;
 pub mod keys;
+pub mod opened;
 pub mod provider;
 pub mod redirect;
 pub mod state;
@@ -59,6 +61,8 @@ pub struct SessionConfig {
     pub frontend_url: Option<String>,
     /// `store = "database"`: the issuer's database, where sessions then live.
     pub database: Option<db::Location>,
+    /// Session cookies these keys already opened (a reload starts afresh).
+    pub opened: opened::Opened,
 }
 
 impl SessionConfig {
@@ -108,6 +112,7 @@ impl SessionConfig {
             keys,
             frontend_url: cfg.issuer.as_ref().and_then(|i| i.frontend_url.clone()),
             database: db::location(cfg),
+            opened: opened::Opened::default(),
         }))
     }
 }

@@ -75,6 +75,11 @@ pub struct Entry {
     pub retry_refresh_at: AtomicU64,
     /// `store = "database"`: when the row was last seen to be live.
     pub checked_at: AtomicU64,
+    /// The last cookie this process sealed for the session: its revision (high 32 bits) and
+    /// when (low 32 bits, Unix seconds), so a stale cookie sent again and again (requests in
+    /// flight when it was re-sealed, a client that ignores `Set-Cookie`) is re-sealed once per
+    /// touch interval, not once per request.
+    sealed: AtomicU64,
 }
 
 impl Entry {
@@ -84,6 +89,29 @@ impl Entry {
 
     pub fn end(&self) {
         self.ended.store(true, Ordering::Release);
+    }
+
+    /// Whether a request may re-seal the cookie as revision `rev` now: not when this process
+    /// already sealed that revision less than `every` seconds ago (the browser has it, or gets
+    /// it again after `every`; the idle clock allows that: `every` is at most a quarter of the
+    /// idle timeout). Claims the re-seal when it answers yes.
+    pub fn claim_reseal(&self, rev: u32, now: u64, every: u64) -> bool {
+        let now32 = u32::try_from(now).unwrap_or(u32::MAX);
+        let next = (u64::from(rev) << 32) | u64::from(now32);
+        let mut last = self.sealed.load(Ordering::Acquire);
+        loop {
+            let (last_rev, at) = ((last >> 32) as u32, u64::from(last as u32));
+            if last != 0 && last_rev == rev && now.saturating_sub(at) < every {
+                return false;
+            }
+            match self
+                .sealed
+                .compare_exchange_weak(last, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(seen) => last = seen,
+            }
+        }
     }
 }
 
@@ -121,6 +149,7 @@ impl Sessions {
                     ended: AtomicBool::new(false),
                     retry_refresh_at: AtomicU64::new(0),
                     checked_at: AtomicU64::new(now),
+                    sealed: AtomicU64::new(0),
                 });
                 v.insert(Arc::clone(&e));
                 e
@@ -190,6 +219,18 @@ mod tests {
         assert_eq!(l.principal.user(), "alice");
         assert_eq!(l.principal.azp.as_deref(), Some("gw"));
         assert_eq!(l.bearer.as_ref().unwrap().to_str().unwrap(), "Bearer a.b.c");
+    }
+
+    #[test]
+    fn a_stale_cookie_is_resealed_once_per_interval_and_revision() {
+        let s = Sessions::default();
+        let e = s.insert([2u8; 16], Live::new(0, 0, body(10, 10), "gw"), 0, 100);
+        assert!(e.claim_reseal(0, 1000, 60), "the first re-seal");
+        assert!(!e.claim_reseal(0, 1000, 60), "the same second");
+        assert!(!e.claim_reseal(0, 1059, 60), "within the interval");
+        assert!(e.claim_reseal(1, 1059, 60), "a new revision");
+        assert!(!e.claim_reseal(1, 1100, 60));
+        assert!(e.claim_reseal(1, 1119, 60), "the interval passed");
     }
 
     #[test]

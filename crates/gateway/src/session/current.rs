@@ -56,11 +56,16 @@ pub async fn current(rt: &Runtime, cfg: &SessionConfig, req: &Req<'_>) -> Lookup
     let Some(value) = cookie::read(req.headers, &s.cookie_name) else {
         return Lookup::none();
     };
-    let Ok(plain) = cfg.keys.open(SESSION_PURPOSE, &value) else {
-        return Lookup::none();
-    };
-    let Some((head, body)) = Header::decode(&plain) else {
-        return Lookup::none();
+    // A value opened before needs no base64 decoding and no AEAD open: only its header is
+    // read on a request whose session is cached. The body is opened when it is needed.
+    let (head, mut plain) = match cfg.opened.get(&value) {
+        Some(head) => (head, None),
+        None => {
+            let Some((head, plain)) = open(cfg, &value) else {
+                return Lookup::none();
+            };
+            (head, Some(plain))
+        }
     };
     let now = rt.now();
     if now >= head.created.saturating_add(s.max_lifetime.as_secs())
@@ -70,11 +75,21 @@ pub async fn current(rt: &Runtime, cfg: &SessionConfig, req: &Req<'_>) -> Lookup
     }
     let entry = match rt.sessions.get(&head.sid) {
         Some(e) if e.live.load().rev >= head.rev => e,
-        _ => match restore(rt, cfg, &head, body, now).await {
-            Some(e) => e,
-            None => return Lookup::none(),
-        },
+        _ => {
+            // With `store = "database"` the session comes from its row, not the cookie's body.
+            if plain.is_none() && cfg.database.is_none() {
+                plain = open(cfg, &value).map(|(_, p)| p);
+            }
+            let body = plain.as_deref().and_then(Header::decode).map(|(_, b)| b);
+            match restore(rt, cfg, &head, body, now).await {
+                Some(e) => e,
+                None => return Lookup::none(),
+            }
+        }
     };
+    if plain.is_some() {
+        cfg.opened.insert(&value, head);
+    }
     if entry.is_ended() || !still_in_database(rt, cfg, &entry, now).await {
         return Lookup::ended(cfg, req);
     }
@@ -89,7 +104,10 @@ pub async fn current(rt: &Runtime, cfg: &SessionConfig, req: &Req<'_>) -> Lookup
         // Expired, and the provider could not refresh it: no session until it can.
         return Lookup::none();
     }
-    let set_cookies = if head.rev < live.rev || now.saturating_sub(head.seen) >= touch_every(cfg) {
+    let every = touch_every(cfg);
+    let set_cookies = if (head.rev < live.rev || now.saturating_sub(head.seen) >= every)
+        && entry.claim_reseal(live.rev, now, every)
+    {
         seal_cookie(cfg, req, &entry.sid, &live, now)
     } else {
         Vec::new()
@@ -99,6 +117,13 @@ pub async fn current(rt: &Runtime, cfg: &SessionConfig, req: &Req<'_>) -> Lookup
         live,
         set_cookies,
     })
+}
+
+/// The header of a session cookie's value and its whole plaintext, when it opens.
+fn open(cfg: &SessionConfig, value: &str) -> Option<(Header, Vec<u8>)> {
+    let plain = cfg.keys.open(SESSION_PURPOSE, value).ok()?;
+    let (head, _) = Header::decode(&plain)?;
+    Some((head, plain))
 }
 
 /// How stale a cookie's last-seen time may get before it is re-sealed.
@@ -114,7 +139,7 @@ async fn restore(
     rt: &Runtime,
     cfg: &SessionConfig,
     head: &Header,
-    body: &[u8],
+    body: Option<&[u8]>,
     now: u64,
 ) -> Option<Arc<Entry>> {
     let max = cfg.settings.max_lifetime.as_secs();
@@ -123,7 +148,7 @@ async fn restore(
         None => Live::new(
             head.rev,
             head.created,
-            serde_json::from_slice(body).ok()?,
+            serde_json::from_slice(body?).ok()?,
             client,
         ),
         Some(db) => {
@@ -183,11 +208,17 @@ pub fn seal_cookie(
         created: live.created,
         seen: now,
     };
-    // With `store = "database"` the cookie only names the session.
+    // With `store = "database"` the cookie only names the session. Without, it holds the
+    // tokens but not the ID token: that keeps it in one cookie (no chunks to join on every
+    // request); sign-out names the client instead (`client_id`, as RP-initiated logout allows).
     let body = if cfg.database.is_some() {
         Vec::new()
     } else {
-        match serde_json::to_vec(&live.body) {
+        let b = Body {
+            it: None,
+            ..live.body.clone()
+        };
+        match serde_json::to_vec(&b) {
             Ok(b) => b,
             Err(_) => return Vec::new(),
         }

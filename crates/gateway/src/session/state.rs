@@ -92,7 +92,8 @@ pub struct Body {
     pub at_life: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rt: Option<String>,
-    /// The ID token, for the provider's end-session endpoint (`id_token_hint`).
+    /// The ID token, for the provider's end-session endpoint (`id_token_hint`): kept in memory
+    /// and in a database row, never sealed into a cookie (it would double the cookie's size).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub it: Option<String>,
     pub who: Who,
