@@ -50,6 +50,17 @@ async fn every_required_action_then_the_code() {
     );
     assert!(page.body.contains("<label for=\"userLabel\">"));
     let key = shown_key(&page.body);
+    // Every step form needs the sign-in's CSRF token.
+    for action in ["CONFIGURE_TOTP", "UPDATE_PASSWORD", "VERIFY_EMAIL"] {
+        let s = b
+            .post(
+                &format!("{ACTION}{action}"),
+                &[("csrf", "forged"), ("totp", "1")],
+            )
+            .await;
+        assert_eq!(s.status, StatusCode::BAD_REQUEST, "{action}");
+        assert!(s.body.contains("Invalid or expired form"), "{action}");
+    }
     let enc = data(Some("BASE32"));
     let wrong = b
         .post(
