@@ -391,4 +391,23 @@ async fn the_admin_api_reads_and_writes_required_actions_and_enforces_the_policy
         one(&h, &id).await["requiredActions"],
         json!(["VERIFY_EMAIL", "UPDATE_PASSWORD"])
     );
+    // Creating a user with a password: the policy too.
+    let r = call(
+        &h,
+        "POST",
+        "/admin/realms/acct/users",
+        Some(json!({"username": "newbie", "credentials": [{"type": "password", "value": "nodigitshere"}]})),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(json(r).await.to_string().contains("numerical digits"));
+    let r = call(
+        &h,
+        "POST",
+        "/admin/realms/acct/users",
+        Some(json!({"username": "newbie", "credentials": [{"type": "password", "value": "x1"}]})),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(json(r).await.to_string().contains("minimum length 8"));
 }
