@@ -210,8 +210,9 @@ pub async fn post(
     login_actions::advance(&f, auth, Some(&user)).await
 }
 
-/// The authorization request's parameters the flow carries.
-fn carried(p: &Params) -> Vec<(String, String)> {
+/// The authorization request's parameters the flow carries (also for a sign-in that starts
+/// without the password form, e.g. a passwordless passkey).
+pub(crate) fn carried(p: &Params) -> Vec<(String, String)> {
     CARRIED
         .iter()
         .filter_map(|k| p.get(k).map(|v| (k.to_string(), v.to_string())))

@@ -14,6 +14,13 @@
 //!   records the `LOGIN` event with the factors, and redirects to the client with the code.
 //! - [`with_cookie`]: a page response that also stores the updated sign-in (a step that keeps
 //!   state between its page and its form).
+//! - Starting a sign-in elsewhere (a passwordless passkey on the login page): validate the
+//!   request (`auth_request::validate`), build `AuthSession::new(dir, now, user_id,
+//!   authorize::carried(&params), vec![first_factor_amr], need)` with `flow::need_of`, set
+//!   `auth.ip`, and call [`advance`] with a [`Flow`].
+//! - `domain::credentials::set_password(st, dir, user, new)` is the one way to set a password
+//!   (policy, history, `UPDATE_PASSWORD` cleared); `Err(SetPasswordError::Policy(message))`
+//!   carries the words to show.
 //!
 //! The step pages themselves are in `steps`; their HTML in `http::pages`.
 

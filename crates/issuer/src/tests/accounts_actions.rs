@@ -50,6 +50,17 @@ async fn every_required_action_then_the_code() {
     );
     assert!(page.body.contains("<label for=\"userLabel\">"));
     let key = shown_key(&page.body);
+    // Every step form needs the sign-in's CSRF token.
+    for action in ["CONFIGURE_TOTP", "UPDATE_PASSWORD", "VERIFY_EMAIL"] {
+        let s = b
+            .post(
+                &format!("{ACTION}{action}"),
+                &[("csrf", "forged"), ("totp", "1")],
+            )
+            .await;
+        assert_eq!(s.status, StatusCode::BAD_REQUEST, "{action}");
+        assert!(s.body.contains("Invalid or expired form"), "{action}");
+    }
     let enc = data(Some("BASE32"));
     let wrong = b
         .post(
@@ -380,4 +391,23 @@ async fn the_admin_api_reads_and_writes_required_actions_and_enforces_the_policy
         one(&h, &id).await["requiredActions"],
         json!(["VERIFY_EMAIL", "UPDATE_PASSWORD"])
     );
+    // Creating a user with a password: the policy too.
+    let r = call(
+        &h,
+        "POST",
+        "/admin/realms/acct/users",
+        Some(json!({"username": "newbie", "credentials": [{"type": "password", "value": "nodigitshere"}]})),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(json(r).await.to_string().contains("numerical digits"));
+    let r = call(
+        &h,
+        "POST",
+        "/admin/realms/acct/users",
+        Some(json!({"username": "newbie", "credentials": [{"type": "password", "value": "x1"}]})),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(json(r).await.to_string().contains("minimum length 8"));
 }

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::super::credentials::{self, SetPasswordError};
 use super::super::directory::Directory;
 use super::super::names::{CONFIGURE_TOTP, UPDATE_PASSWORD, VERIFY_EMAIL};
+use super::super::password_policy;
 use super::super::realm_file::{CredentialRep, UserRep};
 use super::super::realm_import::{given_id, refs};
 use super::super::state::State;
@@ -153,16 +154,32 @@ fn check_rep(rep: &UserRep) -> Result<(), Refused> {
     Ok(())
 }
 
-async fn password_hash(rep: &UserRep) -> anyhow::Result<Result<Option<Secret<String>>, Refused>> {
+async fn password_hash(
+    dir: &Directory,
+    rep: &UserRep,
+    user: &UserRow,
+) -> anyhow::Result<Result<Option<Secret<String>>, Refused>> {
     let Some(c) = rep.credentials.iter().find(|c| c.kind == "password") else {
         return Ok(Ok(None));
     };
-    Ok(match c.value.clone().filter(|v| !v.is_empty()) {
-        None => Err(Refused::bad("password must not be empty")),
-        Some(pw) => Ok(Some(Secret(
-            tokio::task::spawn_blocking(move || secrets::hash_password(&pw)).await??,
-        ))),
-    })
+    let Some(pw) = c.value.clone().filter(|v| !v.is_empty()) else {
+        return Ok(Err(Refused::bad("password must not be empty")));
+    };
+    // The realm's policy holds here too (its history only where the password is replaced
+    // through reset-password or the sign-in flow).
+    let policy = password_policy::parse(
+        dir.settings
+            .accounts
+            .password_policy
+            .as_deref()
+            .unwrap_or_default(),
+    );
+    if let Err(m) = policy.check(&pw, user) {
+        return Ok(Err(Refused::bad(m)));
+    }
+    Ok(Ok(Some(Secret(
+        tokio::task::spawn_blocking(move || secrets::hash_password(&pw)).await??,
+    ))))
 }
 
 /// Whether another user of the realm has `email` (Keycloak refuses duplicate emails).
@@ -232,7 +249,20 @@ pub async fn create(st: &State, dir: &Directory, caller: &Caller, rep: UserRep) 
     }
     let (groups, roles) = or_refuse!(assignments(st, dir, caller, &rep).await?);
     let actions = or_refuse!(required_actions(&rep));
-    let hash = or_refuse!(password_hash(&rep).await?);
+    let draft = UserRow {
+        id: String::new(),
+        realm: realm.to_string(),
+        username: rep.username.trim().to_string(),
+        email: rep.email.clone(),
+        first_name: None,
+        last_name: None,
+        email_verified: false,
+        enabled: true,
+        created_at: 0,
+        password_hash: None,
+        service_account_client: None,
+    };
+    let hash = or_refuse!(password_hash(dir, &rep, &draft).await?);
     let id = given_id(rep.id.as_deref())?;
     if st.store.get_user(realm, &id).await?.is_some() {
         return Ok(Err(Refused::conflict("User exists with same id")));
@@ -281,7 +311,7 @@ pub async fn update(
     }
     let (groups, roles) = or_refuse!(assignments(st, dir, caller, &rep).await?);
     let actions = or_refuse!(required_actions(&rep));
-    let hash = or_refuse!(password_hash(&rep).await?);
+    let hash = or_refuse!(password_hash(dir, &rep, &u).await?);
     let row = UserRow {
         email: rep
             .email
