@@ -62,6 +62,7 @@ fn form_page(
         username: p.get("username").or(p.get("login_hint")).unwrap_or(""),
         error,
         passkey_options: options.as_deref(),
+        passkey_failed: error.is_some() && p.get("webauthn_credential").is_some(),
     });
     if let Some(c) = login::set_cookie(CSRF_COOKIE, csrf, &dir.realm, None) {
         resp.headers_mut().append(header::SET_COOKIE, c);

@@ -58,6 +58,9 @@ pub(crate) struct Page<'a> {
     /// Offer passwordless sign-in with a passkey: the URL that starts the ceremony (the
     /// page then runs the one script, and works without it for passwords).
     pub passkey_options: Option<&'a str>,
+    /// A passkey sign-in just failed: the page offers the button, not the autofill again (a
+    /// browser that answers the autofill by itself would go round).
+    pub passkey_failed: bool,
 }
 
 /// The script of the WebAuthn ceremonies (login page and account console), served by the
@@ -66,9 +69,14 @@ pub(crate) const WEBAUTHN_JS_PATH: &str = "/auth/resources/portcullis/webauthn.j
 
 /// The passkey part of the login page: its own form (the script fills and submits it), the
 /// button the script shows, and the script.
-fn passkey_part(options: &str, action: &str, hidden: &str, csrf: &str) -> String {
+fn passkey_part(options: &str, action: &str, hidden: &str, csrf: &str, failed: bool) -> String {
+    let conditional = if failed {
+        " data-conditional=\"off\""
+    } else {
+        ""
+    };
     format!(
-        "<form method=\"post\" action=\"{action}\" id=\"passkey-login\" data-webauthn=\"login\" data-options=\"{options}\">\n{hidden}\
+        "<form method=\"post\" action=\"{action}\" id=\"passkey-login\" data-webauthn=\"login\" data-options=\"{options}\"{conditional}>\n{hidden}\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <input type=\"hidden\" name=\"webauthn_handle\" value=\"\">\
          <input type=\"hidden\" name=\"webauthn_credential\" value=\"\">\n\
@@ -102,7 +110,7 @@ pub(crate) fn render(p: &Page<'_>) -> Response {
     let (autocomplete, passkey) = match p.passkey_options {
         Some(o) => (
             "username webauthn",
-            passkey_part(o, &action, &hidden, &csrf),
+            passkey_part(o, &action, &hidden, &csrf, p.passkey_failed),
         ),
         None => ("username", String::new()),
     };
@@ -237,6 +245,7 @@ mod tests {
             username: "a'b",
             error: Some("<b>"),
             passkey_options: None,
+            passkey_failed: false,
         });
         assert_eq!(r.headers()["x-frame-options"], "DENY");
         let csp = r.headers()["content-security-policy"].to_str().unwrap();
