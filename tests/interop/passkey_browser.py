@@ -4,9 +4,11 @@ verifies the user).
 
 usage: passkey_browser.py REALM_BASE_URL USER PASSWORD
   Opens the account console (REALM_BASE_URL/account/), is sent to the realm's login, signs in
-  with the password, registers a passkey on the passkeys page, signs out, signs in with the
-  password and the passkey as second factor, signs out, signs in again with the passkey alone ("Sign in with a passkey": a discoverable credential, no username), removes
-  the passkey, signs out, and finds that the passkey no longer signs in.
+  with the password, registers a passkey on the passkeys page (a second registration of the
+  same authenticator is refused), signs out, signs in with the password and the passkey as
+  second factor, signs out and is signed in by the login page's passkey autofill (conditional
+  UI: the virtual authenticator answers it at once), removes the passkey, signs out, and the
+  autofill's answer is refused (and not offered again on that page).
 Prints "passkey browser OK" on success; on failure, where the browser was, the page and its
 console.
 """
@@ -15,6 +17,7 @@ import traceback
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -33,7 +36,9 @@ def browser():
 
 
 def wait(d, what, cond, seconds=15):
-    WebDriverWait(d, seconds, poll_frequency=0.1).until(cond, message=what)
+    # Pages change under the condition while the browser navigates.
+    gone = (StaleElementReferenceException, NoSuchElementException)
+    WebDriverWait(d, seconds, poll_frequency=0.1, ignored_exceptions=gone).until(cond, message=what)
 
 
 def text(d):
@@ -88,18 +93,26 @@ try:
     wait(d, "the duplicate to be refused",
          lambda d: d.find_element(By.ID, "webauthn-error").text.strip() != "")
 
+    def presence(on):
+        d.execute_cdp_cmd("WebAuthn.setAutomaticPresenceSimulation",
+                          {"authenticatorId": auth, "enabled": on})
+
     # Sign out; now the password alone is not enough: the passkey is asked as second factor.
+    # (The authenticator waits meanwhile: it would answer the login page's autofill request.)
+    presence(False)
     sign_out(d)
     d.find_element(By.ID, "username").send_keys(user)
     d.find_element(By.ID, "password").send_keys(password)
     d.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
     wait(d, "the passkey step", lambda d: "execution=webauthn" in d.current_url)
+    presence(True)
     passkey_sign_in(d)
     assert user in text(d), text(d)
 
-    # Sign out; sign in with the passkey alone.
-    sign_out(d)
-    passkey_sign_in(d)
+    # Sign out; the login page's autofill request (conditional UI), which the virtual
+    # authenticator answers at once, signs in with the passkey alone.
+    d.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
+    wait(d, "the passkey autofill to sign in", lambda d: d.current_url == account, 20)
     assert user in text(d), text(d)
     d.find_element(By.LINK_TEXT, "Passkeys").click()
     wait(d, "the passkeys page", lambda d: d.find_elements(By.ID, "label"))
@@ -109,10 +122,11 @@ try:
     d.find_element(By.XPATH, "//button[starts-with(@aria-label, 'Remove passkey')]").click()
     wait(d, "the passkey to be removed", lambda d: "The passkey was removed." in text(d))
     assert "You have no passkeys." in text(d), text(d)
-    sign_out(d)
-    d.find_element(By.ID, "passkey-button").click()
-    wait(d, "the refusal", lambda d: "Passkey sign-in failed." in text(d))
+    d.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
+    wait(d, "the refusal", lambda d: "Passkey sign-in failed." in text(d), 20)
     assert d.find_elements(By.ID, "password"), "still the login form"
+    form = d.find_element(By.ID, "passkey-login")
+    assert form.get_attribute("data-conditional") == "off", "no autofill round after a failure"
     print("passkey browser OK")
 except Exception:
     traceback.print_exc()

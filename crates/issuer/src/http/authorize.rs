@@ -78,6 +78,7 @@ fn form_page(
             )
         }),
         passkey_options: options.as_deref(),
+        passkey_failed: error.is_some() && p.get("webauthn_credential").is_some(),
     });
     if let Some(c) = login::set_cookie(CSRF_COOKIE, csrf, &dir.realm, None) {
         resp.headers_mut().append(header::SET_COOKIE, c);

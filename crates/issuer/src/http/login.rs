@@ -5,8 +5,6 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use super::pages::STYLE;
-
 /// The authorization request parameters carried through the form as hidden fields.
 pub(crate) const CARRIED: &[&str] = &[
     "client_id",
@@ -62,7 +60,21 @@ pub(crate) struct Page<'a> {
     /// Offer passwordless sign-in with a passkey: the URL that starts the ceremony (the
     /// page then runs the one script, and works without it for passwords).
     pub passkey_options: Option<&'a str>,
+    /// A passkey sign-in just failed: the page offers the button, not the autofill again (a
+    /// browser that answers the autofill by itself would go round).
+    pub passkey_failed: bool,
 }
+
+/// The one stylesheet of the issuer's pages: login, sign-in flow, account console (inline: the
+/// CSP loads nothing).
+pub(crate) const STYLE: &str = "body{font-family:sans-serif;max-width:26rem;margin:3rem auto;\
+padding:0 1rem;line-height:1.4}label,input{display:block;width:100%;margin:.3rem 0}\
+input{padding:.4rem;font-size:1rem;box-sizing:border-box}button{margin:.8rem 0;padding:.5rem 1rem;\
+font-size:1rem}button:focus,input:focus{outline:3px solid #1a5fb4}.error{color:#a00}\
+.info{color:#064}code{font-size:1.1rem;word-break:break-all}svg{display:block;margin:1rem 0}\
+table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.3rem .6rem;text-align:left;\
+border-bottom:1px solid #ccc}nav a{margin-right:1rem}form.inline{display:inline}\
+form.inline button,td button{margin:0}";
 
 /// The script of the WebAuthn ceremonies (login page and account console), served by the
 /// issuer itself: pages that run it allow `script-src 'self'`, no inline script.
@@ -70,9 +82,14 @@ pub(crate) const WEBAUTHN_JS_PATH: &str = "/auth/resources/portcullis/webauthn.j
 
 /// The passkey part of the login page: its own form (the script fills and submits it), the
 /// button the script shows, and the script.
-fn passkey_part(options: &str, action: &str, hidden: &str, csrf: &str) -> String {
+fn passkey_part(options: &str, action: &str, hidden: &str, csrf: &str, failed: bool) -> String {
+    let conditional = if failed {
+        " data-conditional=\"off\""
+    } else {
+        ""
+    };
     format!(
-        "<form method=\"post\" action=\"{action}\" id=\"passkey-login\" data-webauthn=\"login\" data-options=\"{options}\">\n{hidden}\
+        "<form method=\"post\" action=\"{action}\" id=\"passkey-login\" data-webauthn=\"login\" data-options=\"{options}\"{conditional}>\n{hidden}\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <input type=\"hidden\" name=\"webauthn_handle\" value=\"\">\
          <input type=\"hidden\" name=\"webauthn_credential\" value=\"\">\n\
@@ -113,7 +130,7 @@ pub(crate) fn render(p: &Page<'_>) -> Response {
     let (autocomplete, passkey) = match p.passkey_options {
         Some(o) => (
             "username webauthn",
-            passkey_part(o, &action, &hidden, &csrf),
+            passkey_part(o, &action, &hidden, &csrf, p.passkey_failed),
         ),
         None => ("username", String::new()),
     };
@@ -250,6 +267,7 @@ mod tests {
             forgot: Some("/f?a=\"b\"".into()),
             register: None,
             passkey_options: None,
+            passkey_failed: false,
         });
         assert_eq!(r.headers()["x-frame-options"], "DENY");
         let csp = r.headers()["content-security-policy"].to_str().unwrap();

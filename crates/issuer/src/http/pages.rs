@@ -11,15 +11,8 @@ use axum::response::{Html, IntoResponse, Response};
 use super::login::{escape, secure_headers};
 use crate::domain::directory::Directory;
 
-/// The one stylesheet of the flow's pages (inline: the CSP loads nothing).
-pub(crate) const STYLE: &str = "body{font-family:sans-serif;max-width:26rem;margin:3rem auto;\
-padding:0 1rem;line-height:1.4}label,input{display:block;width:100%;margin:.3rem 0}\
-input{padding:.4rem;font-size:1rem;box-sizing:border-box}button{margin:.8rem 0;padding:.5rem 1rem;\
-font-size:1rem}button:focus,input:focus{outline:3px solid #1a5fb4}.error{color:#a00}\
-.info{color:#064}code{font-size:1.1rem;word-break:break-all}svg{display:block;margin:1rem 0}\
-table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.3rem .6rem;text-align:left;\
-border-bottom:1px solid #ccc}nav a{margin-right:1rem}form.inline{display:inline}\
-form.inline button,td button{margin:0}";
+/// The one stylesheet of the issuer's pages (defined beside the login page, which uses it too).
+pub(crate) use super::login::STYLE;
 
 /// The realm as pages name it: its `displayName`, else its name.
 pub(crate) fn display_name(dir: &Directory) -> &str {

@@ -150,7 +150,8 @@
         assert(null).catch(failed);
       });
     }
-    if (kind === "login" && PublicKeyCredential.isConditionalMediationAvailable) {
+    var autofill = form.getAttribute("data-conditional") !== "off";
+    if (kind === "login" && autofill && PublicKeyCredential.isConditionalMediationAvailable) {
       PublicKeyCredential.isConditionalMediationAvailable().then(function (yes) {
         if (yes) assert("conditional").catch(failed);
       });

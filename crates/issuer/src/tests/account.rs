@@ -525,7 +525,7 @@ async fn totp_is_added_with_its_code_and_removed_own_only() {
     assert!(text(r).await.contains("The form expired"));
     let r = h.add_totp(&alice, &pending, &code).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let list = crate::domain::account::totp_of(&st, &dir, &h.session_user(&alice).await)
+    let list = crate::domain::account::totp_of(st, &dir, &h.session_user(&alice).await)
         .await
         .unwrap();
     assert_eq!(list.len(), 1);
@@ -540,7 +540,7 @@ async fn totp_is_added_with_its_code_and_removed_own_only() {
     let r = h.post_as(&format!("{A}/totp/remove"), &alice, &form).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let alice_id = h.session_user(&alice).await;
-    let left = crate::domain::account::totp_of(&st, &dir, &alice_id).await;
+    let left = crate::domain::account::totp_of(st, &dir, &alice_id).await;
     assert!(left.unwrap().is_empty());
 }
 

@@ -119,6 +119,8 @@ async fn login_form_reads_the_user_once() {
             "user_groups",
             "user_credentials",
             "user_required_actions",
+            // A user without TOTP may have a passkey as second factor (its own table).
+            "webauthn_credentials_of",
             "session_by_cookie",
             "create_session",
             "add_event",
