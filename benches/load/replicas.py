@@ -29,7 +29,6 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-import http.cookiejar
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-Atq"]
@@ -117,21 +116,27 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def code_login(rep):
-    """A browser login on the login page: (code). One new SSO session each time."""
-    jar = http.cookiejar.CookieJar()
-    op = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
+    """A browser login on the login page: (code). One new SSO session each time. The issuer's
+    cookies are `Secure`, which a cookie jar would not send over this plain-HTTP loopback: they
+    are passed by hand."""
+    op = urllib.request.build_opener(NoRedirect)
     q = urllib.parse.urlencode({"client_id": "myclient", "redirect_uri": CALLBACK, "response_type": "code",
                                 "scope": "openid", "state": "s"})
-    page = op.open(f"http://127.0.0.1:{rep.port}/auth/realms/myrealm/protocol/openid-connect/auth?{q}").read().decode()
-    form = page.split("<form", 1)[1]
+    r = op.open(f"http://127.0.0.1:{rep.port}/auth/realms/myrealm/protocol/openid-connect/auth?{q}")
+    cookies = "; ".join(c.split(";", 1)[0] for c in r.headers.get_all("set-cookie") or [])
+    form = r.read().decode().split("<form", 1)[1]
     action = re.search(r'action="([^"]+)"', form).group(1).replace("&amp;", "&")
     fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
     fields.update(username="alice", password="password")
+    req = urllib.request.Request(urllib.parse.urljoin(f"http://127.0.0.1:{rep.port}/", action),
+                                 data=urllib.parse.urlencode(fields).encode(), headers={"Cookie": cookies})
     try:
-        op.open(urllib.parse.urljoin(f"http://127.0.0.1:{rep.port}/", action), urllib.parse.urlencode(fields).encode())
+        op.open(req)
     except urllib.error.HTTPError as e:
-        loc = e.headers["location"]
-        return urllib.parse.parse_qs(urllib.parse.urlparse(loc).query)["code"][0]
+        if e.code == 302:
+            loc = e.headers["location"]
+            return urllib.parse.parse_qs(urllib.parse.urlparse(loc).query)["code"][0]
+        raise
     raise SystemExit("the login did not redirect")
 
 
@@ -140,12 +145,19 @@ CC = {"grant_type": "client_credentials", "client_id": "svc-reports", "client_se
 
 
 def log_lines(log, db, start):
-    """Statements of `db` logged after byte offset `start`."""
+    """Statements of `db` logged after byte offset `start`: how many, and by text."""
     with open(log, "rb") as f:
         f.seek(start)
         text = f.read().decode(errors="replace")
-    return sum(1 for line in text.splitlines()
-               if f"@{db} " in line and ("LOG:  statement:" in line or "LOG:  execute" in line))
+    texts = {}
+    for line in text.splitlines():
+        if f"@{db} " not in line:
+            continue
+        m = re.search(r"LOG:  (?:statement|execute [^:]*): (.*)", line)
+        if m:
+            t = m.group(1)[:70]
+            texts[t] = texts.get(t, 0) + 1
+    return sum(texts.values()), texts
 
 
 def statements(rep, db, log, n):
@@ -174,17 +186,23 @@ def statements(rep, db, log, n):
                     ("password", password), ("login form (browser)", login_page), ("authorization_code", code)]:
         start, t0 = os.path.getsize(log), time.time()
         if f is None:
-            time.sleep(10)
+            time.sleep(30)  # one periodic re-read (every 30 s) falls in it
         else:
             for _ in range(n):
                 f()
         time.sleep(0.3)  # the log is written asynchronously
-        out[name] = (log_lines(log, db, start), time.time() - t0)
+        lines, texts = log_lines(log, db, start)
+        out[name] = (lines, time.time() - t0, texts)
     idle_rate = out["idle"][0] / out["idle"][1]
     res = {}
-    for k, (lines, secs) in out.items():
+    for k, (lines, secs, texts) in out.items():
         if k != "idle":
             res[k] = max(0.0, (lines - idle_rate * secs) / n)
+            # What one grant runs: the statements seen at least once per grant (the
+            # background's are rarer than that over a phase of n grants).
+            for t, c in sorted(texts.items(), key=lambda kv: -kv[1]):
+                if c >= n:
+                    print(f"    {k}: {c / n:4.1f} x {t}")
     return res, idle_rate
 
 
@@ -219,21 +237,25 @@ def main():
     ap.add_argument("-n", type=int, default=100, help="grants of each kind for the statement counts")
     ap.add_argument("--duration", type=float, default=8)
     ap.add_argument("--concurrency", type=int, default=6)
+    ap.add_argument("--only", choices=("statements", "load"), help="one part (default: both)")
     a = ap.parse_args()
     db = f"portcullis_bench_replicas_{os.getpid()}"
     sql(f'CREATE DATABASE "{db}"')
     work = tempfile.mkdtemp()
     reps = []
     try:
-        print(f"== statements per grant (log_statement = all on {db}, n = {a.n})")
-        sql(f"ALTER DATABASE \"{db}\" SET log_statement = 'all'")
-        r = Replica(a.bin, work, 0, db); reps.append(r); r.wait()
-        res, idle = statements(r, db, a.log, a.n)
-        for k, v in res.items():
-            print(f"{k:24s} {v:5.2f} statements (round trips) per grant")
-        print(f"background: {idle:.2f} statements/s per replica")
-        r.stop(); reps.clear()
-        sql(f'ALTER DATABASE "{db}" RESET log_statement')
+        if a.only != "load":
+            print(f"== statements per grant (log_statement = all on {db}, n = {a.n})")
+            sql(f"ALTER DATABASE \"{db}\" SET log_statement = 'all'")
+            r = Replica(a.bin, work, 0, db); reps.append(r); r.wait()
+            res, idle = statements(r, db, a.log, a.n)
+            for k, v in res.items():
+                print(f"{k:24s} {v:5.2f} statements (round trips) per grant")
+            print(f"background: {idle:.2f} statements/s per replica")
+            r.stop(); reps.clear()
+            sql(f'ALTER DATABASE "{db}" RESET log_statement')
+        if a.only == "statements":
+            return
 
         rows = []
         for grant in ("refresh", "cc", "login"):
