@@ -95,9 +95,11 @@ for _ in $(seq 300); do
 done
 [[ $code == 200 ]] || { echo "target did not answer 200 (last: $code)"; cat "$dir/stderr.log"; exit 1; }
 
-load() {  # load SECONDS URL -> prints the request count
-  taskset -c 0 wrk -t1 -c"$conns" -d"${1}s" -H "Authorization: Bearer $token" "${hdrs[@]}" "$2" \
-    | awk '/requests in/ { print $1 }'
+load() {  # load SECONDS URL -> prints the request count; any answer but 2xx fails the run
+  local out
+  out=$(taskset -c 0 wrk -t1 -c"$conns" -d"${1}s" -H "Authorization: Bearer $token" "${hdrs[@]}" "$2")
+  if grep -q "Non-2xx" <<<"$out"; then echo "$2 answered non-2xx: $out" >&2; exit 1; fi
+  awk '/requests in/ { print $1 }' <<<"$out"
 }
 measure() {  # measure NAME URL: instructions per request of a load on URL, and the top functions
   local name=$1 u=$2 requests out total
