@@ -221,12 +221,48 @@ def bench(urls_pids, grant, conc, duration, bench_py, db):
     key = {"cc": "cc", "refresh": "refresh", "login": "login"}[grant]
     for p in procs:
         out = p.communicate()[0]
+        if os.environ.get("REPLICAS_DEBUG"):
+            print(out)
         last = dict(kv.split("=") for kv in out.strip().splitlines()[-1].split())
         o, us = float(last[f"{key}_ops"]), float(last[f"{key}_us"])
         ops += o * duration
         issuer += o * duration * us / 1e6
     pg_cpu = cpu(pg) - pg0  # includes the warm-up: an upper bound
     return ops, issuer, pg_cpu
+
+
+def refresh_chains(reps, workers, duration, db):
+    """Refresh chains without issuer_bench.py (whose workers log in inside its timeout, too slow
+    for a debug build): `workers` threads, spread over `reps`, each logged in before the
+    measurement, then refreshing its own chain for `duration` seconds. Returns grants, the
+    replicas' CPU seconds and PostgreSQL's over the measured window only."""
+    import threading
+    tokens = []
+    for w in range(workers):
+        s, b = post(reps[w % len(reps)].token_url(), {"grant_type": "password", **PW})
+        assert s == 200, b
+        tokens.append(b["refresh_token"])
+    done = [0] * workers
+    stop = threading.Event()
+
+    def run(w):
+        rt, url = tokens[w], reps[w % len(reps)].token_url()
+        while not stop.is_set():
+            s, b = post(url, {"grant_type": "refresh_token", "refresh_token": rt,
+                              "client_id": "myclient", "client_secret": "my-client-secret"})
+            assert s == 200, b
+            rt = b["refresh_token"]
+            done[w] += 1
+    pg, pids = backends(db), [r.pid for r in reps]
+    c0, p0 = cpu(pids), cpu(pg)
+    ts = [threading.Thread(target=run, args=(w,)) for w in range(workers)]
+    for t in ts:
+        t.start()
+    time.sleep(duration)
+    stop.set()
+    for t in ts:
+        t.join()
+    return sum(done), cpu(pids) - c0, cpu(pg) - p0
 
 
 def main():
@@ -238,6 +274,7 @@ def main():
     ap.add_argument("--duration", type=float, default=8)
     ap.add_argument("--concurrency", type=int, default=6)
     ap.add_argument("--only", choices=("statements", "load"), help="one part (default: both)")
+    ap.add_argument("--grants", default="refresh,cc,login", help="the loads of part 3")
     a = ap.parse_args()
     db = f"portcullis_bench_replicas_{os.getpid()}"
     sql(f'CREATE DATABASE "{db}"')
@@ -258,25 +295,35 @@ def main():
             return
 
         rows = []
-        for grant in ("refresh", "cc", "login"):
+        grants = a.grants.split(",")
+        for grant in grants:
             for n in (1, 3):
                 rs = [Replica(a.bin, work, i, db) for i in range(n)]
                 reps[:] = rs
                 for x in rs:
                     x.wait()
                 conc = max(1, a.concurrency // n)
-                ops, issuer, pg = bench([(x.token_url(), x.pid) for x in rs], grant, conc, a.duration, a.bench_py, db)
-                rows.append((grant, n, conc, ops, issuer, pg))
+                # Each process's own idle CPU (timers, probes, the listener), to set apart from
+                # the grants' (reported beside the raw figure).
+                i0 = cpu([x.pid for x in rs]); time.sleep(4); idle = (cpu([x.pid for x in rs]) - i0) / 4
+                if grant == "refresh-chains":
+                    ops, issuer, pg = refresh_chains(rs, a.concurrency, a.duration, db)
+                else:
+                    ops, issuer, pg = bench([(x.token_url(), x.pid) for x in rs], grant, conc, a.duration, a.bench_py, db)
+                rows.append((grant, n, conc, ops, issuer, pg, issuer - idle * a.duration))
                 print(f"{grant:8s} replicas={n} conc={conc}x{n}: {ops:8.0f} grants, issuer {1e6 * issuer / ops:7.1f} us/grant "
-                      f"({ops / issuer:7.0f} grants per issuer CPU-second), PostgreSQL {1e6 * pg / ops:6.1f} us/grant", flush=True)
+                      f"({ops / issuer:7.0f} grants per issuer CPU-second; idle {idle * 1000:.0f} ms/s, "
+                      f"{1e6 * rows[-1][6] / ops:7.1f} us/grant without it), PostgreSQL {1e6 * pg / ops:6.1f} us/grant", flush=True)
                 for x in rs:
                     x.stop()
                 reps.clear()
-        for grant in ("refresh", "cc", "login"):
+        for grant in grants:
             one = next(r for r in rows if r[0] == grant and r[1] == 1)
             three = next(r for r in rows if r[0] == grant and r[1] == 3)
             ratio = (three[3] / three[4]) / (one[3] / one[4])
-            print(f"{grant}: grants per issuer CPU-second, three replicas / one = {ratio:.2f}")
+            net = (three[3] / three[6]) / (one[3] / one[6])
+            print(f"{grant}: grants per issuer CPU-second, three replicas / one = {ratio:.2f} "
+                  f"({net:.2f} without the processes' idle CPU)")
     finally:
         for x in reps:
             x.stop()
