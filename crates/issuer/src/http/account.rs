@@ -167,14 +167,15 @@ impl Q {
 }
 
 fn frame<'a>(
-    realm: &'a str,
+    realm: &'a Realm<realm::Page>,
     s: &'a Signed,
     section: &'a str,
     title: &'a str,
     q: &'a Q,
 ) -> Frame<'a> {
     Frame {
-        realm,
+        realm: &realm.name,
+        display: super::pages::display_name(&realm.dir),
         section,
         title,
         csrf: &s.csrf,
@@ -201,7 +202,7 @@ pub async fn overview(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let f = frame(&realm.name, &s, "", "Your account", &q);
+    let f = frame(&realm, &s, "", "Your account", &q);
     page::render(&f, StatusCode::OK, &page::overview(&s.user))
 }
 
@@ -218,7 +219,7 @@ pub async fn password_page(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let f = frame(&realm.name, &s, "password", "Change your password", &q);
+    let f = frame(&realm, &s, "password", "Change your password", &q);
     page::render(
         &f,
         StatusCode::OK,
@@ -255,7 +256,7 @@ pub async fn change_password(
         Ok(Ok(())) => see_other(&format!("{}/password?done=password", base(&realm.name))),
         Ok(Err(message)) => {
             let q = Q::default();
-            let mut f = frame(&realm.name, &s, "password", "Change your password", &q);
+            let mut f = frame(&realm, &s, "password", "Change your password", &q);
             f.error = Some(&message);
             let form = page::password_form(&realm.name, &s.csrf);
             page::render(&f, StatusCode::BAD_REQUEST, &form)
@@ -277,7 +278,7 @@ async fn passkeys_page_with(
         Ok(k) => k,
         Err(_) => return internal(),
     };
-    let mut f = frame(&realm.name, s, "passkeys", "Passkeys", q);
+    let mut f = frame(realm, s, "passkeys", "Passkeys", q);
     f.error = error;
     f.script = available;
     let status = if error.is_some() {
@@ -413,7 +414,7 @@ async fn sessions_page_with(
         Ok(l) => l,
         Err(_) => return internal(),
     };
-    let mut f = frame(&realm.name, s, "sessions", "Sessions", q);
+    let mut f = frame(realm, s, "sessions", "Sessions", q);
     f.error = error;
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST

@@ -21,6 +21,8 @@ pub(super) const SECTIONS: &[(&str, &str)] = &[
 
 pub(super) struct Frame<'a> {
     pub realm: &'a str,
+    /// The realm's display name, as pages show it.
+    pub display: &'a str,
     /// The section's path (a `SECTIONS` key).
     pub section: &'a str,
     pub title: &'a str,
@@ -79,7 +81,7 @@ pub(super) fn render(f: &Frame<'_>, status: StatusCode, content: &str) -> Respon
          <button type=\"submit\">Sign out</button></form></header>\n\
          <main>\n<h1>{title}</h1>\n{notice}{error}{content}</main>\n{script}</body></html>\n",
         title = escape(f.title),
-        realm = escape(f.realm),
+        realm = escape(f.display),
         csrf = csrf_field(f.csrf),
     );
     let mut resp = (status, Html(html)).into_response();

@@ -92,7 +92,7 @@ async fn page_with(
     else {
         return internal();
     };
-    let mut f = frame(&realm.name, s, "totp", "Authenticator apps", q);
+    let mut f = frame(realm, s, "totp", "Authenticator apps", q);
     f.error = error;
     let status = match error {
         Some(_) => StatusCode::BAD_REQUEST,
