@@ -2,9 +2,9 @@
 //! grants and what they mint, credentials, sessions, codes, admin writes and realm files.
 //! The only code that touches the `Store`; it imports nothing from `http`.
 
+pub mod account;
 pub mod accounts;
 pub mod action_tokens;
-pub mod account;
 pub mod admin;
 pub mod bruteforce;
 pub mod clients;

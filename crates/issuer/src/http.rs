@@ -1,8 +1,8 @@
 //! The issuer's HTTP layer: the routes, and a handler per endpoint that extracts what the
 //! request carries, calls `domain`, and renders the answer. Nothing here touches the store.
 
-pub mod action_token;
 pub mod account;
+pub mod action_token;
 pub mod admin;
 pub mod auth_request;
 pub mod authorize;

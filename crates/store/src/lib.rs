@@ -292,7 +292,6 @@ pub trait Store: Send + Sync + 'static {
     /// more than one means the address does not name one user.
     async fn users_by_email(&self, realm: &str, email: &str) -> anyhow::Result<Vec<UserRow>>;
 
-
     // WebAuthn credentials and ceremonies (sql/webauthn.rs). The defaults refuse, so a store
     // written for the rest of the issuer (a test double) need not know them.
     /// Stores a new credential; `false` (nothing stored) when its credential id is registered
