@@ -76,7 +76,7 @@ fn cookie_open(c: &mut Criterion) {
         HeaderValue::from_str(&line).expect("header"),
     );
     let opened = Opened::default();
-    let (head, _) = keys
+    let head = keys
         .open(SESSION_PURPOSE, &value)
         .ok()
         .and_then(|p| Header::decode(&p).map(|(h, _)| h))

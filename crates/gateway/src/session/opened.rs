@@ -55,7 +55,7 @@ impl Opened {
             let mut n = 0u8;
             self.map.retain(|_, _| {
                 n = n.wrapping_add(1);
-                n % 8 != 0
+                !n.is_multiple_of(8)
             });
         }
         self.map.insert(
