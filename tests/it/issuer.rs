@@ -36,8 +36,11 @@ fn html_unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// `(action, [(name, value)])` of the login page's form: its hidden inputs.
-fn parse_form(html: &str) -> (String, Vec<(String, String)>) {
+/// `(action, [(name, value)])` of the login page's first form (the password form): its hidden
+/// inputs. On a host name the page has a second form, the passkey one, which a browser never
+/// submits together with the first.
+fn parse_form(page: &str) -> (String, Vec<(String, String)>) {
+    let html = page.split("</form>").next().unwrap_or(page);
     let action = html
         .split("action=\"")
         .nth(1)
