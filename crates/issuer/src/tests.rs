@@ -17,6 +17,7 @@ mod keys;
 mod mail;
 mod mail_flows;
 mod mail_sign_in;
+mod mail_tls;
 mod refresh;
 mod store_calls;
 mod token;

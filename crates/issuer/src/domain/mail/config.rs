@@ -1,13 +1,15 @@
 //! A realm's `smtpServer` (Keycloak's string map) as typed settings: the server, how it is
 //! secured, the sender and the credentials. The password may be `${VAR}` (or
 //! `${VAR:default}`), read from the environment when a mail is sent, so the secret need not
-//! be stored; Keycloak's flags are the strings `"true"`/`"false"`.
+//! be stored; Keycloak's flags are the strings `"true"`/`"false"`. TLS trusts the system's
+//! roots and, with `portcullisCaFile` (a portcullis key: Keycloak takes these from its
+//! truststore), the PEM certificates of that file too.
 
 use std::time::Duration;
 
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
 
 use super::address;
@@ -39,6 +41,26 @@ pub struct SmtpConfig {
     pub reply_to: Option<Mailbox>,
     /// User and password when `auth` is `"true"`.
     pub auth: Option<(String, Secret<String>)>,
+    /// Extra trusted roots (`portcullisCaFile`), one PEM block each.
+    pub roots: Vec<Vec<u8>>,
+}
+
+/// The PEM certificate blocks of `file`, or why there are none.
+fn read_roots(file: &str) -> Result<Vec<Vec<u8>>, String> {
+    const END: &str = "-----END CERTIFICATE-----";
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("smtpServer.portcullisCaFile {file}: {e}"))?;
+    let blocks: Vec<Vec<u8>> = text
+        .split_inclusive(END)
+        .filter(|b| b.contains(END))
+        .map(|b| b.trim().as_bytes().to_vec())
+        .collect();
+    if blocks.is_empty() {
+        return Err(format!(
+            "smtpServer.portcullisCaFile {file}: no PEM certificate"
+        ));
+    }
+    Ok(blocks)
 }
 
 fn flag(s: &SmtpServer, key: &str) -> bool {
@@ -102,6 +124,10 @@ impl SmtpConfig {
         } else {
             None
         };
+        let roots = match s.get("portcullisCaFile") {
+            Some(f) if security != Security::None => read_roots(f)?,
+            _ => Vec::new(),
+        };
         Ok(Some(SmtpConfig {
             host: host.to_string(),
             port,
@@ -109,12 +135,21 @@ impl SmtpConfig {
             from,
             reply_to,
             auth,
+            roots,
         }))
     }
 
     /// A transport for one delivery (a mail is rare: no pool is kept).
     pub fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
-        let tls = || TlsParameters::new(self.host.clone()).map_err(|e| format!("smtp tls: {e}"));
+        let tls = || {
+            let mut b = TlsParameters::builder(self.host.clone());
+            for pem in &self.roots {
+                let cert = Certificate::from_pem(pem)
+                    .map_err(|e| format!("smtpServer.portcullisCaFile: {e}"))?;
+                b = b.add_root_certificate(cert);
+            }
+            b.build().map_err(|e| format!("smtp tls: {e}"))
+        };
         let tls = match self.security {
             Security::None => Tls::None,
             Security::StartTls => Tls::Required(tls()?),
