@@ -52,12 +52,7 @@ fn csrf_token(cookie: &str) -> String {
     secrets::token_hash(&format!("portcullis account csrf\0{cookie}"))
 }
 
-fn internal() -> Response {
-    login::error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "An internal error occurred.",
-    )
-}
+use super::login::internal;
 
 fn see_other(location: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();

@@ -17,12 +17,7 @@ use crate::domain::accounts::{self, NotSet, Opened, Refusal};
 use crate::domain::directory::Directory;
 use crate::domain::state::State;
 
-fn internal() -> Response {
-    login::error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "An internal error occurred.",
-    )
-}
+use super::login::internal;
 
 fn refused(dir: &Directory, r: Refusal) -> Response {
     pages::render(

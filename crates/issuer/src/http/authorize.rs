@@ -30,12 +30,7 @@ use crate::domain::state::State;
 use crate::secrets;
 use portcullis_store::SessionRow;
 
-fn internal() -> Response {
-    login::error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "An internal error occurred.",
-    )
-}
+use super::login::internal;
 
 fn fresh_enough(req: &Request<'_>, s: &SessionRow, now: i64) -> bool {
     req.max_age.is_none_or(|m| now - s.created_at <= m)

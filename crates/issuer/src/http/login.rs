@@ -171,6 +171,14 @@ pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
     resp
 }
 
+/// The page of a failure that is ours, not the request's: it says nothing more.
+pub(crate) fn internal() -> Response {
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "An internal error occurred.",
+    )
+}
+
 /// Headers of every issuer page and redirect: never cached, never framed, nothing loaded.
 ///
 /// No `form-action`, as Keycloak: Chromium applies it to every redirect that follows the

@@ -66,12 +66,7 @@ impl<'a> Flow<'a> {
     }
 }
 
-pub(crate) fn internal() -> Response {
-    login::error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "An internal error occurred.",
-    )
-}
+pub(crate) use super::login::internal;
 
 /// The page for a request without a usable sign-in (none, expired, another realm's, forged).
 fn expired() -> Response {

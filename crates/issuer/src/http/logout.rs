@@ -35,10 +35,7 @@ pub async fn logout(
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "logout failed");
-            login::error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "An internal error occurred.",
-            )
+            login::internal()
         }
     }
 }

@@ -16,13 +16,12 @@ use super::login;
 use super::mail_pages::{self as pages, Field, Form, Page};
 use super::params::Params;
 use super::realm::{self, Realm};
-use super::reset_credentials::{csrf_ok, with_csrf_cookie};
+use super::reset_credentials::{csrf_ok, fresh_form, with_csrf_cookie};
 use super::urls::{Listener, bases, listener};
 use crate::domain::accounts;
 use crate::domain::directory::Directory;
 use crate::domain::registration::{self, Form as Fields};
 use crate::domain::state::State;
-use crate::secrets;
 
 fn not_allowed() -> Response {
     login::error_page(
@@ -90,17 +89,7 @@ pub async fn get(realm: Realm<realm::Page>, RawQuery(query): RawQuery) -> Respon
     if !dir.settings.registration_allowed {
         return not_allowed();
     }
-    let p = match Params::parse(query.unwrap_or_default().as_bytes()) {
-        Ok(p) => p,
-        Err(e) => return login::error_page(StatusCode::BAD_REQUEST, e.description()),
-    };
-    match secrets::random_token() {
-        Ok(csrf) => form(dir, &p, &csrf, None),
-        Err(_) => login::error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "An internal error occurred.",
-        ),
-    }
+    fresh_form(query, |p, csrf| form(dir, p, csrf, None))
 }
 
 /// After a registration without verification: the login form again, the username filled in.
@@ -183,10 +172,7 @@ pub async fn post(
         Ok(Err(why)) => form(dir, &p, csrf, Some(&why)),
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "registration");
-            login::error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "An internal error occurred.",
-            )
+            login::internal()
         }
     }
 }

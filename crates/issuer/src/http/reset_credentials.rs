@@ -39,6 +39,22 @@ pub(crate) fn csrf_ok(p: &Params, headers: &HeaderMap) -> bool {
     }
 }
 
+/// A form page's GET (reset and registration): the carried query parsed, a fresh CSRF token
+/// made, and `form` drawn with both.
+pub(crate) fn fresh_form(
+    query: Option<String>,
+    form: impl FnOnce(&Params, &str) -> Response,
+) -> Response {
+    let p = match Params::parse(query.unwrap_or_default().as_bytes()) {
+        Ok(p) => p,
+        Err(e) => return login::error_page(StatusCode::BAD_REQUEST, e.description()),
+    };
+    match secrets::random_token() {
+        Ok(csrf) => form(&p, &csrf),
+        Err(_) => login::internal(),
+    }
+}
+
 /// Adds the CSRF cookie for `csrf` to a page.
 pub(crate) fn with_csrf_cookie(mut resp: Response, realm: &str, csrf: &str) -> Response {
     if let Some(c) = login::set_cookie(CSRF_COOKIE, csrf, realm, None) {
@@ -86,17 +102,7 @@ pub async fn get(realm: Realm<realm::Page>, RawQuery(query): RawQuery) -> Respon
     if !dir.settings.reset_password_allowed {
         return not_allowed();
     }
-    let p = match Params::parse(query.unwrap_or_default().as_bytes()) {
-        Ok(p) => p,
-        Err(e) => return login::error_page(StatusCode::BAD_REQUEST, e.description()),
-    };
-    match secrets::random_token() {
-        Ok(csrf) => form(dir, &p, &csrf, None),
-        Err(_) => login::error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "An internal error occurred.",
-        ),
-    }
+    fresh_form(query, |p, csrf| form(dir, p, csrf, None))
 }
 
 pub async fn post(
