@@ -42,7 +42,10 @@ def wait(d, what, cond, seconds=15):
 
 
 def text(d):
-    return d.find_element(By.TAG_NAME, "body").text
+    # One script call reads the text atomically: a body element found before a navigation
+    # and read after it fails, and Chromium 156 reports that as a generic inspector error
+    # ("Node with given id does not belong to the document"), not as a stale element.
+    return d.execute_script("return document.body ? document.body.innerText : ''")
 
 
 def sign_out(d):

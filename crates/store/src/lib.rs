@@ -9,6 +9,7 @@
 )]
 
 mod decode;
+mod held;
 mod model;
 pub mod observe;
 pub mod postgres;

@@ -73,7 +73,9 @@ macro_rules! impl_observed {
                 crate::observe::PoolStats {
                     backend: $backend,
                     size: self.pool.size(),
-                    idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+                    // The rotation's kept connections wait for work like the pool's idle ones.
+                    idle: u32::try_from(self.pool.num_idle() + self.held.idle())
+                        .unwrap_or(u32::MAX),
                     max: self.pool.options().get_max_connections(),
                 }
             }
@@ -184,7 +186,7 @@ mod tests {
             .into_iter()
             .find(|o| std::ptr::addr_eq(Arc::as_ptr(o), Arc::as_ptr(&s)))
             .map(|o| o.pool());
-        assert_eq!(max.map(|p| (p.backend, p.max)), Some(("sqlite", 2)));
+        assert_eq!(max.map(|p| (p.backend, p.max)), Some(("sqlite", 3)));
         // Weakly held: a dropped store is no longer sampled.
         let ptr = Arc::as_ptr(&s) as *const ();
         drop(s);

@@ -8,10 +8,15 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::Access;
 
+/// A pooled connection idle this long is pinged before use (see `connect`).
+const IDLE_PING_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct PostgresStore {
     pub(crate) pool: PgPool,
     /// The listener other replicas' changes arrive on (`replicas.rs`).
     pub(crate) hub: super::replicas::Hub,
+    /// The refresh rotations' connections (`held.rs`).
+    pub(crate) held: super::held::Held<sqlx::Postgres>,
 }
 
 fn migrator() -> Migrator {
@@ -82,6 +87,20 @@ impl PostgresStore {
             // A database that does not answer fails a request in seconds (the issuer's 503),
             // not after sqlx's default 30 s.
             .acquire_timeout(std::time::Duration::from_secs(5))
+            // sqlx pings every connection it takes from the idle queue: one more round trip per
+            // statement, on PostgreSQL's CPU and ours (a refresh is one statement). A connection
+            // that was in use moments ago is alive or fails its statement like any other error
+            // (the caller answers 503 and sqlx drops it); only one idle long enough for a proxy,
+            // a firewall or a restart to have cut it is checked first.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_PING_AFTER {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(opts.clone())
             .await?;
         if access == Access::ReadWrite {
@@ -90,6 +109,7 @@ impl PostgresStore {
         Ok(Self {
             pool,
             hub: super::replicas::Hub::new(opts),
+            held: super::held::Held::new(),
         })
     }
 }

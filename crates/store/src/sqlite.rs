@@ -14,6 +14,8 @@ use super::Access;
 
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    /// The refresh rotation's connection (`held.rs`).
+    pub(crate) held: super::held::Held<sqlx::Sqlite>,
 }
 
 fn migrator() -> Migrator {
@@ -90,7 +92,10 @@ impl SqliteStore {
                 .connect_with(opts)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            return Ok(Self { pool });
+            return Ok(Self {
+                pool,
+                held: super::held::Held::new(),
+            });
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -109,13 +114,20 @@ impl SqliteStore {
         // rotates a row) wait in SQLite's sleeping busy handler, each on its own sqlx worker
         // thread. Two connections queue them in the pool instead and keep one free for a
         // reader (refresh 905 -> 873 us/op, within the bench's run-to-run noise: benches/README.md).
+        // The refresh rotation keeps one of its own (`held.rs`), hence three.
         let pool = SqlitePoolOptions::new()
-            .max_connections(2)
+            .max_connections(3)
+            // sqlx pings a connection before lending it (a hop to its worker thread and back,
+            // per statement); a local file's connection can't have been cut.
+            .test_before_acquire(false)
             .connect_with(opts)
             .await
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         migrator().run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            held: super::held::Held::new(),
+        })
     }
 }
 
@@ -140,8 +152,9 @@ mod tests {
         );
         let a = s.pool.acquire().await.unwrap();
         let b = s.pool.acquire().await.unwrap();
+        let c = s.pool.acquire().await.unwrap();
         let p = s.pool();
-        assert_eq!((p.size, p.idle, p.max, p.in_use()), (2, 0, 2, 2));
+        assert_eq!((p.size, p.idle, p.max, p.in_use()), (3, 0, 3, 3));
         let probe = tokio::spawn({
             let s = s.clone();
             async move { s.acquire_wait().await.unwrap() }
@@ -150,7 +163,7 @@ mod tests {
         drop(a);
         let waited = probe.await.unwrap();
         assert!(waited >= Duration::from_millis(250), "{waited:?}");
-        drop(b);
+        drop((b, c));
         assert!(s.acquire_wait().await.unwrap() < Duration::from_millis(250));
     }
 }

@@ -147,6 +147,12 @@ macro_rules! session_methods {
                 rs: &[Rotation<'_>],
             ) -> anyhow::Result<Vec<Option<Rotated>>> {
                 let mut out = vec![None; rs.len()];
+                if rs.is_empty() {
+                    return Ok(out);
+                }
+                // A kept connection: the pool's would cost a ping on its way back (`held.rs`).
+                // On an error it is dropped instead of kept.
+                let mut conn = self.held.take(&self.pool).await?;
                 for round in super::rotation::distinct_rounds(rs) {
                     // Built from counts only, never from input.
                     let sql = sqlx::AssertSqlSafe(super::rotation::rotation_sql(round.len()));
@@ -162,7 +168,7 @@ macro_rules! session_methods {
                             .bind(r.active_since)
                             .bind(r.created_since);
                     }
-                    for row in q.fetch_all(&self.pool).await? {
+                    for row in q.fetch_all(&mut *conn).await? {
                         let family = decode::family(&row)?;
                         // Family ids are distinct within a round, so the id names the request.
                         if let Some(&i) = round.iter().find(|&&i| rs[i].family_id == family.id) {
@@ -173,6 +179,7 @@ macro_rules! session_methods {
                         }
                     }
                 }
+                self.held.put(conn);
                 Ok(out)
             }
 
