@@ -100,7 +100,10 @@ mod tests {
         held.put(c);
         assert_eq!((held.idle(), pool.num_idle()), (1, 0));
         let mut again = held.take(&pool).await.unwrap();
-        assert!(marked(&mut again).await, "the kept connection is the one lent");
+        assert!(
+            marked(&mut again).await,
+            "the kept connection is the one lent"
+        );
         assert_eq!(held.idle(), 0);
         // Not put back (its statement failed): it goes back to the pool, not to the kept.
         drop(again);
@@ -123,7 +126,10 @@ mod tests {
         held.put(c);
         tokio::time::sleep(Duration::from_millis(100)).await;
         let mut next = held.take(&pool).await.unwrap();
-        assert!(!marked(&mut next).await, "a fresh connection, not the stale one");
+        assert!(
+            !marked(&mut next).await,
+            "a fresh connection, not the stale one"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
         // The stale one went back to the pool (idle there), the fresh one is lent.
         assert_eq!((held.idle(), pool.size(), pool.num_idle()), (0, 2, 1));
