@@ -74,18 +74,31 @@ impl PolicySet {
         let errors_before = diags.errors().count();
         let mut sources = Vec::new();
         let mut parsed = Vec::new();
+        let mut every_file = true;
         for file in source::files_in(path, "toml", diags) {
             let Some(src) = SourceFile::read(&file, diags) else {
+                every_file = false;
                 continue;
             };
-            if let Some(p) = src.parse_toml::<PolicyFile>(diags) {
-                sources.push(src);
-                parsed.push(p);
+            // Past unknown keys (reported): the rest of the file is known, so the checks
+            // across files still see all of it.
+            match src.parse_toml_keeping_known::<PolicyFile>(diags) {
+                Some(p) => {
+                    sources.push(src);
+                    parsed.push(p);
+                }
+                None => every_file = false,
             }
         }
         // Cross-file checks on a partial read would blame the good files: a role defined in
-        // the broken one would show up as "unknown" everywhere it is used.
-        if diags.errors().count() > errors_before {
+        // the broken one would show up as "unknown" everywhere it is used. A rule's route
+        // depends on the routes alone, so the read files' rules are still checked for it.
+        if !every_file {
+            for (src, file) in sources.iter().zip(&parsed) {
+                for rule in &file.allow {
+                    check_rule_route(src, rule, routes, diags);
+                }
+            }
             return None;
         }
         build(&sources, &parsed, routes, diags, errors_before)
@@ -324,37 +337,7 @@ fn check_rule(
 ) -> Option<Rule> {
     let errors_before = diags.errors().count();
     let name = rule.route.get_ref();
-    // The route names to suggest from, when the rule's route is unknown.
-    let unknown: Option<Vec<&str>> = match routes {
-        Known::Nothing => None,
-        Known::Names(names) => {
-            (!names.iter().any(|n| n == name)).then(|| names.iter().map(String::as_str).collect())
-        }
-        Known::Table(routes) => match routes.get(name) {
-            None => Some(routes.routes().iter().map(|r| &*r.name).collect()),
-            Some(r) if r.auth == AuthMode::Public => {
-                diags.push(
-                    src.warning(
-                        rule.route.span(),
-                        format!("rule for public route \"{name}\" is never checked"),
-                    )
-                    .with_hint("the route has auth = \"public\"; set auth = \"jwt\" to enforce it"),
-                );
-                None
-            }
-            Some(_) => None,
-        },
-    };
-    if let Some(known) = unknown {
-        let d = src.error(
-            rule.route.span(),
-            format!("rule for unknown route \"{name}\""),
-        );
-        diags.push(match did_you_mean(name, known) {
-            Some(hint) => d.with_hint(hint),
-            None => d.with_hint("the route must be defined in the routes files"),
-        });
-    }
+    check_rule_route(src, rule, routes, diags);
 
     if rule.methods.get_ref().is_empty() {
         diags.push(
@@ -402,6 +385,48 @@ fn check_rule(
         permission,
         defined_at: at(src, &rule.route.span()),
     })
+}
+
+/// The rule's route must be one the routes define (an error with a suggestion if not); a rule
+/// for a public route is never checked (a warning).
+fn check_rule_route(
+    src: &SourceFile,
+    rule: &AllowFile,
+    routes: Known<'_>,
+    diags: &mut Diagnostics,
+) {
+    let name = rule.route.get_ref();
+    // The route names to suggest from, when the rule's route is unknown.
+    let unknown: Option<Vec<&str>> = match routes {
+        Known::Nothing => None,
+        Known::Names(names) => {
+            (!names.iter().any(|n| n == name)).then(|| names.iter().map(String::as_str).collect())
+        }
+        Known::Table(routes) => match routes.get(name) {
+            None => Some(routes.routes().iter().map(|r| &*r.name).collect()),
+            Some(r) if r.auth == AuthMode::Public => {
+                diags.push(
+                    src.warning(
+                        rule.route.span(),
+                        format!("rule for public route \"{name}\" is never checked"),
+                    )
+                    .with_hint("the route has auth = \"public\"; set auth = \"jwt\" to enforce it"),
+                );
+                None
+            }
+            Some(_) => None,
+        },
+    };
+    if let Some(known) = unknown {
+        let d = src.error(
+            rule.route.span(),
+            format!("rule for unknown route \"{name}\""),
+        );
+        diags.push(match did_you_mean(name, known) {
+            Some(hint) => d.with_hint(hint),
+            None => d.with_hint("the route must be defined in the routes files"),
+        });
+    }
 }
 
 /// An authenticated route without any rule denies everyone; that is safe but almost always a
