@@ -6,7 +6,8 @@ usage: gate.py [--criterion DIR] [--baseline NAME] [--threshold FRACTION] [--sin
 Reads criterion's output under DIR (default `$CARGO_TARGET_DIR/criterion`, else
 `target/criterion`): for each benchmark, `new/estimates.json` (this run), `NAME/estimates.json`
 (the saved baseline) and `change/estimates.json` (criterion's estimate of the relative change
-of the mean, with its 95 % confidence interval). A benchmark regressed when the whole
+of the mean, with its 95 % confidence interval); the times shown are criterion's own figure
+(the slope when it sampled linearly, else the mean). A benchmark regressed when the whole
 interval lies above `+threshold` (default 0.10: slower by more than 10 %, and not by chance);
 one regression makes the exit status 1 and is named on stderr. `--since FILE`: only results
 written after FILE (the gate's start), so a benchmark that did not run this time is not
@@ -59,6 +60,12 @@ def results(root, since, need_change):
     return sorted(found)
 
 
+def typical(estimates):
+    """The figure criterion prints: the slope of time over iterations when it sampled
+    linearly, the mean otherwise."""
+    return estimates.get("slope") or estimates["mean"]
+
+
 def judge(change, threshold):
     """'regressed', 'improved' or 'no change' from a change/estimates.json object."""
     ci = change["mean"]["confidence_interval"]
@@ -87,10 +94,10 @@ def main(argv):
     regressed = []
     try:
         if a.figures_only:
-            print("| benchmark | mean (95 % CI) |")
+            print("| benchmark | time (95 % CI) |")
             print("|---|---|")
             for ident, bench in found:
-                m = load(os.path.join(bench, "new", "estimates.json"))["mean"]
+                m = typical(load(os.path.join(bench, "new", "estimates.json")))
                 ci = m["confidence_interval"]
                 print(f"| `{ident}` | {fmt_time(m['point_estimate'])} "
                       f"({fmt_time(ci['lower_bound'])} – {fmt_time(ci['upper_bound'])}) |")
@@ -99,9 +106,9 @@ def main(argv):
               f"| verdict (±{a.threshold * 100:g} %) |")
         print("|---|---|---|---|---|")
         for ident, bench in found:
-            new = load(os.path.join(bench, "new", "estimates.json"))["mean"]["point_estimate"]
+            new = typical(load(os.path.join(bench, "new", "estimates.json")))["point_estimate"]
             base_file = os.path.join(bench, a.baseline, "estimates.json")
-            base = load(base_file)["mean"]["point_estimate"] if os.path.exists(base_file) else None
+            base = typical(load(base_file))["point_estimate"] if os.path.exists(base_file) else None
             change = load(os.path.join(bench, "change", "estimates.json"))
             m = change["mean"]
             ci = m["confidence_interval"]

@@ -130,12 +130,20 @@ class Gate(unittest.TestCase):
         code, _, err = gate(self.root)
         self.assertEqual(code, 2, err)
 
-    def test_figures_only_prints_this_runs_means(self):
+    def test_figures_only_prints_this_runs_figures(self):
         bench(self.root, "rbac_decide_allow", "rbac/decide_allow", 30.0, 1500.0,
               (0.0, -0.02, 0.02))
         code, out, err = gate(self.root, "--figures-only")
         self.assertEqual(code, 0, out + err)
         self.assertIn("| `rbac/decide_allow` | 1.5 µs (1.47 µs – 1.53 µs) |", out)
+        # Criterion's own figure: the slope, when it sampled linearly.
+        new = os.path.join(self.root, "rbac_decide_allow", "new", "estimates.json")
+        with open(new, encoding="utf-8") as f:
+            e = json.load(f)
+        e["slope"] = estimate(1600.0, 1550.0, 1650.0)
+        write(new, e)
+        code, out, err = gate(self.root, "--figures-only")
+        self.assertIn("| `rbac/decide_allow` | 1.6 µs (1.55 µs – 1.65 µs) |", out)
 
 
 if __name__ == "__main__":
