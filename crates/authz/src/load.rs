@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use super::file::{AllowFile, PolicyFile};
 use super::perm::{self, Bits, METHODS, OTHER_SLOT, SLOTS};
+use super::rule_route::{Known, check_rule_route};
 use super::{Group, PolicySet, Role, RoleId, RouteRules, Rule};
 use portcullis_core::config::diag::{Diagnostic, Severity, did_you_mean, line_col};
 use portcullis_core::config::{Diagnostics, SourceFile, source};
@@ -111,14 +112,6 @@ fn at(src: &SourceFile, span: &Range<usize>) -> String {
         "{}:{line}",
         portcullis_core::config::diag::display_path(&src.path)
     )
-}
-
-/// What the policies' rules are checked against.
-#[derive(Clone, Copy)]
-enum Known<'a> {
-    Table(&'a RouteTable), // the loaded routes: names and auth modes
-    Names(&'a [String]),   // the routes were refused: the names their files define
-    Nothing,               // a routes file didn't parse: no name can be checked
 }
 
 fn build(
@@ -385,48 +378,6 @@ fn check_rule(
         permission,
         defined_at: at(src, &rule.route.span()),
     })
-}
-
-/// The rule's route must be one the routes define (an error with a suggestion if not); a rule
-/// for a public route is never checked (a warning).
-fn check_rule_route(
-    src: &SourceFile,
-    rule: &AllowFile,
-    routes: Known<'_>,
-    diags: &mut Diagnostics,
-) {
-    let name = rule.route.get_ref();
-    // The route names to suggest from, when the rule's route is unknown.
-    let unknown: Option<Vec<&str>> = match routes {
-        Known::Nothing => None,
-        Known::Names(names) => {
-            (!names.iter().any(|n| n == name)).then(|| names.iter().map(String::as_str).collect())
-        }
-        Known::Table(routes) => match routes.get(name) {
-            None => Some(routes.routes().iter().map(|r| &*r.name).collect()),
-            Some(r) if r.auth == AuthMode::Public => {
-                diags.push(
-                    src.warning(
-                        rule.route.span(),
-                        format!("rule for public route \"{name}\" is never checked"),
-                    )
-                    .with_hint("the route has auth = \"public\"; set auth = \"jwt\" to enforce it"),
-                );
-                None
-            }
-            Some(_) => None,
-        },
-    };
-    if let Some(known) = unknown {
-        let d = src.error(
-            rule.route.span(),
-            format!("rule for unknown route \"{name}\""),
-        );
-        diags.push(match did_you_mean(name, known) {
-            Some(hint) => d.with_hint(hint),
-            None => d.with_hint("the route must be defined in the routes files"),
-        });
-    }
 }
 
 /// An authenticated route without any rule denies everyone; that is safe but almost always a
