@@ -7,7 +7,7 @@ BIN := $(CARGO_TARGET_DIR)/debug/portcullis
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/portcullis
 ECHO_ADDR ?= 127.0.0.1:18080
 
-.PHONY: run test deps test-deps build release lint fmt bench check clean-data
+.PHONY: run test deps test-deps build release lint fmt bench bench-gate check clean-data
 
 ## Install what the build needs when it is missing: cmake (Pingora's zlib-ng), OpenSSL's
 ## headers and pkg-config (webauthn-rs's `openssl` crate).
@@ -134,6 +134,14 @@ check: build
 
 bench: release
 	$(CARGO) bench
+
+## The criterion regression gate (benches/gate.sh): `make bench-gate GATE=save` on the commit
+## to compare with, then `make bench-gate` fails, naming the bench, when one's mean is slower by
+## more than GATE_THRESHOLD (0.10) with its whole 95 % interval above; prints the figures table.
+GATE ?= compare
+GATE_BASELINE ?= gate
+bench-gate: deps
+	benches/gate.sh $(GATE) $(GATE_BASELINE)
 
 fmt:
 	$(CARGO) fmt --all

@@ -1,7 +1,10 @@
 //! Integration tests: the real `portcullis` binary on free loopback ports, real TLS clients,
 //! real upstream HTTP servers. One test binary (link time dominates).
 
+mod account_browser;
 mod auth;
+mod bench_gate;
+mod check_all;
 mod cli;
 mod dataplane;
 mod deploy;

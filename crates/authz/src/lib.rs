@@ -14,6 +14,7 @@ mod held;
 mod load;
 mod perm;
 mod principals;
+mod rule_route;
 
 #[cfg(test)]
 mod load_tests;

@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use super::file::{AllowFile, PolicyFile};
 use super::perm::{self, Bits, METHODS, OTHER_SLOT, SLOTS};
+use super::rule_route::{Known, check_rule_route};
 use super::{Group, PolicySet, Role, RoleId, RouteRules, Rule};
 use portcullis_core::config::diag::{Diagnostic, Severity, did_you_mean, line_col};
 use portcullis_core::config::{Diagnostics, SourceFile, source};
@@ -74,18 +75,31 @@ impl PolicySet {
         let errors_before = diags.errors().count();
         let mut sources = Vec::new();
         let mut parsed = Vec::new();
+        let mut every_file = true;
         for file in source::files_in(path, "toml", diags) {
             let Some(src) = SourceFile::read(&file, diags) else {
+                every_file = false;
                 continue;
             };
-            if let Some(p) = src.parse_toml::<PolicyFile>(diags) {
-                sources.push(src);
-                parsed.push(p);
+            // Past unknown keys (reported): the rest of the file is known, so the checks
+            // across files still see all of it.
+            match src.parse_toml_keeping_known::<PolicyFile>(diags) {
+                Some(p) => {
+                    sources.push(src);
+                    parsed.push(p);
+                }
+                None => every_file = false,
             }
         }
         // Cross-file checks on a partial read would blame the good files: a role defined in
-        // the broken one would show up as "unknown" everywhere it is used.
-        if diags.errors().count() > errors_before {
+        // the broken one would show up as "unknown" everywhere it is used. A rule's route
+        // depends on the routes alone, so the read files' rules are still checked for it.
+        if !every_file {
+            for (src, file) in sources.iter().zip(&parsed) {
+                for rule in &file.allow {
+                    check_rule_route(src, rule, routes, diags);
+                }
+            }
             return None;
         }
         build(&sources, &parsed, routes, diags, errors_before)
@@ -98,14 +112,6 @@ fn at(src: &SourceFile, span: &Range<usize>) -> String {
         "{}:{line}",
         portcullis_core::config::diag::display_path(&src.path)
     )
-}
-
-/// What the policies' rules are checked against.
-#[derive(Clone, Copy)]
-enum Known<'a> {
-    Table(&'a RouteTable), // the loaded routes: names and auth modes
-    Names(&'a [String]),   // the routes were refused: the names their files define
-    Nothing,               // a routes file didn't parse: no name can be checked
 }
 
 fn build(
@@ -324,37 +330,7 @@ fn check_rule(
 ) -> Option<Rule> {
     let errors_before = diags.errors().count();
     let name = rule.route.get_ref();
-    // The route names to suggest from, when the rule's route is unknown.
-    let unknown: Option<Vec<&str>> = match routes {
-        Known::Nothing => None,
-        Known::Names(names) => {
-            (!names.iter().any(|n| n == name)).then(|| names.iter().map(String::as_str).collect())
-        }
-        Known::Table(routes) => match routes.get(name) {
-            None => Some(routes.routes().iter().map(|r| &*r.name).collect()),
-            Some(r) if r.auth == AuthMode::Public => {
-                diags.push(
-                    src.warning(
-                        rule.route.span(),
-                        format!("rule for public route \"{name}\" is never checked"),
-                    )
-                    .with_hint("the route has auth = \"public\"; set auth = \"jwt\" to enforce it"),
-                );
-                None
-            }
-            Some(_) => None,
-        },
-    };
-    if let Some(known) = unknown {
-        let d = src.error(
-            rule.route.span(),
-            format!("rule for unknown route \"{name}\""),
-        );
-        diags.push(match did_you_mean(name, known) {
-            Some(hint) => d.with_hint(hint),
-            None => d.with_hint("the route must be defined in the routes files"),
-        });
-    }
+    check_rule_route(src, rule, routes, diags);
 
     if rule.methods.get_ref().is_empty() {
         diags.push(

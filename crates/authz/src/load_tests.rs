@@ -255,3 +255,36 @@ fn a_single_file_path_loads_too() {
     assert!(super::PolicySet::load(&dir.path().join("missing"), &routes, &mut d).is_none());
     assert!(d.to_string().contains("cannot read directory"), "{d}");
 }
+
+#[test]
+fn an_unknown_key_does_not_hide_the_errors_across_files() {
+    let roles = "[roles.viewer]\npermissions = [\"orders:read\"]\nnote = \"x\"\n";
+    let groups = "[groups]\n\"/staff\" = [\"viewr\"]\n";
+    let rules = "[[allow]]\nroute = \"ordrs\"\nmethods = [\"GET\"]\npermission = \"orders:read\"\n";
+    let (set, diags) = load(&[("a.toml", roles), ("b.toml", groups), ("c.toml", rules)]);
+    assert!(set.is_none());
+    let errors: Vec<&String> = diags
+        .iter()
+        .filter(|d| !d.contains(": warning: "))
+        .collect();
+    assert_eq!(errors.len(), 3, "{diags:#?}");
+    assert!(errors[0].starts_with("policies/a.toml:3:1: unknown field `note`"));
+    assert!(errors[1].starts_with("policies/b.toml:2:13: unknown role \"viewr\""));
+    assert!(errors[2].starts_with("policies/c.toml:2:9: rule for unknown route \"ordrs\""));
+}
+
+#[test]
+fn a_file_that_does_not_parse_leaves_the_others_rules_checked_for_their_route() {
+    let broken = "[roles.viewer\n";
+    let groups = "[groups]\n\"/staff\" = [\"viewer\"]\n";
+    let rules = "[[allow]]\nroute = \"ordrs\"\nmethods = [\"GET\"]\npermission = \"orders:read\"\n";
+    let (set, diags) = load(&[("a.toml", broken), ("b.toml", groups), ("c.toml", rules)]);
+    assert!(set.is_none());
+    assert_eq!(diags.len(), 2, "{diags:#?}");
+    assert!(diags[0].starts_with("policies/a.toml:1:"), "{diags:#?}");
+    // "viewer" may be defined in the broken file: not called unknown.
+    assert!(
+        diags[1].starts_with("policies/c.toml:2:9: rule for unknown route \"ordrs\""),
+        "{diags:#?}"
+    );
+}

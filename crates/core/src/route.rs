@@ -201,6 +201,20 @@ fn host_without_port(host: &str) -> &str {
         .map_or(host, |(h, _)| h)
 }
 
+/// The `name` strings of a routes file's `[[route]]` tables, read as plain TOML (for a file
+/// whose routes don't all have the right shape); `None` if it isn't TOML.
+fn loose_route_names(text: &str) -> Option<Vec<String>> {
+    let doc: toml::Table = text.parse().ok()?;
+    let routes = doc.get("route").and_then(toml::Value::as_array);
+    Some(
+        routes
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get("name")?.as_str().map(str::to_string))
+            .collect(),
+    )
+}
+
 impl RouteTable {
     pub fn routes(&self) -> &[Arc<Route>] {
         &self.routes
@@ -273,18 +287,26 @@ impl RouteTable {
     }
 
     /// The name of every route the files under `path` define, well-formed or not, read
-    /// without reporting anything; `None` when a file doesn't read or parse (its names are
-    /// unknown). When the table is refused, policy rules are still checked against these, so
-    /// `check` reports a rule for an unknown route beside the routes' own errors.
+    /// without reporting anything; `None` when a file doesn't read or isn't TOML at all (its
+    /// names are unknown). A file with unknown keys or values of the wrong type still names
+    /// its routes (`name = "…"` of each `[[route]]`). When the table is refused, policy rules
+    /// are still checked against these, so `check` reports a rule for an unknown route beside
+    /// the routes' own errors.
     pub fn defined_names(path: &Path) -> Option<Vec<String>> {
         let mut scratch = Diagnostics::default();
         let mut names = Vec::new();
-        for file in source::files_in(path, "toml", &mut scratch) {
-            let src = SourceFile::read(&file, &mut scratch)?;
-            let parsed = src.parse_toml::<RoutesFile>(&mut scratch)?;
-            names.extend(parsed.route.into_iter().map(|r| r.name.into_inner()));
+        let files = source::files_in(path, "toml", &mut scratch);
+        if scratch.has_errors() {
+            return None; // the directory can't be listed: its routes are unknown
         }
-        (scratch.errors().count() == 0).then_some(names)
+        for file in files {
+            let src = SourceFile::read(&file, &mut scratch)?;
+            match src.parse_toml_keeping_known::<RoutesFile>(&mut scratch) {
+                Some(parsed) => names.extend(parsed.route.into_iter().map(|r| r.name.into_inner())),
+                None => names.extend(loose_route_names(&src.text)?),
+            }
+        }
+        Some(names)
     }
 
     /// Loads every route file under `path` (file or directory), collecting every error.
@@ -297,7 +319,8 @@ impl RouteTable {
             let Some(src) = SourceFile::read(&file, diags) else {
                 continue;
             };
-            let Some(parsed) = src.parse_toml::<RoutesFile>(diags) else {
+            // Past unknown keys (reported), so the file's routes are checked too.
+            let Some(parsed) = src.parse_toml_keeping_known::<RoutesFile>(diags) else {
                 continue;
             };
             for rf in parsed.route {

@@ -35,6 +35,26 @@ impl SourceFile {
     /// without it: every unknown key of a file is reported (DESIGN §3: every error), not just
     /// the first. Other errors end the file's check (what follows could be their echo).
     pub fn parse_toml<T: DeserializeOwned>(&self, diags: &mut Diagnostics) -> Option<T> {
+        self.parse_toml_past_unknown_keys(diags)
+            .and_then(|(v, unknown_keys)| (unknown_keys == 0).then_some(v))
+    }
+
+    /// As [`parse_toml`](Self::parse_toml), but a file whose only errors are unknown keys
+    /// (each reported) still yields its value without them: the rest of its content is known,
+    /// so checks of it and across files go on and report their errors too, while the
+    /// reported errors keep the config refused.
+    pub fn parse_toml_keeping_known<T: DeserializeOwned>(
+        &self,
+        diags: &mut Diagnostics,
+    ) -> Option<T> {
+        self.parse_toml_past_unknown_keys(diags).map(|(v, _)| v)
+    }
+
+    /// The value, and how many unknown keys were reported and left out to get it.
+    fn parse_toml_past_unknown_keys<T: DeserializeOwned>(
+        &self,
+        diags: &mut Diagnostics,
+    ) -> Option<(T, usize)> {
         let mut doc = match toml::de::DeTable::parse(&self.text) {
             Ok(d) => d,
             Err(e) => {
@@ -46,7 +66,7 @@ impl SourceFile {
         // A bound, not a limit anyone should reach: each round removes one key.
         for _ in 0..64 {
             match T::deserialize(toml::de::Deserializer::from(doc.clone())) {
-                Ok(v) => return (unknown_keys == 0).then_some(v),
+                Ok(v) => return Some((v, unknown_keys)),
                 Err(e) => {
                     self.push_toml_error(&e, diags);
                     let removed = e.message().starts_with("unknown field")
