@@ -1974,7 +1974,10 @@ mod tests_stream {
         let (a, b) = head.split_at(40);
         let mock_io = Builder::new().read(a).read(b).build();
         let mut http_stream = HttpSession::new(Box::new(mock_io));
-        assert_eq!(head.len(), http_stream.read_request().await.unwrap().unwrap());
+        assert_eq!(
+            head.len(),
+            http_stream.read_request().await.unwrap().unwrap()
+        );
         let req = http_stream.req_header();
         assert_eq!(req.headers.len(), MAX_HEADERS);
         assert_eq!(req.headers.get("x-h255").unwrap(), "255");
