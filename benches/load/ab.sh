@@ -6,9 +6,10 @@
 # usage: benches/load/ab.sh DIR_A DIR_B [run.sh options, e.g. --rounds 3 --duration 8]
 #   DIR_A, DIR_B: directories each holding a release `portcullis` and `bare-proxy`
 #   (cargo build --release --features bench-baseline --bins; copy them out between builds).
-# Rows: bare-a, bare-b, gw-a, gw-b (and haproxy). Audit follows PORTCULLIS_BENCH_AUDIT.
+# Rows: bare-a, bare-b, gw-a, gw-b (public route) beside haproxy, and jwt-a, jwt-b (the jwt
+# route, same processes) beside haproxy-jwt. Audit follows PORTCULLIS_BENCH_AUDIT.
 set -euo pipefail
-[[ $# -ge 2 ]] || { sed -n 2,9p "$0"; exit 2; }
+[[ $# -ge 2 ]] || { sed -n 2,10p "$0"; exit 2; }
 a=$(realpath "$1") b=$(realpath "$2"); shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 bench=$(cd "$here/../../../shared/bench" && pwd)
@@ -42,4 +43,6 @@ done
   --extra-noauth "bare-b=http://127.0.0.1:18511/api/admin/ping" --extra-pid "bare-b=$pid_bareb" \
   --extra-noauth "gw-a=http://127.0.0.1:18500/public/api/admin/ping" --extra-pid "gw-a=$pid_gwa" \
   --extra-noauth "gw-b=http://127.0.0.1:18520/public/api/admin/ping" --extra-pid "gw-b=$pid_gwb" \
-  --only haproxy,bare-a,bare-b,gw-a,gw-b "$@"
+  --extra "jwt-a=http://127.0.0.1:18500/api/admin/ping" --extra-pid "jwt-a=$pid_gwa" \
+  --extra "jwt-b=http://127.0.0.1:18520/api/admin/ping" --extra-pid "jwt-b=$pid_gwb" \
+  --only haproxy,bare-a,bare-b,gw-a,gw-b,haproxy-jwt,jwt-a,jwt-b "$@"

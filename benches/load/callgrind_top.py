@@ -6,6 +6,10 @@ thread's entry (clone), so this reads the file itself: every cost line belongs t
 `fn=`, except the line right after a `calls=` line (the callee's inclusive cost).
 
 usage: callgrind_top.py FILE [REQUESTS] [N]
+       callgrind_top.py --callers PATTERN FILE [REQUESTS] [N]
+The second form lists who calls the functions whose name contains PATTERN (memcpy, malloc):
+calls and inclusive instructions per request for each caller, so a spread-thin cost such as
+moving large futures can be traced to the frames that move them.
 """
 import collections
 import re
@@ -13,13 +17,20 @@ import sys
 
 
 def main():
-    path = sys.argv[1]
-    requests = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-    top = int(sys.argv[3]) if len(sys.argv) > 3 else 40
+    args = sys.argv[1:]
+    callers_of = None
+    if args[:1] == ["--callers"]:
+        callers_of, args = args[1], args[2:]
+    path = args[0]
+    requests = int(args[1]) if len(args) > 1 else 1
+    top = int(args[2]) if len(args) > 2 else 40
     names = {}
     cost = collections.Counter()
+    # (caller, callee) -> [calls, inclusive instructions]
+    edges = collections.defaultdict(lambda: [0, 0])
     fn = None
-    skip_next = False
+    cfn = None
+    pending_calls = None
     ref = re.compile(r"\((\d+)\)(?:\s+(.*))?")
 
     def name(spec):
@@ -36,17 +47,29 @@ def main():
                 fn = name(line[3:].strip())
             elif line.startswith(("cfn=", "cfi=", "cob=")):
                 if line.startswith("cfn="):
-                    name(line[4:].strip())
+                    cfn = name(line[4:].strip())
             elif line.startswith("calls="):
-                skip_next = True
+                pending_calls = int(line[6:].split()[0])
             elif line[:1].isdigit() or line[:1] in "+-*":
-                if skip_next:
-                    skip_next = False
-                    continue
                 parts = line.split()
+                if pending_calls is not None:
+                    if callers_of is not None and cfn is not None and len(parts) >= 2:
+                        e = edges[(fn, cfn)]
+                        e[0] += pending_calls
+                        e[1] += int(parts[1])
+                    pending_calls = None
+                    continue
                 if len(parts) >= 2 and fn is not None:
                     cost[fn] += int(parts[1])
     total = sum(cost.values())
+    if callers_of is not None:
+        rows = [(v[1], v[0], caller, callee) for (caller, callee), v in edges.items()
+                if callers_of in callee]
+        rows.sort(reverse=True)
+        print(f"callers of *{callers_of}*: calls/request, instructions/request (inclusive)")
+        for incl, calls, caller, callee in rows[:top]:
+            print(f"{calls / requests:7.2f} {incl / requests:9,.0f}  {caller[:110]}  ->  {callee[:140]}")
+        return
     print(f"total {total:,} instructions, {total / requests:,.0f} per request")
     for f_name, c in cost.most_common(top):
         print(f"{c / requests:10,.0f} {100 * c / total:5.1f}%  {f_name[:150]}")

@@ -218,6 +218,20 @@ async fn rbac_decides_and_identity_headers_reach_the_upstream() {
         m.contains("portcullis_authz_allow_total{route=\"orders\"} 3"),
         "{m}"
     );
+    // GET 200 goes through the route's resolved series, the rest through the vector: both
+    // under the same labels.
+    assert!(
+        m.contains(
+            "portcullis_http_requests_total{method=\"GET\",route=\"orders\",status=\"200\"} 2"
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains(
+            "portcullis_http_requests_total{method=\"POST\",route=\"orders\",status=\"200\"} 1"
+        ),
+        "{m}"
+    );
 
     eventually("audit lines", Duration::from_secs(5), || async {
         s.gw.stdout().lines().count() >= 7

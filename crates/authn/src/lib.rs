@@ -140,6 +140,20 @@ impl Authenticator {
             }
             self.cache.remove(key);
         }
+        // A token not in the cache: parse, verify and perhaps fetch the issuer's keys. That
+        // future (with the key fetch's HTTP request in it) is boxed: inline, it made the
+        // future of every request's authentication, a cache hit included, as large, and the
+        // proxy moved it on each call (issue 21).
+        Box::pin(self.verify_uncached(token, now, cache_key)).await
+    }
+
+    /// The cache miss of [`Self::authenticate`]: verify `token`, then cache who it stands for.
+    async fn verify_uncached(
+        &self,
+        token: &str,
+        now: u64,
+        cache_key: Option<cache::CacheKey>,
+    ) -> Result<Arc<Principal>, AuthnError> {
         jwt::check_charset(token)?;
         let parsed = jwt::parse(token)?;
         let (index, trust) = self.trust_for(&parsed)?;

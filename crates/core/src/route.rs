@@ -111,10 +111,33 @@ pub struct Route {
     pub defined_at: String,
     /// This route's series of the request metrics.
     pub metrics: crate::metrics::RouteMetricsCell,
+    /// Its `http_requests_total{method="GET",status="200"}`, the series nearly every request
+    /// counts, resolved once (`with_label_values` hashes three labels and takes a lock).
+    pub get_ok: GetOkCounter,
     /// `rate_limit = { … }` (DESIGN §12), and the gateway's limiter for it.
     pub rate_limit: Option<crate::config::rate_limit::RateLimit>,
     pub limiter: crate::config::rate_limit::LimiterSlot,
     next: AtomicUsize,
+}
+
+/// A route's `GET` / `200` request counter, resolved on first use.
+#[derive(Default)]
+pub struct GetOkCounter(std::sync::OnceLock<prometheus::IntCounter>);
+
+impl GetOkCounter {
+    pub fn get(&self, route: &str) -> &prometheus::IntCounter {
+        self.0.get_or_init(|| {
+            crate::metrics::metrics()
+                .http_requests
+                .with_label_values(&[route, "GET", "200"])
+        })
+    }
+}
+
+impl std::fmt::Debug for GetOkCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GetOkCounter")
+    }
 }
 
 impl Route {

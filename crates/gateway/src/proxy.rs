@@ -154,7 +154,9 @@ impl PublicProxy {
         let (path, changed) = guard::normalized_target(req, is_h2)?;
         if let Some(ep) = crate::session::endpoints::which(&path) {
             let path = path.into_owned();
-            session::serve_endpoint(self, session, ctx, snap, ep, &path).await?;
+            // Boxed, like the issuer's and the refusal's below: rare branches whose futures
+            // would otherwise size the future allocated for every request's `request_filter`.
+            Box::pin(session::serve_endpoint(self, session, ctx, snap, ep, &path)).await?;
             return Ok(true);
         }
         if snap
@@ -275,6 +277,11 @@ impl ProxyHttp for PublicProxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         head_deadline::head_done(session.as_downstream());
+        // `headers::edit_request` sends header names in their canonical form: the map of
+        // their case Pingora builds per request would be thrown away. From the connection's
+        // next request on (Pingora carries the setting across a keep-alive connection's
+        // requests), it is not built (patched pingora-core).
+        session.as_downstream_mut().set_keep_header_case(false);
         let snap = self.live.snapshot();
         ctx.client_ip = client_ip(session);
         ctx.trusted_peer = forwarded::is_trusted(&snap.trusted_proxies, ctx.client_ip);
@@ -286,6 +293,7 @@ impl ProxyHttp for PublicProxy {
         ctx.client_cert = mtls::client_cert(session);
         let admitted = self.admit(session, ctx, &snap).await;
         if matches!(admitted, Ok(false))
+            && ctx.route.as_ref().is_some_and(|r| r.rate_limit.is_some())
             && limit::enforce(&self.limits, &snap.trusted_proxies, session, ctx).await?
         {
             return Ok(true);
@@ -312,9 +320,15 @@ impl ProxyHttp for PublicProxy {
                             .as_ref()
                             .map_or(&[][..], |s| s.trusted_proxies.as_slice()),
                     };
-                    let served =
-                        embedded::serve(session, issuer, &target, &d, &ctx.request_id, gate)
-                            .await?;
+                    let served = Box::pin(embedded::serve(
+                        session,
+                        issuer,
+                        &target,
+                        &d,
+                        &ctx.request_id,
+                        gate,
+                    ))
+                    .await?;
                     if served == embedded::Served::RateLimited {
                         limit::count_limited(ctx, "issuer_rate_limit");
                     }
@@ -329,7 +343,7 @@ impl ProxyHttp for PublicProxy {
                 if let Some(label) = refusal.guard_label {
                     metrics().guard_refusals.with_label_values(&[label]).inc();
                 }
-                respond::refusal(session, &refusal, ctx.request_id_str()).await?;
+                Box::pin(respond::refusal(session, &refusal, ctx.request_id_str())).await?;
                 Ok(true)
             }
         }
@@ -480,9 +494,13 @@ impl ProxyHttp for PublicProxy {
         let route = ctx.route.as_ref().map_or("none", |r| &*r.name);
         let m = metrics();
         let method = method_label(&session.req_header().method);
-        m.http_requests
-            .with_label_values(&[route, method, respond::status_label(status)])
-            .inc();
+        match &ctx.route {
+            Some(r) if status == 200 && method == "GET" => r.get_ok.get(&r.name).inc(),
+            _ => m
+                .http_requests
+                .with_label_values(&[route, method, respond::status_label(status)])
+                .inc(),
+        }
         let elapsed = ctx.start.elapsed();
         if let Some(span) = ctx.trace.take() {
             span.finish(trace::Outcome {

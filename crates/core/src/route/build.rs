@@ -50,6 +50,7 @@ pub(super) fn build_route(
         require_client_cert: transport.require_client_cert,
         defined_at: format!("{}:{line}", display_path(&src.path)),
         metrics: Default::default(),
+        get_ok: Default::default(),
         rate_limit,
         limiter: Default::default(),
         next: AtomicUsize::new(0),

@@ -215,21 +215,27 @@ pub fn request_id(session: &Session, from_trusted_proxy: bool) -> http::HeaderVa
     {
         return v.clone();
     }
-    // Hex digits are always a valid header value.
-    http::HeaderValue::from_str(&new_request_id()).unwrap_or(http::HeaderValue::from_static("-"))
+    // Hex digits are always a valid header value; made from the digits on the stack (one
+    // allocation, not a `String` and then the value's copy of it).
+    http::HeaderValue::from_bytes(&request_id_digits())
+        .unwrap_or(http::HeaderValue::from_static("-"))
 }
 
 /// 128 random bits as 32 lowercase hex digits (without `fmt`: this runs on every request).
 pub fn new_request_id() -> String {
+    std::str::from_utf8(&request_id_digits())
+        .map(str::to_owned)
+        .unwrap_or_default()
+}
+
+fn request_id_digits() -> [u8; 32] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let n = rand::random::<u128>();
     let mut out = [0u8; 32];
     for (i, b) in out.iter_mut().enumerate() {
         *b = HEX[((n >> (124 - 4 * i)) & 0xf) as usize];
     }
-    std::str::from_utf8(&out)
-        .map(str::to_owned)
-        .unwrap_or_default()
+    out
 }
 
 /// The status and body for an error Pingora raised while proxying.

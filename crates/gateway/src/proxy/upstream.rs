@@ -32,6 +32,9 @@ pub fn peer(route: &Route, up: &Upstream, has_body: bool, idle: Duration) -> Htt
         o.write_timeout = Some(route.timeout);
     }
     o.idle_timeout = Some(idle);
+    // `headers::edit_response` rebuilds the response's headers without the names' case:
+    // a map of it built per response would be thrown away (patched pingora-core).
+    o.discard_h1_header_case = true;
     // Pingora's defaults, stated: a certificate that does not verify fails the connection.
     o.verify_cert = true;
     o.verify_hostname = true;

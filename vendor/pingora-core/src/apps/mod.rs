@@ -89,6 +89,14 @@ pub struct HttpServerOptions {
     ///
     /// Default: `None`
     pub h2_idle_timeout: Option<Duration>,
+
+    /// Don't record the case of HTTP/1 request header names as received: no second map of
+    /// names is built per request, and the names go upstream in their canonical form (title
+    /// case for standard headers, lower case for the others), as those of HTTP/2 requests do.
+    /// For apps that rebuild the upstream request's headers, or don't need their case kept.
+    ///
+    /// Default: `false` (the case is kept). portcullis patch.
+    pub discard_h1_header_case: bool,
 }
 
 /// Settings persisted across HTTP/1.x keepalive requests on the same downstream connection.
@@ -117,6 +125,8 @@ pub struct HttpPersistentSettings {
     /// across keepalive reuses without the adopter having to re-enable
     /// it on every request.
     pipelining_enabled: bool,
+    /// Whether request header names keep their case (portcullis patch).
+    keep_header_case: bool,
 }
 
 impl HttpPersistentSettings {
@@ -127,6 +137,7 @@ impl HttpPersistentSettings {
             user_context: None,
             pipelined_prefix: None,
             pipelining_enabled: session.pipelining_enabled(),
+            keep_header_case: session.keep_header_case(),
         }
     }
 
@@ -155,6 +166,7 @@ impl HttpPersistentSettings {
             user_context,
             pipelined_prefix,
             pipelining_enabled,
+            keep_header_case,
         } = self;
 
         // Reduce the number of times the connection for this session can be
@@ -171,6 +183,7 @@ impl HttpPersistentSettings {
 
         // Replay pipelining opt-in so it stays on across keepalive reuses.
         session.set_pipelining_enabled(pipelining_enabled);
+        session.set_keep_header_case(keep_header_case);
 
         // Feed any pipelined prefix bytes to the new session's request parser
         // so they are treated as the start of the next request.
@@ -356,6 +369,13 @@ where
                 self.server_options()
                     .and_then(|opts| opts.keepalive_request_limit),
             );
+            // Kept across the connection's requests by `HttpPersistentSettings`.
+            if self
+                .server_options()
+                .is_some_and(|opts| opts.discard_h1_header_case)
+            {
+                session.set_keep_header_case(false);
+            }
 
             let mut result = self.process_new_http(session, shutdown).await;
             while let Some((stream, persistent_settings)) = result.map(|r| r.consume()) {
@@ -407,6 +427,20 @@ mod tests {
 
         // Keepalive should also have been applied
         assert_eq!(session2.get_keepalive(), Some(60));
+    }
+
+    // portcullis patch: the choice not to keep header case lasts for the connection.
+    #[test]
+    fn test_persistent_settings_carry_header_case() {
+        let mock_io = Builder::new().build();
+        let mut session = ServerSession::new_http1(Box::new(mock_io));
+        assert!(session.keep_header_case());
+        session.set_keep_header_case(false);
+        let settings = HttpPersistentSettings::for_session(&session);
+        let mock_io2 = Builder::new().build();
+        let mut session2 = ServerSession::new_http1(Box::new(mock_io2));
+        settings.apply_to_session(&mut session2);
+        assert!(!session2.keep_header_case());
     }
 
     #[test]

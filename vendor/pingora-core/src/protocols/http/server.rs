@@ -341,6 +341,25 @@ impl Session {
         }
     }
 
+    /// Whether HTTP/1 request headers record each name's case as received (the default).
+    /// No-op for H2 / Subrequest / Custom, whose names have no case. See
+    /// [`HttpSession::set_keep_header_case`](crate::protocols::http::v1::server::HttpSession::set_keep_header_case).
+    ///
+    /// portcullis patch.
+    pub fn set_keep_header_case(&mut self, keep: bool) {
+        if let Self::H1(s) = self {
+            s.set_keep_header_case(keep);
+        }
+    }
+
+    /// Whether HTTP/1 request headers record each name's case (`true` for other sessions).
+    pub fn keep_header_case(&self) -> bool {
+        match self {
+            Self::H1(s) => s.keep_header_case(),
+            _ => true,
+        }
+    }
+
     /// Get the number of times the upstream connection connection for this
     /// session can be reused via keepalive. Not applicable for h2 or
     /// subrequest

@@ -21,6 +21,7 @@ use pingora_error::{Error, ErrorType::*, OrErr, Result, RetryType};
 use pingora_http::{HMap, IntoCaseHeaderName, RequestHeader, ResponseHeader};
 use pingora_timeout::timeout;
 use std::io::ErrorKind;
+use std::mem::MaybeUninit;
 use std::str;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -67,6 +68,8 @@ pub struct HttpSession {
     // If allowed, does not fail with error on invalid content-length
     // (treats as close-delimited response).
     allow_h1_response_invalid_content_length: bool,
+    /// Whether the response header records each name's case (portcullis patch).
+    keep_header_case: bool,
 }
 
 /// HTTP 1.x client session
@@ -100,6 +103,7 @@ impl HttpSession {
             received_upgrade_req_body: false,
             close_delimited_resp: false,
             allow_h1_response_invalid_content_length: false,
+            keep_header_case: true,
         }
     }
 
@@ -110,6 +114,7 @@ impl HttpSession {
             session.set_allow_h1_response_invalid_content_length(
                 options.allow_h1_response_invalid_content_length,
             );
+            session.set_keep_header_case(!options.discard_h1_header_case);
         }
         session
     }
@@ -271,9 +276,11 @@ impl HttpSession {
 
         loop {
             if parse_existing_buffer {
-                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-                let mut resp = httparse::Response::new(&mut headers);
-                let parsed = parse_resp_buffer(&mut resp, &self.response_header_read_buf);
+                // portcullis patch: httparse fills what it parses (see the server side).
+                let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+                let mut resp = httparse::Response::new(&mut []);
+                let parsed =
+                    parse_resp_buffer(&mut resp, &self.response_header_read_buf, &mut headers);
                 match parsed {
                     HeaderParseState::Complete(s) => {
                         let total_read = self.response_header_read_buf.len();
@@ -284,10 +291,16 @@ impl HttpSession {
                         // while header_refs doesn't as it is still empty
                         let _num_headers = populate_headers(base, &mut header_refs, resp.headers);
 
-                        let mut response_header = match ResponseHeader::build(
-                            resp.code.unwrap(),
-                            Some(resp.headers.len()),
-                        ) {
+                        // portcullis patch: without `keep_header_case` no second map of
+                        // the names' case is built.
+                        let code = resp.code.unwrap();
+                        let size_hint = Some(resp.headers.len());
+                        let built = if self.keep_header_case {
+                            ResponseHeader::build(code, size_hint)
+                        } else {
+                            ResponseHeader::build_no_case(code, size_hint)
+                        };
+                        let mut response_header = match built {
                             Ok(header) => Box::new(header),
                             Err(e) => return self.fail_response_header_read(e),
                         };
@@ -521,6 +534,16 @@ impl HttpSession {
 
     pub fn set_allow_h1_response_invalid_content_length(&mut self, allow: bool) {
         self.allow_h1_response_invalid_content_length = allow;
+    }
+
+    /// Whether response headers read from now on record the case of each header name as
+    /// received (the default). Without it no second map of names is built per response, and
+    /// a proxy writes the names downstream in their canonical form (title case for standard
+    /// headers, lower case for the others). See `PeerOptions::discard_h1_header_case`.
+    ///
+    /// portcullis patch.
+    pub fn set_keep_header_case(&mut self, keep: bool) {
+        self.keep_header_case = keep;
     }
 
     pub(super) fn get_headers_raw(&self) -> &[u8] {
@@ -883,14 +906,15 @@ impl HttpSession {
 }
 
 #[inline]
-fn parse_resp_buffer<'buf>(
-    resp: &mut httparse::Response<'_, 'buf>,
+fn parse_resp_buffer<'h, 'buf>(
+    resp: &mut httparse::Response<'h, 'buf>,
     buf: &'buf [u8],
+    headers: &'h mut [MaybeUninit<httparse::Header<'buf>>],
 ) -> HeaderParseState {
     let mut parser = httparse::ParserConfig::default();
     parser.allow_spaces_after_header_name_in_responses(true);
     parser.allow_obsolete_multiline_headers_in_responses(true);
-    let res = match parser.parse_response(resp, buf) {
+    let res = match parser.parse_response_with_uninit_headers(resp, buf, headers) {
         Ok(s) => s,
         Err(e) => {
             return HeaderParseState::Invalid(e);
@@ -975,6 +999,31 @@ mod tests_stream {
         let res = http_stream.read_response().await;
         assert_eq!(input.len(), res.unwrap());
         assert_eq!(0, http_stream.resp_header().unwrap().headers.len());
+    }
+
+    // portcullis patch: header case only when kept.
+    #[tokio::test]
+    async fn read_response_with_and_without_header_case() {
+        init_log();
+        let input = b"HTTP/1.1 200 OK\r\nX-CuStOm: a\r\nServer: s\r\n\r\n";
+        for keep in [true, false] {
+            let mock_io = Builder::new().read(&input[..]).build();
+            let mut peer = crate::upstreams::peer::HttpPeer::new("127.0.0.1:80", false, "".into());
+            peer.options.discard_h1_header_case = !keep;
+            let mut http_stream = HttpSession::new_with_options(Box::new(mock_io), &peer);
+            assert_eq!(input.len(), http_stream.read_response().await.unwrap());
+            let resp = http_stream.resp_header().unwrap();
+            assert_eq!(resp.has_case(), keep);
+            assert_eq!(resp.headers.get("x-custom").unwrap(), "a");
+            let mut wire = Vec::new();
+            resp.header_to_h1_wire(&mut wire);
+            let expected: &[u8] = if keep {
+                b"X-CuStOm: a\r\nServer: s\r\n"
+            } else {
+                b"x-custom: a\r\nServer: s\r\n"
+            };
+            assert_eq!(wire, expected);
+        }
     }
 
     #[tokio::test]

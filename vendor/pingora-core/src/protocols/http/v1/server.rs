@@ -29,6 +29,7 @@ use pingora_timeout::timeout;
 use regex::bytes::Regex;
 use std::any::Any;
 use std::collections::VecDeque;
+use std::mem::MaybeUninit;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -158,6 +159,9 @@ pub struct HttpSession {
     /// [`super::super::HttpPersistentSettings`] into the next session.
     /// Scoped narrowly so it cannot affect FIN / `abort_on_close` semantics.
     pipelined_idle_bytes_stashed: bool,
+    /// Whether the request header records each name's case as received (`true` by default).
+    /// portcullis patch: see [`Self::set_keep_header_case`].
+    keep_header_case: bool,
 }
 
 impl HttpSession {
@@ -206,6 +210,7 @@ impl HttpSession {
             pipelining_enabled: false,
             pipelined_prefix: None,
             pipelined_idle_bytes_stashed: false,
+            keep_header_case: true,
         }
     }
 
@@ -331,9 +336,11 @@ impl HttpSession {
 
             // Use loop as GOTO to retry escaped request buffer, not a real loop
             loop {
-                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-                let mut req = httparse::Request::new(&mut headers);
-                let parsed = parse_req_buffer(&mut req, &buf);
+                // portcullis patch: httparse fills what it parses; initializing all
+                // MAX_HEADERS entries first cost more than parsing a short request.
+                let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+                let mut req = httparse::Request::new(&mut []);
+                let parsed = parse_req_buffer(&mut req, &buf, &mut headers);
                 match parsed {
                     HeaderParseState::Complete(s) => {
                         self.raw_header = Some(BufRef(0, s));
@@ -349,12 +356,17 @@ impl HttpSession {
                         // while header_refs doesn't as it is still empty
                         let _num_headers = populate_headers(base, &mut header_refs, req.headers);
 
-                        let mut request_header = Box::new(RequestHeader::build(
-                            req.method.unwrap_or(""),
-                            // we path httparse to allow unsafe bytes in the str
-                            req.path.unwrap_or("").as_bytes(),
-                            Some(req.headers.len()),
-                        )?);
+                        // portcullis patch: without `keep_header_case` no second map of
+                        // the names' case is built (`RequestHeader::build_no_case`).
+                        let method = req.method.unwrap_or("");
+                        // we path httparse to allow unsafe bytes in the str
+                        let path = req.path.unwrap_or("").as_bytes();
+                        let size_hint = Some(req.headers.len());
+                        let mut request_header = Box::new(if self.keep_header_case {
+                            RequestHeader::build(method, path, size_hint)?
+                        } else {
+                            RequestHeader::build_no_case(method, path, size_hint)?
+                        });
 
                         request_header.set_version(match req.version {
                             Some(1) => Version::HTTP_11,
@@ -730,6 +742,23 @@ impl HttpSession {
 
     pub fn get_keepalive_reuses_remaining(&self) -> Option<u32> {
         self.keepalive_reuses_remaining
+    }
+
+    /// Whether request headers read from now on record the case of each header name as
+    /// received (the default), so that they are written upstream the way the client spelled
+    /// them. Without it no second map of names is built per request: names are written in
+    /// their canonical form (title case for standard headers, lower case for the others), as
+    /// for requests that arrived over HTTP/2. An app that rebuilds the upstream request's
+    /// headers anyway, or that does not care about their case, saves a map per request.
+    ///
+    /// portcullis patch (see `PORTCULLIS.md` in the vendored crate).
+    pub fn set_keep_header_case(&mut self, keep: bool) {
+        self.keep_header_case = keep;
+    }
+
+    /// See [`Self::set_keep_header_case`].
+    pub fn keep_header_case(&self) -> bool {
+        self.keep_header_case
     }
 
     /// Set user-defined context to carry across requests on the same keepalive connection.
@@ -1794,23 +1823,41 @@ fn escape_illegal_request_line(buf: &BytesMut) -> Option<BytesMut> {
 }
 
 #[inline]
-fn parse_req_buffer<'buf>(
-    req: &mut httparse::Request<'_, 'buf>,
+fn parse_req_buffer<'h, 'buf>(
+    req: &mut httparse::Request<'h, 'buf>,
     buf: &'buf [u8],
+    headers: &'h mut [MaybeUninit<httparse::Header<'buf>>],
 ) -> HeaderParseState {
     use httparse::Result;
 
     #[cfg(feature = "patched_http1")]
-    fn parse<'buf>(req: &mut httparse::Request<'_, 'buf>, buf: &'buf [u8]) -> Result<usize> {
+    fn parse<'h, 'buf>(
+        req: &mut httparse::Request<'h, 'buf>,
+        buf: &'buf [u8],
+        headers: &'h mut [MaybeUninit<httparse::Header<'buf>>],
+    ) -> Result<usize> {
+        for h in headers.iter_mut() {
+            h.write(httparse::EMPTY_HEADER);
+        }
+        // SAFETY: every element was initialized just above, and `MaybeUninit<T>` has the
+        // layout of `T`.
+        req.headers = unsafe {
+            &mut *(headers as *mut [MaybeUninit<httparse::Header<'buf>>]
+                as *mut [httparse::Header<'buf>])
+        };
         req.parse_unchecked(buf)
     }
 
     #[cfg(not(feature = "patched_http1"))]
-    fn parse<'buf>(req: &mut httparse::Request<'_, 'buf>, buf: &'buf [u8]) -> Result<usize> {
-        req.parse(buf)
+    fn parse<'h, 'buf>(
+        req: &mut httparse::Request<'h, 'buf>,
+        buf: &'buf [u8],
+        headers: &'h mut [MaybeUninit<httparse::Header<'buf>>],
+    ) -> Result<usize> {
+        req.parse_with_uninit_headers(buf, headers)
     }
 
-    let res = match parse(req, buf) {
+    let res = match parse(req, buf, headers) {
         Ok(s) => s,
         Err(e) => {
             return HeaderParseState::Invalid(e);
@@ -1877,6 +1924,72 @@ mod tests_stream {
         let res = http_stream.read_request().await;
         assert_eq!(input.len(), res.unwrap().unwrap());
         assert_eq!(0, http_stream.req_header().headers.len());
+    }
+
+    // portcullis patch: header case only when kept.
+    #[tokio::test]
+    async fn read_keeps_header_case_by_default() {
+        init_log();
+        let input = b"GET / HTTP/1.1\r\nX-CuStOm: a\r\nhost: h\r\n\r\n";
+        let mock_io = Builder::new().read(&input[..]).build();
+        let mut http_stream = HttpSession::new(Box::new(mock_io));
+        assert!(http_stream.keep_header_case());
+        http_stream.read_request().await.unwrap();
+        let req = http_stream.req_header();
+        assert!(req.has_case());
+        let mut wire = Vec::new();
+        req.header_to_h1_wire(&mut wire);
+        assert_eq!(wire, b"X-CuStOm: a\r\nhost: h\r\n");
+    }
+
+    // portcullis patch: header case only when kept.
+    #[tokio::test]
+    async fn read_without_header_case_writes_canonical_names() {
+        init_log();
+        let input = b"GET /p?q HTTP/1.1\r\nX-CuStOm: a\r\nhost: h\r\nX-Custom: b\r\n\r\n";
+        let mock_io = Builder::new().read(&input[..]).build();
+        let mut http_stream = HttpSession::new(Box::new(mock_io));
+        http_stream.set_keep_header_case(false);
+        http_stream.read_request().await.unwrap();
+        let req = http_stream.req_header();
+        assert!(!req.has_case());
+        assert_eq!(req.raw_path(), b"/p?q");
+        let values: Vec<_> = req.headers.get_all("x-custom").iter().collect();
+        assert_eq!(values, ["a", "b"]);
+        let mut wire = Vec::new();
+        req.header_to_h1_wire(&mut wire);
+        assert_eq!(wire, b"x-custom: a\r\nx-custom: b\r\nHost: h\r\n");
+    }
+
+    // portcullis patch: the headers httparse fills are read from an uninitialized array, also
+    // when the head arrives in pieces and when it has as many headers as allowed.
+    #[tokio::test]
+    async fn read_headers_in_pieces_and_at_the_limit() {
+        init_log();
+        let mut head = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..MAX_HEADERS {
+            head.extend_from_slice(format!("X-H{i}: {i}\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        let (a, b) = head.split_at(40);
+        let mock_io = Builder::new().read(a).read(b).build();
+        let mut http_stream = HttpSession::new(Box::new(mock_io));
+        assert_eq!(
+            head.len(),
+            http_stream.read_request().await.unwrap().unwrap()
+        );
+        let req = http_stream.req_header();
+        assert_eq!(req.headers.len(), MAX_HEADERS);
+        assert_eq!(req.headers.get("x-h255").unwrap(), "255");
+
+        let mut over = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            over.extend_from_slice(format!("X-H{i}: {i}\r\n").as_bytes());
+        }
+        over.extend_from_slice(b"\r\n");
+        let mock_io = Builder::new().read(&over).build();
+        let mut http_stream = HttpSession::new(Box::new(mock_io));
+        assert!(http_stream.read_request().await.is_err());
     }
 
     #[cfg(feature = "patched_http1")]
