@@ -297,7 +297,7 @@ fn alert_rules_pass_promtool_and_their_unit_tests() {
 }
 
 /// The issuer's store metrics the alerts and the dashboard read are on /metrics: reachable,
-/// the pool (SQLite's bound is 2), the probe's waits, and the live sessions per realm, which
+/// the pool (SQLite's bound is 3: two lent per query, one kept by the refresh rotation), the probe's waits, and the live sessions per realm, which
 /// count a session the password grant opens. A gateway without the issuer has none of them (so
 /// `PortcullisDatabaseUnreachable` cannot fire for it).
 #[tokio::test]
@@ -313,7 +313,7 @@ async fn the_issuer_store_metrics_are_exported() {
             has(&m, "portcullis_issuer_store_up{backend=\"sqlite\"} 1")
                 && has(
                     &m,
-                    "portcullis_issuer_db_pool_max_connections{backend=\"sqlite\"} 2",
+                    "portcullis_issuer_db_pool_max_connections{backend=\"sqlite\"} 3",
                 )
                 && has(&m, "portcullis_issuer_sessions_active{realm=\"myrealm\"} 0")
                 && m.contains(
