@@ -1,5 +1,6 @@
 //! Argon2 (RFC 9106, version 0x13) with a hand-scheduled AVX2 compression function and
-//! per-thread block memory that is zeroed after each hash.
+//! per-thread block memory that is zeroed after each hash and given back to the OS when the
+//! thread ends.
 //!
 //! The RustCrypto `argon2` crate (0.6) dispatches to AVX2 at run time, but only by compiling
 //! its scalar compression function with AVX2 enabled and leaving the vectorisation to LLVM. At
@@ -27,8 +28,11 @@ use blake2::{Blake2b512, Blake2bVarCore, Digest};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+mod region;
 #[cfg(test)]
 mod tests;
+
+pub use region::Region;
 
 const WORDS: usize = 128;
 const SYNC_POINTS: usize = 4;
@@ -56,8 +60,8 @@ impl Block {
 
 thread_local! {
     /// Kept between hashes so a login neither allocates nor page-faults in 7 MiB; all zero
-    /// between hashes.
-    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+    /// between hashes; unmapped when the thread ends.
+    static MEMORY: RefCell<Region<Block>> = const { RefCell::new(Region::new()) };
 }
 
 /// Whether the fast path can run on this CPU.
@@ -100,17 +104,12 @@ pub fn compute(
     let res = MEMORY
         .try_with(|cell| {
             let mut mem = cell.try_borrow_mut().ok()?;
-            if mem.len() < block_count {
-                *mem = Vec::new();
-                mem.try_reserve_exact(block_count).ok()?;
-                mem.resize(block_count, Block::ZERO);
-            }
-            let blocks = mem.get_mut(..block_count)?;
+            let blocks = mem.get(block_count, Block::ZERO)?;
             let res = fill(alg, blocks, &h0, lanes, lane_len, passes)
                 .and_then(|()| finalize(blocks, lanes, lane_len, out));
             wipe(blocks);
-            if mem.len() * size_of::<Block>() > KEEP_BYTES {
-                *mem = Vec::new();
+            if mem.mapped_bytes() > KEEP_BYTES {
+                mem.release();
             }
             res
         })

@@ -108,19 +108,85 @@ fn memory_is_zeroed_after_each_hash_and_large_memory_freed() {
         b"saltsalt",
         &mut out,
     );
-    let kept = MEMORY.with(|m| m.borrow().len());
-    assert_eq!(kept, if machine_has_avx2() { 7168 } else { 0 });
-    let zero = |m: &RefCell<Vec<Block>>| m.borrow().iter().all(|b| b.0.iter().all(|w| *w == 0));
+    let kept = MEMORY.with(|m| m.borrow().mapped_bytes());
+    assert_eq!(kept, if machine_has_avx2() { 7168 * 1024 } else { 0 });
+    let zero = |m: &RefCell<Region<Block>>| {
+        let mut m = m.borrow_mut();
+        let n = m.mapped_bytes() / 1024;
+        m.get(n, Block::ZERO)
+            .unwrap()
+            .iter()
+            .all(|b| b.0.iter().all(|w| *w == 0))
+    };
     assert!(MEMORY.with(zero));
     // A smaller hash uses the front of the kept memory and leaves it zeroed too.
     let small = Params::new(64, 2, 2, Some(32)).unwrap();
     let _ = compute(Algorithm::Argon2i, &small, b"pw", b"saltsalt", &mut out);
-    assert_eq!(MEMORY.with(|m| m.borrow().len()), kept);
+    assert_eq!(MEMORY.with(|m| m.borrow().mapped_bytes()), kept);
     assert!(MEMORY.with(zero));
     // Above KEEP_BYTES the memory is given back.
     let big = Params::new((KEEP_BYTES / 1024) as u32 + 64, 1, 1, Some(32)).unwrap();
     let _ = compute(Algorithm::Argon2id, &big, b"pw", b"saltsalt", &mut out);
-    assert_eq!(MEMORY.with(|m| m.borrow().len()), 0);
+    assert_eq!(MEMORY.with(|m| m.borrow().mapped_bytes()), 0);
+}
+
+#[test]
+fn block_memory_is_returned_to_the_os_when_its_thread_ends() {
+    // The mapping is gone once its thread has ended (unmapped, not merely freed into an
+    // allocator that keeps it): no mapping in /proc/self/maps covers its range any more. The
+    // size is one no other test maps, so another test's mapping cannot fill the hole.
+    if !machine_has_avx2() {
+        return;
+    }
+    let m_cost = 7236;
+    let covered = |(start, len): (usize, usize)| {
+        std::fs::read_to_string("/proc/self/maps")
+            .unwrap()
+            .lines()
+            .any(|l| {
+                let range = l.split_whitespace().next().unwrap();
+                let (a, b) = range.split_once('-').unwrap();
+                let a = usize::from_str_radix(a, 16).unwrap();
+                let b = usize::from_str_radix(b, 16).unwrap();
+                a <= start && start + len <= b
+            })
+    };
+    let (range, while_alive) = std::thread::spawn(move || {
+        let params = Params::new(m_cost, 1, 1, Some(32)).unwrap();
+        let mut out = [0u8; 32];
+        compute(Algorithm::Argon2id, &params, b"pw", b"saltsalt", &mut out).unwrap();
+        let range = MEMORY.with(|m| {
+            let mut m = m.borrow_mut();
+            let len = m.mapped_bytes();
+            (m.get(1, Block::ZERO).unwrap().as_ptr() as usize, len)
+        });
+        (range, covered(range))
+    })
+    .join()
+    .unwrap();
+    assert_eq!(range.1, m_cost as usize * 1024);
+    assert!(while_alive);
+    assert!(!covered(range), "the block memory outlived its thread");
+}
+
+#[test]
+fn regions_grow_keep_their_values_and_release() {
+    let mut r = Region::<u64>::new();
+    assert_eq!(r.mapped_bytes(), 0);
+    r.get(3, 7).unwrap().copy_from_slice(&[1, 2, 3]);
+    assert_eq!(r.mapped_bytes(), 4096);
+    // Growing within the mapping keeps the values and initialises the new ones.
+    assert_eq!(r.get(5, 9).unwrap(), &[1, 2, 3, 9, 9]);
+    assert_eq!(r.get(2, 0).unwrap(), &[1, 2]);
+    // Past the mapping: a fresh one, all `init`.
+    assert_eq!(
+        r.get(1000, 4).unwrap().iter().filter(|v| **v == 4).count(),
+        1000
+    );
+    assert_eq!(r.mapped_bytes(), 8192);
+    r.release();
+    assert_eq!(r.mapped_bytes(), 0);
+    assert_eq!(r.get(1, 5).unwrap(), &[5]);
 }
 
 #[test]

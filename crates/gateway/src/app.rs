@@ -15,12 +15,15 @@ use pingora::services::listening::Service;
 use crate::audit::LogGuard;
 use crate::embed::EmbeddedIssuer;
 use crate::handover::{InternalListener, Lingering, OpenConnections};
-use crate::lifecycle::{Drain, PrefetchKeys, ReadinessProbe, SighupReload, StoreProbe, Watcher};
+use crate::lifecycle::{
+    Drain, PrefetchKeys, ReadinessProbe, SighupReload, StoreProbe, Together, Watcher,
+};
 use crate::mgmt::{HttpsRedirect, Management, Readiness};
 use crate::proxy::PublicProxy;
 use crate::proxy::head_deadline::{ConnectionCap, Guarded};
 use crate::reload::Live;
 use crate::snapshot::Snapshot;
+use pingora::services::background::BackgroundService;
 use portcullis_authn::{AuthnEnv, JwksRegistry};
 use portcullis_core::config::{Config, Diagnostics};
 
@@ -189,25 +192,19 @@ pub fn run(loaded: Loaded, log_guard: LogGuard, upgrade: bool) -> Result<()> {
             issuer: issuer.clone(),
         }),
     );
+    // Its own work is small (health, metrics); the issuer's admin API runs on the issuer's
+    // runtime. One thread, not `runtime.worker_threads`.
+    mgmt.threads = Some(1);
     mgmt.add_tcp(&config.listen.management.to_string());
     server.add_service(mgmt);
     let ending = Ending { open, tracing };
-    add_background(
-        &mut server,
-        &config,
-        &live,
-        ready,
-        issuer,
-        log_guard,
-        ending,
-    );
-    server.add_service(background_service(
-        "rate-limits",
-        crate::limit::Upkeep {
-            limits,
-            live: Arc::clone(&live),
-        },
-    ));
+    let mut services = background(&config, &live, ready, issuer, log_guard, ending);
+    services.push(Arc::new(crate::limit::Upkeep {
+        limits,
+        live: Arc::clone(&live),
+    }));
+    // One runtime of one thread for all of them, each its own task.
+    server.add_service(background_service("lifecycle", Together { services }));
 
     tracing::info!(listen.public = %public, listen.management = %config.listen.management, threads, "portcullis starting");
     server.run_forever()
@@ -396,6 +393,8 @@ fn add_https_redirect(server: &mut Server, config: &Config) {
         config.limits.max_connections,
         config.limits.header_read_timeout,
     ));
+    // It only answers with a redirect: one thread.
+    svc.threads = Some(1);
     svc.add_tcp(&redirect.to_string());
     server.add_service(svc);
 }
@@ -403,74 +402,57 @@ fn add_https_redirect(server: &mut Server, config: &Config) {
 /// The lifecycle services: SIGHUP reload, the drain (which exports buffered spans and flushes
 /// the audit log last), the issuer's store probe, the first JWKS fetch, readiness and the file
 /// watcher.
-fn add_background(
-    server: &mut Server,
+fn background(
     config: &Config,
     live: &Arc<Live>,
     ready: Arc<Readiness>,
     issuer: Option<Arc<EmbeddedIssuer>>,
     log_guard: LogGuard,
     Ending { open, tracing }: Ending,
-) {
-    server.add_service(background_service(
-        "sighup",
-        SighupReload {
-            live: Arc::clone(live),
-        },
-    ));
+) -> Vec<Arc<dyn BackgroundService + Send + Sync>> {
+    let mut services: Vec<Arc<dyn BackgroundService + Send + Sync>> = Vec::new();
+    services.push(Arc::new(SighupReload {
+        live: Arc::clone(live),
+    }));
     let guard = Mutex::new(Some(log_guard));
-    server.add_service(background_service(
-        "drain",
-        Drain {
-            max: config.runtime.shutdown_drain,
-            open,
-            on_exit: Box::new(move || {
-                // Export the buffered spans (bounded), then flush the audit log.
-                if let Some(t) = &tracing {
-                    t.shutdown(std::time::Duration::from_secs(3));
-                }
-                if let Ok(mut g) = guard.lock() {
-                    g.take();
-                }
-            }),
-        },
-    ));
+    services.push(Arc::new(Drain {
+        max: config.runtime.shutdown_drain,
+        open,
+        on_exit: Box::new(move || {
+            // Export the buffered spans (bounded), then flush the audit log.
+            if let Some(t) = &tracing {
+                t.shutdown(std::time::Duration::from_secs(3));
+            }
+            if let Ok(mut g) = guard.lock() {
+                g.take();
+            }
+        }),
+    }));
     if let Some(issuer) = issuer {
         let backend = match &config.issuer {
             Some(i) if i.database.starts_with("postgres") => "postgres",
             _ => "sqlite",
         };
-        server.add_service(background_service(
-            "store",
-            StoreProbe {
-                issuer,
-                ready: Arc::clone(&ready),
-                backend,
-            },
-        ));
-    }
-    server.add_service(background_service(
-        "jwks",
-        PrefetchKeys {
-            live: Arc::clone(live),
+        services.push(Arc::new(StoreProbe {
+            issuer,
             ready: Arc::clone(&ready),
-            timeout: std::time::Duration::from_secs(10),
-        },
-    ));
-    server.add_service(background_service(
-        "ready",
-        ReadinessProbe {
-            ready,
-            public: config.listen.public,
-        },
-    ));
-    if config.routing.watch {
-        server.add_service(background_service(
-            "watch",
-            Watcher {
-                live: Arc::clone(live),
-                debounce: std::time::Duration::from_millis(1000),
-            },
-        ));
+            backend,
+        }));
     }
+    services.push(Arc::new(PrefetchKeys {
+        live: Arc::clone(live),
+        ready: Arc::clone(&ready),
+        timeout: std::time::Duration::from_secs(10),
+    }));
+    services.push(Arc::new(ReadinessProbe {
+        ready,
+        public: config.listen.public,
+    }));
+    if config.routing.watch {
+        services.push(Arc::new(Watcher {
+            live: Arc::clone(live),
+            debounce: std::time::Duration::from_millis(1000),
+        }));
+    }
+    services
 }

@@ -14,6 +14,25 @@ use crate::mgmt::Readiness;
 use crate::reload::Live;
 use portcullis_core::metrics::metrics;
 
+/// Several background services on one Pingora runtime of one thread, each its own task:
+/// Pingora gives every service a runtime (its threads, timer and I/O driver, and each thread
+/// its allocator pages) of its own, and these only wait for signals, timers and the network.
+pub struct Together {
+    pub services: Vec<Arc<dyn BackgroundService + Send + Sync>>,
+}
+
+#[async_trait]
+impl BackgroundService for Together {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for service in &self.services {
+            let (service, shutdown) = (Arc::clone(service), shutdown.clone());
+            tasks.spawn(async move { service.start(shutdown).await });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
 /// SIGHUP → reload. (Pingora leaves SIGHUP unhandled, which would kill the process.)
 pub struct SighupReload {
     pub live: Arc<Live>,

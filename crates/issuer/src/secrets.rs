@@ -3,11 +3,15 @@
 use std::cell::RefCell;
 use std::sync::LazyLock;
 
-use argon2::{Algorithm, Argon2, Block, Params, PasswordHasher, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use portcullis_blamka::Region;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+mod pool;
+pub use pool::{on_hashing_thread, set_hashing_threads};
 
 /// Keycloak's argon2 defaults: argon2id, 7 MiB, 5 iterations, parallelism 1.
 fn argon2() -> anyhow::Result<Argon2<'static>> {
@@ -15,18 +19,39 @@ fn argon2() -> anyhow::Result<Argon2<'static>> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-/// Hashes a password into a PHC string. CPU-heavy: call from `spawn_blocking`.
+/// Hashes a password into a PHC string. CPU-heavy: call through `on_hashing_thread`.
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    let salt = random_bytes::<16>()?;
-    let hash = argon2()?
-        .hash_password_with_salt(password.as_bytes(), &salt)
-        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
-    Ok(hash.to_string())
+    phc_with_salt(password, &random_bytes::<16>()?)
+}
+
+/// The PHC string the crate's `hash_password_with_salt` gives (tested equal), computed like a
+/// verification (blamka, else the crate) in the thread's kept block memory: the crate's own
+/// hasher allocates its 7 MiB from the global allocator on every call, which keeps them.
+fn phc_with_salt(password: &str, salt: &[u8]) -> anyhow::Result<String> {
+    let argon2 = argon2()?;
+    let params = argon2.params();
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let (alg, version) = (Algorithm::Argon2id, Version::V0x13);
+    if hash_with_blamka(alg, version, params, password.as_bytes(), salt, &mut out).is_none() {
+        hash_with_crate(&argon2, password.as_bytes(), salt, &mut out)
+            .ok_or_else(|| anyhow::anyhow!("argon2: hashing failed"))?;
+    }
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    Ok(format!(
+        "${}$v={}$m={},t={},p={}${}${}",
+        alg.as_str(),
+        u32::from(version),
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        b64.encode(salt),
+        b64.encode(out)
+    ))
 }
 
 /// Checks a password against a PHC string with the hash's own parameters (Keycloak realm files
-/// carry hashes of any cost); any malformed hash is a mismatch. CPU-heavy: call from
-/// `spawn_blocking`.
+/// carry hashes of any cost); any malformed hash is a mismatch. CPU-heavy: call through
+/// `on_hashing_thread`.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     verify_phc(password.as_bytes(), phc).unwrap_or(false)
 }
@@ -78,9 +103,10 @@ fn hash_with_blamka(
 const KEEP_BYTES: usize = 64 << 20;
 
 thread_local! {
-    /// The crate's block memory (7 MiB at Keycloak's parameters), kept per blocking thread so
-    /// a hash neither allocates nor page-faults it in; all zero between hashes.
-    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+    /// The crate's block memory (7 MiB at Keycloak's parameters), kept per hashing thread so
+    /// a hash neither allocates nor page-faults it in; all zero between hashes; unmapped when
+    /// the thread ends (`portcullis_blamka::Region`).
+    static MEMORY: RefCell<Region<Block>> = const { RefCell::new(Region::new()) };
 }
 
 /// The `argon2` crate (run-time AVX2 dispatch of its scalar code) in this thread's kept
@@ -95,18 +121,13 @@ fn hash_with_crate(
     MEMORY
         .try_with(|cell| {
             let mut mem = cell.try_borrow_mut().ok()?;
-            if mem.len() < blocks {
-                *mem = Vec::new();
-                mem.try_reserve_exact(blocks).ok()?;
-                mem.resize(blocks, Block::new());
-            }
-            let memory = mem.get_mut(..blocks)?;
+            let memory = mem.get(blocks, Block::new())?;
             let res = argon2.hash_password_into_with_memory(password, salt, out, &mut *memory);
             memory.fill(Block::new());
             // Keeps the zeroing from being optimised away as a dead store.
             std::hint::black_box(&mut *memory);
-            if mem.len() * Block::SIZE > KEEP_BYTES {
-                *mem = Vec::new();
+            if mem.mapped_bytes() > KEEP_BYTES {
+                mem.release();
             }
             res.ok()
         })
@@ -220,11 +241,21 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::PasswordHasher;
 
     #[test]
     fn password_hash_uses_keycloak_parameters_and_verifies() {
         let h = hash_password("pw").unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{h}");
+        // The very string the crate's hasher writes for the same salt.
+        for (pw, salt) in [("pw", *b"0123456789abcdef"), ("p\u{e4}ss w0rd", [0xff; 16])] {
+            let crate_phc = argon2()
+                .unwrap()
+                .hash_password_with_salt(pw.as_bytes(), &salt)
+                .unwrap()
+                .to_string();
+            assert_eq!(phc_with_salt(pw, &salt).unwrap(), crate_phc);
+        }
         assert!(verify_password("pw", &h));
         assert!(!verify_password("pW", &h));
         assert!(!verify_password("pw", "garbage"));
@@ -352,10 +383,13 @@ mod tests {
             }
         }
         // The oversized case was not kept.
-        assert!(MEMORY.with(|m| m.borrow().len()) * Block::SIZE <= KEEP_BYTES);
+        assert!(MEMORY.with(|m| m.borrow().mapped_bytes()) <= KEEP_BYTES);
         // The memory holds nothing of the last hash.
         assert!(MEMORY.with(|m| {
-            m.borrow()
+            let mut m = m.borrow_mut();
+            let n = m.mapped_bytes() / Block::SIZE;
+            m.get(n, Block::new())
+                .unwrap()
                 .iter()
                 .all(|b| b.as_ref().iter().all(|w| *w == 0))
         }));

@@ -40,6 +40,9 @@ impl EmbeddedIssuer {
         clock: SharedClock,
         threads: usize,
     ) -> Result<Arc<Self>> {
+        // Password hashes run on as many threads as the issuer has workers: more at once
+        // would only hold more 7 MiB argon2 blocks, not log anyone in sooner.
+        portcullis_issuer::secrets::set_hashing_threads(threads.max(1));
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("issuer")

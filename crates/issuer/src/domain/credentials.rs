@@ -74,7 +74,7 @@ pub async fn check(
         .and_then(|u| u.password_hash.as_ref())
         .map(|h| h.expose().clone());
     let pw = password.to_string();
-    let ok = tokio::task::spawn_blocking(move || match hash {
+    let ok = secrets::on_hashing_thread(move || match hash {
         Some(h) => secrets::verify_password(&pw, &h),
         None => {
             let _ = secrets::verify_password(&pw, secrets::dummy_password_hash());
@@ -219,7 +219,7 @@ pub async fn set_password(
                 .map(|c| c.secret.expose().clone()),
         );
         let pw = new_password.to_string();
-        let reused = tokio::task::spawn_blocking(move || {
+        let reused = secrets::on_hashing_thread(move || {
             recent.iter().any(|h| secrets::verify_password(&pw, h))
         })
         .await?;
@@ -230,7 +230,7 @@ pub async fn set_password(
         }
     }
     let pw = new_password.to_string();
-    let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&pw)).await??;
+    let hash = secrets::on_hashing_thread(move || secrets::hash_password(&pw)).await??;
     row.password_hash = Some(Secret(hash));
     st.store.put_user(&row).await?;
     let now = st.now();

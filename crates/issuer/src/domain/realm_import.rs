@@ -146,7 +146,7 @@ async fn put_user(
         .and_then(|c| c.value.clone());
     let password_hash = match password {
         Some(p) => Some(Secret(
-            tokio::task::spawn_blocking(move || secrets::hash_password(&p)).await??,
+            secrets::on_hashing_thread(move || secrets::hash_password(&p)).await??,
         )),
         None => None,
     };

@@ -105,7 +105,7 @@ pub async fn register(
         return Ok(Err(why));
     }
     let pw = f.password.to_string();
-    let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&pw)).await??;
+    let hash = secrets::on_hashing_thread(move || secrets::hash_password(&pw)).await??;
     user.password_hash = Some(Secret(hash));
     st.store.put_user(&user).await?;
     tracing::info!(realm, user = %user.id, "user registered");

@@ -175,7 +175,7 @@ pub async fn bootstrap(
         return Ok(());
     }
     let pw = admin.password.expose().clone();
-    let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&pw)).await??;
+    let hash = secrets::on_hashing_thread(move || secrets::hash_password(&pw)).await??;
     let user = UserRow {
         id: secrets::uuid()?,
         realm: MASTER.into(),

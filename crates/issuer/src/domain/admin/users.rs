@@ -178,7 +178,7 @@ async fn password_hash(
         return Ok(Err(Refused::bad(m)));
     }
     Ok(Ok(Some(Secret(
-        tokio::task::spawn_blocking(move || secrets::hash_password(&pw)).await??,
+        secrets::on_hashing_thread(move || secrets::hash_password(&pw)).await??,
     ))))
 }
 
