@@ -27,6 +27,8 @@ pub struct Signer {
     pub kid: String,
     pub alg: &'static str,
     key: Key,
+    /// The base64url JWS header of `typ` "JWT" (every token the issuer mints), encoded once.
+    jwt_header: String,
 }
 
 impl std::fmt::Debug for Signer {
@@ -92,8 +94,10 @@ impl Signer {
             kid: String::new(),
             alg,
             key,
+            jwt_header: String::new(),
         };
         s.kid = s.thumbprint();
+        s.jwt_header = s.header("JWT")?;
         Ok(s)
     }
 
@@ -163,12 +167,24 @@ impl Signer {
         Ok(der.as_ref().to_vec())
     }
 
+    /// The base64url JWS header for `typ`.
+    fn header(&self, typ: &str) -> anyhow::Result<String> {
+        let header = json!({"alg": self.alg, "typ": typ, "kid": self.kid});
+        Ok(URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?))
+    }
+
     /// A compact JWS of `claims`.
     pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> anyhow::Result<String> {
-        let header = json!({"alg": self.alg, "typ": typ, "kid": self.kid});
-        let mut out = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?);
+        let payload = serde_json::to_vec(claims)?;
+        // Header, payload and an RSA-2048 signature (342 characters) in one allocation.
+        let mut out = String::with_capacity(self.jwt_header.len() + payload.len() * 4 / 3 + 352);
+        if typ == "JWT" {
+            out.push_str(&self.jwt_header);
+        } else {
+            out.push_str(&self.header(typ)?);
+        }
         out.push('.');
-        out.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims)?));
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
         let sig = match &self.key {
             Key::Rsa(k) => {
                 let mut sig = vec![0u8; k.public_modulus_len()];
@@ -189,7 +205,7 @@ impl Signer {
             Key::Ed(k) => k.sign(out.as_bytes()).as_ref().to_vec(),
         };
         out.push('.');
-        out.push_str(&URL_SAFE_NO_PAD.encode(&sig));
+        URL_SAFE_NO_PAD.encode_string(&sig, &mut out);
         Ok(out)
     }
 }
