@@ -337,6 +337,10 @@ fn add_public(
     // CONNECT reaches our guard, which answers 400 (Pingora's own answer would be 405).
     opts.allow_connect_method_proxying = true;
     opts.h2_idle_timeout = Some(config.limits.keepalive_timeout);
+    // `headers::edit_request` writes the upstream request's header names in their canonical
+    // form: the per-request map of their original case would be thrown away (patched
+    // pingora-core), from a connection's first request on.
+    opts.discard_h1_header_case = true;
     let mut proxy = pingora::proxy::http_proxy(conf, proxy);
     proxy.server_options = Some(opts);
     proxy.h2_options = Some(h2_options(config.limits.max_header_bytes));
