@@ -71,7 +71,7 @@ impl<T: Copy> Region<T> {
                 0,
             )
         };
-        if p == libc::MAP_FAILED || (p as usize) % align_of::<T>() != 0 {
+        if p == libc::MAP_FAILED || !(p as usize).is_multiple_of(align_of::<T>()) {
             return None;
         }
         self.ptr = NonNull::new(p.cast::<T>())?;
