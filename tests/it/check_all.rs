@@ -4,12 +4,11 @@
 //! when those files have unknown keys besides; a reload refused for them leaves the running
 //! routes and policies as they were.
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{BIN, Gateway, Opts, Upstream, eventually, route};
+use crate::harness::{Gateway, Opts, Upstream, check_in, eventually, route};
 
 /// Two routes `a` and `b` on the same prefix `/a` (the second one's `[[route]]` on line 7),
 /// with `extra` TOML in `b`.
@@ -43,14 +42,7 @@ fn check(files: &[(&str, &str)]) -> (i32, String) {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, body).unwrap();
     }
-    let out = Command::new(BIN)
-        .args(["check", "--config", "portcullis.toml"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
+    check_in(dir.path())
 }
 
 const DUPLICATE: &str = "routes/r.toml:7:1: duplicate route prefix \"/a\"";

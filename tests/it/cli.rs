@@ -7,14 +7,8 @@ use crate::harness::{BIN, Gateway, Opts, route};
 fn check(o: &Opts) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     Gateway::write_config(dir.path(), o, 18443, 19000, None);
-    let out = Command::new(BIN)
-        .args(["check", "--config", "portcullis.toml"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+    let (code, text) = crate::harness::check_in(dir.path());
+    (code == 0, text)
 }
 
 #[test]

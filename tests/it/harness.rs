@@ -13,6 +13,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 
+/// `portcullis check --config portcullis.toml` in `dir`: the exit code (-1 when killed by a
+/// signal) and everything it printed, stdout then stderr.
+pub fn check_in(dir: &Path) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(["check", "--config", "portcullis.toml"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
 /// A port that was free a moment ago (the gateway binds it by number).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
