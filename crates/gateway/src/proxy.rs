@@ -277,11 +277,6 @@ impl ProxyHttp for PublicProxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         head_deadline::head_done(session.as_downstream());
-        // `headers::edit_request` sends header names in their canonical form: the map of
-        // their case Pingora builds per request would be thrown away. From the connection's
-        // next request on (Pingora carries the setting across a keep-alive connection's
-        // requests), it is not built (patched pingora-core).
-        session.as_downstream_mut().set_keep_header_case(false);
         let snap = self.live.snapshot();
         ctx.client_ip = client_ip(session);
         ctx.trusted_peer = forwarded::is_trusted(&snap.trusted_proxies, ctx.client_ip);
