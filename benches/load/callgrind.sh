@@ -8,7 +8,9 @@
 # signin.py), and two counts from the same process: the `jwt` route /api, then the `session`
 # route /app, each request carrying both the cookie and the bearer token (the same bytes).
 #
-# usage: benches/load/callgrind.sh [public|jwt|bare|session] [--duration S] [--connections N] [--keep DIR]
+# `--tls` (public, jwt, bare): the same over TLS keep-alive, as `gateway.sh --tls` runs it.
+#
+# usage: benches/load/callgrind.sh [public|jwt|bare|session] [--tls] [--duration S] [--connections N] [--keep DIR]
 #   PORTCULLIS_BIN=path   the release binary (default ~/.cache/portcullis-release/release/portcullis)
 #   BARE_BIN=path         the bare-proxy binary (default: next to PORTCULLIS_BIN)
 # Prints instructions per request and the top functions (self cost); --keep DIR keeps the
@@ -17,10 +19,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 bench=${BENCH_DIR:-$repo/../shared/bench}
-target=public; duration=10; conns=10; keep=
+target=public; duration=10; conns=10; keep=; tls=0
 while (($#)); do
   case $1 in
     public|jwt|bare|session) target=$1; shift ;;
+    --tls) tls=1; shift ;;
     --duration) duration=$2; shift 2 ;;
     --connections) conns=$2; shift 2 ;;
     --keep) keep=$2; shift 2 ;;
@@ -51,8 +54,14 @@ vg=(valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" --dump-i
 hdrs=()
 case $target in
   bare)
-    url=http://127.0.0.1:18510/api/admin/ping
-    (cd "$dir" && exec taskset -c "$cpu" "${vg[@]}" "$BARE_BIN" 127.0.0.1:18510 >/dev/null 2>"$dir/stderr.log") &
+    tls_files=()
+    if [[ $tls == 1 ]]; then
+      tls_files=("$WORK/tls/server.crt" "$WORK/tls/server.key")
+      addr=127.0.0.1:18544; url=https://$addr/api/admin/ping
+    else
+      addr=127.0.0.1:18510; url=http://$addr/api/admin/ping
+    fi
+    (cd "$dir" && exec taskset -c "$cpu" "${vg[@]}" "$BARE_BIN" "$addr" "${tls_files[@]}" >/dev/null 2>"$dir/stderr.log") &
     ;;
   session)
     port=18543; mgmt=18590
@@ -63,14 +72,15 @@ case $target in
     (cd "$dir" && exec taskset -c "$cpu" "${vg[@]}" "$PORTCULLIS_BIN" run --config portcullis.toml >/dev/null 2>"$dir/stderr.log") &
     ;;
   *)
-    port=18500
+    port=$([[ $tls == 1 ]] && echo 18543 || echo 18500)
+    scheme=$([[ $tls == 1 ]] && echo https || echo http)
     # shellcheck source=benches/load/gateway-config.sh
     source "$here/gateway-config.sh"
-    write_gateway_config "$dir" "$port" 0 "$WORK" "$bench"
+    write_gateway_config "$dir" "$port" "$tls" "$WORK" "$bench"
     (cd "$dir/jwks" && exec python3 -m http.server 18591 --bind 127.0.0.1 >/dev/null 2>&1) &
     jwks_pid=$!
     for _ in $(seq 50); do curl -sf http://127.0.0.1:18591/jwks.json >/dev/null && break; sleep 0.1; done
-    url=http://127.0.0.1:$port/$([[ $target == jwt ]] && echo api || echo public/api)/admin/ping
+    url=$scheme://127.0.0.1:$port/$([[ $target == jwt ]] && echo api || echo public/api)/admin/ping
     (cd "$dir" && exec taskset -c "$cpu" "${vg[@]}" "$PORTCULLIS_BIN" run --config portcullis.toml >/dev/null 2>"$dir/stderr.log") &
     ;;
 esac

@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -58,7 +58,9 @@ def browser():
 
 
 def wait(d, what, cond, seconds=20):
-    WebDriverWait(d, seconds, poll_frequency=0.1).until(cond, message=what)
+    # Pages change under the condition while the browser navigates (a form post answered).
+    gone = (StaleElementReferenceException, NoSuchElementException)
+    WebDriverWait(d, seconds, poll_frequency=0.1, ignored_exceptions=gone).until(cond, message=what)
 
 
 def text(d):

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -47,7 +48,9 @@ def browser(allow_third_party_cookies):
 
 
 def wait(d, what, cond, seconds=15):
-    WebDriverWait(d, seconds, poll_frequency=0.1).until(cond, message=what)
+    # Pages change under the condition while the browser navigates (a form post answered).
+    gone = (StaleElementReferenceException, NoSuchElementException)
+    WebDriverWait(d, seconds, poll_frequency=0.1, ignored_exceptions=gone).until(cond, message=what)
 
 
 def sign_in(d, user, password):

@@ -184,8 +184,29 @@ impl Issuer {
         let this = self.clone();
         Some(tokio::spawn(async move {
             while let Some(change) = changes.next().await {
-                if let Err(e) = this.state.follow(change).await {
-                    tracing::warn!(error = %format!("{e:#}"), "issuer: following a change failed");
+                let Err(e) = this.state.follow(change).await else {
+                    continue;
+                };
+                tracing::warn!(error = %format!("{e:#}"), "issuer: following a change failed");
+                // A change not applied is not dropped: a full re-read covers it (and whatever
+                // else was missed meanwhile), retried with a growing pause until it succeeds,
+                // rather than waiting for the periodic refresh. Typical cause: the database
+                // just came back and a connection it cut was lent first.
+                let mut pause = std::time::Duration::from_millis(200);
+                loop {
+                    tokio::time::sleep(pause).await;
+                    match this
+                        .state
+                        .follow(portcullis_store::replicas::Change::Resync)
+                        .await
+                    {
+                        Ok(()) => break,
+                        Err(e) => tracing::warn!(
+                            error = %format!("{e:#}"),
+                            "issuer: re-reading after a failed change failed"
+                        ),
+                    }
+                    pause = (pause * 2).min(std::time::Duration::from_secs(5));
                 }
             }
         }))

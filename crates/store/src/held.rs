@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use sqlx::Database;
 use sqlx::pool::{Pool, PoolConnection};
 
-/// A kept connection unused this long goes back through the pool's check.
-const STALE_AFTER: Duration = Duration::from_secs(10);
+/// A kept connection unused this long goes back through the pool's check (as short as the
+/// pool's own unchecked window, `postgres::IDLE_PING_AFTER`, for the same reason).
+const STALE_AFTER: Duration = Duration::from_secs(1);
 
 /// The kept connections, most recently used last.
 pub(crate) struct Held<DB: Database> {

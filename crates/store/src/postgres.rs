@@ -8,8 +8,11 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::Access;
 
-/// A pooled connection idle this long is pinged before use (see `connect`).
-const IDLE_PING_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+/// A pooled connection idle this long is pinged before use (see `connect`). Short: after a
+/// database restart or failover every idle connection is dead, and each lent unchecked fails
+/// one request; under load connections come back far more often than this, so the check still
+/// costs nothing there (HikariCP's `aliveBypassWindowMs` is the same idea, at 500 ms).
+const IDLE_PING_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct PostgresStore {
     pub(crate) pool: PgPool,
@@ -89,7 +92,7 @@ impl PostgresStore {
             .acquire_timeout(std::time::Duration::from_secs(5))
             // sqlx pings every connection it takes from the idle queue: one more round trip per
             // statement, on PostgreSQL's CPU and ours (a refresh is one statement). A connection
-            // that was in use moments ago is alive or fails its statement like any other error
+            // that was in use a moment ago is alive or fails its statement like any other error
             // (the caller answers 503 and sqlx drops it); only one idle long enough for a proxy,
             // a firewall or a restart to have cut it is checked first.
             .test_before_acquire(false)
