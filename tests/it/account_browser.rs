@@ -11,10 +11,8 @@ use std::process::{Child, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Gateway, Opts, free_port, route};
+use crate::harness::{Gateway, INTEROP, Opts, free_port, route};
 use crate::keycloak_browser::{drive, python};
-
-const INTEROP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
 
 /// The SMTP sink: writes each mail it receives to `dir` as JSON; killed when dropped.
 struct Sink {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{BIN, Gateway, Opts, Upstream, eventually, route};
+use crate::harness::{BIN, Gateway, Opts, Upstream, eventually, route, run_in};
 use crate::idp::{Jwks, Key};
 
 pub const POLICY: &str = r#"
@@ -269,8 +269,9 @@ async fn explain_answers_why_on_the_cli_and_the_admin_endpoint() {
     let s = setup().await;
     let bob = s.key.token("bob", &["/staff"], &[]);
     let run = |method: &str, token: &str| {
-        std::process::Command::new(BIN)
-            .args([
+        run_in(
+            s.gw.dir.path(),
+            [
                 "explain",
                 "--method",
                 method,
@@ -278,10 +279,8 @@ async fn explain_answers_why_on_the_cli_and_the_admin_endpoint() {
                 "/api/orders/1",
                 "--token",
                 token,
-            ])
-            .current_dir(s.gw.dir.path())
-            .output()
-            .unwrap()
+            ],
+        )
     };
     let out = run("GET", &bob);
     let text = String::from_utf8_lossy(&out.stdout);

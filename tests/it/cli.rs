@@ -1,13 +1,14 @@
 //! `portcullis check`: config refusals with file:line:col, and the summary.
 
+use std::path::Path;
 use std::process::Command;
 
-use crate::harness::{BIN, Gateway, Opts, route};
+use crate::harness::{BIN, Gateway, Opts, check_in, code_and_text, route, run_in};
 
 fn check(o: &Opts) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     Gateway::write_config(dir.path(), o, 18443, 19000, None);
-    let (code, text) = crate::harness::check_in(dir.path());
+    let (code, text) = check_in(dir.path());
     (code == 0, text)
 }
 
@@ -55,13 +56,8 @@ fn wildcard_management_is_refused() {
         "[listen]\npublic = \"0.0.0.0:8443\"\nmanagement = \"0.0.0.0:9000\"\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["check"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let (code, text) = check_default(dir.path());
+    assert_ne!(code, 0, "{text}");
     assert!(
         text.contains(
             "portcullis.toml:3:14: listen.management = \"0.0.0.0:9000\" is not a loopback address"
@@ -80,12 +76,7 @@ fn every_error_is_reported_not_just_the_first() {
     )
     .unwrap();
     std::fs::write(dir.path().join("routes/a.toml"), "[[route]]\nname = \"a\"\nprefix = \"/a\"\nupstreams = [\"http://127.0.0.1:1\"]\nbogus = 1\n").unwrap();
-    let out = Command::new(BIN)
-        .args(["check"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
+    let (_, text) = check_default(dir.path());
     assert!(
         text.contains("portcullis.toml:3:14: listen.management: \"nowhere\" is not an address"),
         "{text}"
@@ -105,12 +96,7 @@ fn every_error_is_reported_not_just_the_first() {
         "[listen]\npublic = \"127.0.0.1:8443\"\nunknown = 1\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["check"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
+    let (_, text) = check_default(dir.path());
     assert!(
         text.contains("portcullis.toml:3:1: unknown field `unknown`"),
         "{text}"
@@ -121,12 +107,7 @@ fn every_error_is_reported_not_just_the_first() {
         "[listen]\npublic = \"127.0.0.1:8443\"\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["check"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
+    let (_, text) = check_default(dir.path());
     assert!(
         text.contains("routes/a.toml:5:1: unknown field `bogus`"),
         "{text}"
@@ -142,14 +123,12 @@ fn check_file(text: &str, extra_files: &[(&str, &str)]) -> (i32, String) {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, body).unwrap();
     }
-    let out = Command::new(BIN)
-        .args(["check"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
+    check_default(dir.path())
+}
+
+/// `portcullis check` in `dir` with no `--config`: the default `portcullis.toml` is read.
+fn check_default(dir: &Path) -> (i32, String) {
+    code_and_text(&run_in(dir, ["check"]))
 }
 
 #[test]

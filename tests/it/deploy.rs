@@ -7,16 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use crate::harness::{BIN, Upstream, free_port};
+use crate::harness::{BIN, Upstream, free_port, venv_python};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The test venv's Python (PyYAML, kubernetes-validate), as `make test-deps` sets it up.
-fn python() -> PathBuf {
-    let home = std::env::var_os("HOME").expect("HOME");
-    PathBuf::from(home).join(".cache/portcullis-venv/bin/python")
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -34,7 +28,7 @@ fn text(out: &Output) -> String {
 }
 
 fn deploy_check(args: &[&str]) -> Output {
-    run(Command::new(python())
+    run(Command::new(venv_python())
         .arg("tools/deploy_check.py")
         .args(args))
 }

@@ -37,23 +37,7 @@ fn get_block() -> Vec<u8> {
 type Conn = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
 async fn h2(gw: &Gateway) -> Conn {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in crate::harness::rustls_pemfile_certs(&gw.cert_pem()) {
-        roots.add(c).unwrap();
-    }
-    let mut cfg = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    cfg.alpn_protocols = vec![b"h2".to_vec()];
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", gw.public))
-        .await
-        .unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut s = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
-        .connect(name, tcp)
-        .await
-        .unwrap();
-    assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let mut s = crate::harness::h2_tls(gw).await;
     let mut hello = PREFACE.to_vec();
     hello.extend(frame(SETTINGS, 0, 0, &[]));
     s.write_all(&hello).await.unwrap();

@@ -2,9 +2,10 @@
 
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,17 +14,78 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 
-/// `portcullis check --config portcullis.toml` in `dir`: the exit code (-1 when killed by a
-/// signal) and everything it printed, stdout then stderr.
-pub fn check_in(dir: &Path) -> (i32, String) {
-    let out = Command::new(BIN)
-        .args(["check", "--config", "portcullis.toml"])
+/// `portcullis ARGS` run to its end in `dir`.
+pub fn run_in<I, S>(dir: &Path, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(BIN)
+        .args(args)
         .current_dir(dir)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// An ended run's exit code (-1 when killed by a signal) and everything it printed, stdout then
+/// stderr.
+pub fn code_and_text(out: &Output) -> (i32, String) {
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
+}
+
+/// `portcullis check --config portcullis.toml` in `dir`: the exit code (-1 when killed by a
+/// signal) and everything it printed, stdout then stderr.
+pub fn check_in(dir: &Path) -> (i32, String) {
+    code_and_text(&run_in(dir, ["check", "--config", "portcullis.toml"]))
+}
+
+/// The cookies a response sets, as the `cookie` header that sends them back (name=value pairs,
+/// attributes dropped).
+pub fn set_cookies(r: &reqwest::Response) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_string))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The interop scripts (Python and Node clients of the gateway and its issuer).
+pub const INTEROP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
+
+/// The Python of the test venv that `make test-deps` sets up for the interop scripts.
+pub fn venv_python() -> PathBuf {
+    let home = std::env::var_os("HOME").expect("HOME");
+    let py = PathBuf::from(home).join(".cache/portcullis-venv/bin/python");
+    assert!(
+        py.exists(),
+        "{} is missing: run `make test-deps`",
+        py.display()
+    );
+    py
+}
+
+/// Runs an interop script's `cmd` to its end and returns what it printed, stdout then stderr;
+/// panics with that and `gw`'s log unless it succeeded and printed `ok`. The environment's CA
+/// overrides are removed: requests lets them override the CA file a script is given.
+pub async fn interop(cmd: &mut tokio::process::Command, ok: &str, gw: &Gateway) -> String {
+    let what = format!("{:?}", cmd.as_std().get_args().next().unwrap_or_default());
+    let out = cmd
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .env_remove("CURL_CA_BUNDLE")
+        .output()
+        .await
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.contains(ok),
+        "{what} failed:\n{text}\n--- gateway:\n{}",
+        gw.stderr()
+    );
+    text
 }
 
 /// A port that was free a moment ago (the gateway binds it by number).
@@ -163,33 +225,55 @@ impl Gateway {
 
     pub async fn start(o: Opts) -> Gateway {
         portcullis_gateway::app::install_crypto_provider();
-        let dir = tempfile::tempdir().unwrap();
         let (public, mgmt) = (o.public_port.unwrap_or_else(free_port), free_port());
         let redirect = o.redirect.then(free_port);
-        Self::write_config(dir.path(), &o, public, mgmt, redirect);
-        let child = Command::new(BIN)
-            .args(["run", "--config", "portcullis.toml"])
+        let mut gw = Self::launch(&o, public, mgmt, redirect, &[]);
+        gw.ready_within(Duration::from_secs(30)).await;
+        gw
+    }
+
+    /// `portcullis run` on `o`'s config (written to a fresh directory) with the audit log's
+    /// filter and `env` (a `None` value removes the variable, later entries win); returns at
+    /// once, before the gateway is ready.
+    pub fn launch(
+        o: &Opts,
+        public: u16,
+        mgmt: u16,
+        redirect: Option<u16>,
+        env: &[(&str, Option<&str>)],
+    ) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        Self::write_config(dir.path(), o, public, mgmt, redirect);
+        let mut cmd = Command::new(BIN);
+        cmd.args(["run", "--config", "portcullis.toml"])
             .current_dir(dir.path())
-            .env("RUST_LOG", portcullis_gateway::audit::DEFAULT_FILTER)
+            .env("RUST_LOG", portcullis_gateway::audit::DEFAULT_FILTER);
+        for (k, v) in env {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let child = cmd
             .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
             .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
-        let mut gw = Gateway {
+        Gateway {
             dir,
             child,
             public,
             mgmt,
             redirect,
             tls: o.tls,
-        };
-        gw.wait_ready().await;
-        gw
+        }
     }
 
-    async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+    /// Polls `/health/ready` until it answers 200; panics if the gateway exits first or is not
+    /// ready `within`.
+    pub async fn ready_within(&mut self, within: Duration) {
+        let deadline = Instant::now() + within;
         let url = format!("http://127.0.0.1:{}/health/ready", self.mgmt);
         let c = reqwest::Client::new();
         loop {
@@ -203,7 +287,7 @@ impl Gateway {
             }
             assert!(
                 Instant::now() < deadline,
-                "gateway not ready in 30 s: {}",
+                "gateway not ready in {within:?}: {}",
                 self.stderr()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -319,6 +403,41 @@ pub fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer
     rustls::pki_types::CertificateDer::pem_slice_iter(pem)
         .map(|c| c.unwrap())
         .collect()
+}
+
+/// A TLS connection to `gw`'s public listener, trusting its certificate, that agreed on h2 by
+/// ALPN (asserted): for tests that write HTTP/2 frames themselves.
+pub async fn h2_tls(gw: &Gateway) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile_certs(&gw.cert_pem()) {
+        roots.add(c).unwrap();
+    }
+    let mut cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", gw.public))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let s = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    s
+}
+
+/// A response's head, read a byte at a time up to its blank line, so that what follows (an
+/// upgraded protocol's first bytes) stays unread.
+pub async fn read_head<S: AsyncReadExt + Unpin>(s: &mut S) -> String {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut b).await.unwrap();
+        head.push(b[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
 }
 
 pub async fn read_some<S: AsyncReadExt + Unpin>(s: &mut S, max: Duration) -> String {

@@ -6,7 +6,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use sha2::Digest;
 
-use crate::harness::{Gateway, Opts, Upstream, free_port, route};
+use crate::harness::{
+    Gateway, INTEROP, Opts, Upstream, free_port, interop, route, run_in, set_cookies,
+};
 
 pub const REALM_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/realms/myrealm-realm.json");
 
@@ -64,15 +66,6 @@ fn parse_form(page: &str) -> (String, Vec<(String, String)>) {
     (action, fields)
 }
 
-fn cookies(r: &reqwest::Response) -> String {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_string))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// Drives the login page like a browser (fresh cookies) and returns the code from the redirect.
 async fn login_for_code(
     c: &reqwest::Client,
@@ -98,7 +91,7 @@ async fn login_for_code(
     .unwrap();
     let r = c.get(auth_url).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let jar = cookies(&r);
+    let jar = set_cookies(&r);
     let (action, mut fields) = parse_form(&r.text().await.unwrap());
     fields.push(("username".into(), "dev-admin".into()));
     fields.push(("password".into(), "admin".into()));
@@ -364,28 +357,16 @@ async fn authlib_relying_party_interoperates() {
     let py = authlib_python();
     let up = Upstream::start().await;
     let gw = issuer_gateway(&up).await;
-    let out = tokio::process::Command::new(py)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/interop/authlib_rp.py"
-        ))
-        .arg(gw.url("/auth/realms/myrealm"))
-        .arg(gw.path("certs/dev-ca.crt"))
-        .arg(gw.url("/api/orders"))
-        // requests lets these override a session's own CA file.
-        .env_remove("REQUESTS_CA_BUNDLE")
-        .env_remove("CURL_CA_BUNDLE")
-        .output()
-        .await
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{text}\n--- gateway:\n{}",
-        gw.stderr()
-    );
-    assert!(text.contains("authlib interop OK"), "{text}");
+    interop(
+        tokio::process::Command::new(py)
+            .arg(format!("{INTEROP}/authlib_rp.py"))
+            .arg(gw.url("/auth/realms/myrealm"))
+            .arg(gw.path("certs/dev-ca.crt"))
+            .arg(gw.url("/api/orders")),
+        "authlib interop OK",
+        &gw,
+    )
+    .await;
 }
 
 /// Copies `from` into `to`, leaving out the `data` directory (the issuer's database).
@@ -412,12 +393,8 @@ async fn explain_reads_the_issuer_keys_and_creates_nothing() {
     let gw = issuer_gateway(&up).await;
     let alice = password_token(&gw, "alice").await;
     let explain = |dir: &std::path::Path| {
-        std::process::Command::new(crate::harness::BIN)
-            .args(["explain", "--method", "GET", "--path", "/api/orders/1"])
-            .args(["--token", &alice])
-            .current_dir(dir)
-            .output()
-            .unwrap()
+        let args = ["explain", "--method", "GET", "--path", "/api/orders/1"];
+        run_in(dir, args.iter().chain(&["--token", alice.as_str()]))
     };
     let out = explain(gw.dir.path());
     let text = String::from_utf8_lossy(&out.stdout);

@@ -4,12 +4,13 @@
 //! the admin plane never public; closed without a bootstrap admin; admin events on the audit
 //! log.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{BIN, Gateway, Opts, Upstream, eventually, free_port, route};
+use crate::harness::{
+    Gateway, INTEROP, Opts, Upstream, eventually, free_port, interop, route, venv_python,
+};
 use crate::issuer::REALM_FILE;
 
 const ROOT: &str = "root";
@@ -30,43 +31,15 @@ async fn gateway(up: &Upstream, env: &[(&str, &str)]) -> Gateway {
     ));
     o.policies = crate::auth::POLICY.to_string();
     o.public_port = Some(public);
-    let dir = tempfile::tempdir().unwrap();
-    let mgmt = free_port();
-    Gateway::write_config(dir.path(), &o, public, mgmt, None);
-    let child = Command::new(BIN)
-        .args(["run", "--config", "portcullis.toml"])
-        .current_dir(dir.path())
-        .env("RUST_LOG", portcullis_gateway::audit::DEFAULT_FILTER)
-        .env_remove("PORTCULLIS_BOOTSTRAP_ADMIN_USERNAME")
-        .env_remove("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD")
-        .envs(env.iter().copied())
-        .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
-        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut gw = Gateway {
-        dir,
-        child,
-        public,
-        mgmt,
-        redirect: None,
-        tls: true,
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let c = reqwest::Client::new();
-    loop {
-        if let Ok(Some(status)) = gw.child.try_wait() {
-            panic!("gateway exited with {status}: {}", gw.stderr());
-        }
-        if let Ok(r) = c.get(gw.mgmt_url("/health/ready")).send().await
-            && r.status() == 200
-        {
-            return gw;
-        }
-        assert!(Instant::now() < deadline, "not ready: {}", gw.stderr());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Only `env` names the bootstrap admin, whatever the test process inherited.
+    let mut vars = vec![
+        ("PORTCULLIS_BOOTSTRAP_ADMIN_USERNAME", None),
+        ("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD", None),
+    ];
+    vars.extend(env.iter().map(|&(k, v)| (k, Some(v))));
+    let mut gw = Gateway::launch(&o, public, free_port(), None, &vars);
+    gw.ready_within(Duration::from_secs(60)).await;
+    gw
 }
 
 async fn bootstrapped(up: &Upstream) -> Gateway {
@@ -101,45 +74,13 @@ async fn root_token(gw: &Gateway) -> String {
     body["access_token"].as_str().unwrap().to_string()
 }
 
-fn venv_python() -> std::path::PathBuf {
-    let py = std::path::PathBuf::from(std::env::var("HOME").unwrap())
-        .join(".cache/portcullis-venv/bin/python");
-    assert!(
-        py.exists(),
-        "{} is missing: run `make test-deps`",
-        py.display()
-    );
-    py
-}
-
-const INTEROP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
-
-/// Runs an interop script to completion; its output when it succeeded with `ok_line`.
-async fn run(cmd: &mut tokio::process::Command, ok_line: &str, gw: &Gateway) -> String {
-    let out = cmd
-        .env_remove("REQUESTS_CA_BUNDLE")
-        .env_remove("CURL_CA_BUNDLE")
-        .output()
-        .await
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{text}\n--- gateway:\n{}",
-        gw.stderr()
-    );
-    assert!(text.contains(ok_line), "{text}");
-    text
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn python_keycloak_admin_end_to_end() {
     let up = Upstream::start().await;
     let gw = bootstrapped(&up).await;
     // Keycloak's older `/auth` layout on the management listener; the public listener (with
     // its own `/auth`) for the member's token.
-    run(
+    interop(
         tokio::process::Command::new(venv_python())
             .arg(format!("{INTEROP}/kc_admin.py"))
             .arg(gw.mgmt_url("/auth/"))
@@ -187,7 +128,7 @@ async fn python_keycloak_admin_end_to_end() {
 async fn keycloak_admin_client_end_to_end() {
     let up = Upstream::start().await;
     let gw = bootstrapped(&up).await;
-    run(
+    interop(
         tokio::process::Command::new("node")
             .arg(format!("{INTEROP}/kc_admin.mjs"))
             .arg(gw.mgmt_url(""))

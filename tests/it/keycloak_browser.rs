@@ -12,9 +12,7 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use serde_json::{Value, json};
 
-use crate::harness::{Gateway, Opts, free_port, route};
-
-const INTEROP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
+use crate::harness::{Gateway, INTEROP, Opts, free_port, interop, route, venv_python};
 
 /// The relying party: plain pages on `http://localhost:{port}`, another origin than the
 /// gateway's `https://localhost:{public}`.
@@ -128,8 +126,7 @@ async fn gateway_and_rp(files: &Path) -> (Gateway, RelyingParty) {
 
 /// The interop venv's python, with the packages these drivers import.
 pub(crate) fn python() -> PathBuf {
-    let py =
-        PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/portcullis-venv/bin/python");
+    let py = venv_python();
     let ok = std::process::Command::new(&py)
         .args(["-c", "import selenium, keycloak, jwcrypto, requests"])
         .status()
@@ -147,21 +144,10 @@ pub(crate) async fn drive(gw: &Gateway, script: &str, args: &[String], ok: &str)
     let mut cmd = tokio::process::Command::new(python());
     cmd.arg(Path::new(INTEROP).join(script))
         .args(args)
-        // requests lets these override a session's own CA file.
-        .env_remove("REQUESTS_CA_BUNDLE")
-        .env_remove("CURL_CA_BUNDLE")
         .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(90), cmd.output())
+    tokio::time::timeout(Duration::from_secs(90), interop(&mut cmd, ok, gw))
         .await
-        .unwrap_or_else(|_| panic!("{script} ran over 90 s\n--- gateway:\n{}", gw.stderr()))
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && text.contains(ok),
-        "{script} failed:\n{text}\n--- gateway:\n{}",
-        gw.stderr()
-    );
+        .unwrap_or_else(|_| panic!("{script} ran over 90 s\n--- gateway:\n{}", gw.stderr()));
 }
 
 /// The statuses the audit log recorded for request paths ending in `suffix`.

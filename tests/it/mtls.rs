@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::harness::{BIN, Gateway, Opts, Upstream, route};
+use crate::harness::{Gateway, Opts, Upstream, check_in, route, run_in};
 use crate::idp::{Jwks, Key};
 use crate::mtls_pki::{Ca, Leaf, Names, client, tls_connect};
 
@@ -330,13 +330,21 @@ async fn explain_reads_a_certificate() {
     let (intruder, _) = m.clients.spiffe(INTRUDER).write(dir, "intruder");
     let (stranger, _) = Ca::new("other").spiffe(ORDERS).write(dir, "stranger");
     let explain = |cert: &Path, method: &str| {
-        let out = std::process::Command::new(BIN)
-            .args(["explain", "--method", method, "--path", "/svc/x", "--cert"])
-            .arg(cert)
-            .args(["--config", "portcullis.toml"])
-            .current_dir(m.gw.dir.path())
-            .output()
-            .unwrap();
+        let cert = cert.to_str().unwrap();
+        let out = run_in(
+            m.gw.dir.path(),
+            [
+                "explain",
+                "--method",
+                method,
+                "--path",
+                "/svc/x",
+                "--cert",
+                cert,
+                "--config",
+                "portcullis.toml",
+            ],
+        );
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -374,13 +382,8 @@ async fn routes_that_need_certificates_need_a_listener_that_asks() {
     .unwrap();
     let check = |config: &str| {
         std::fs::write(dir.path().join("portcullis.toml"), config).unwrap();
-        let out = std::process::Command::new(BIN)
-            .args(["check", "--config", "portcullis.toml"])
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(1), "{err}");
+        let (code, err) = check_in(dir.path());
+        assert_eq!(code, 1, "{err}");
         err
     };
     let err = check("[listen]\npublic = \"127.0.0.1:1\"\n[tls]\nclient_auth = \"required\"\n");

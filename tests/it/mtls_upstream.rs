@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::harness::{Gateway, Opts, route};
+use crate::harness::{Gateway, Opts, check_in, route};
 use crate::mtls_pki::{Ca, Leaf, Names, TlsUpstream};
 
 /// `upstream_tls = { … }` with the given keys (paths absolute).
@@ -145,13 +145,8 @@ async fn upstream_tls_keys_are_checked_with_their_place() {
     std::fs::write(dir.path().join("garbage.pem"), "not pem").unwrap();
     let check = |routes: &str| {
         std::fs::write(dir.path().join("routes/r.toml"), routes).unwrap();
-        let out = std::process::Command::new(crate::harness::BIN)
-            .args(["check", "--config", "portcullis.toml"])
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(1), "{err}");
+        let (code, err) = check_in(dir.path());
+        assert_eq!(code, 1, "{err}");
         err
     };
     let err = check(

@@ -7,12 +7,11 @@
 
 mod faults;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{BIN, Gateway, Opts, Upstream, eventually, free_port, route};
+use crate::harness::{Gateway, Opts, Upstream, eventually, free_port, route, run_in, set_cookies};
 use crate::session::{CLIENT_SECRET, KEY_A, realm_with_gateway_client, write_keys};
 use portcullis_store::testing::PgTestDb;
 
@@ -90,7 +89,7 @@ pub async fn cluster(db: PgTestDb, urls: &[String]) -> Cluster {
     // All at once: the start-up imports and the first keys race, as pods do.
     let mut gws = Vec::new();
     for mut gw in starting {
-        wait_ready(&mut gw).await;
+        gw.ready_within(Duration::from_secs(60)).await;
         gws.push(gw);
     }
     Cluster {
@@ -103,45 +102,11 @@ pub async fn cluster(db: PgTestDb, urls: &[String]) -> Cluster {
 
 /// A replica process with the bootstrap admin of the `master` realm, started (not yet ready).
 fn launch(o: Opts) -> Gateway {
-    let dir = tempfile::tempdir().unwrap();
-    let (public, mgmt) = (o.public_port.unwrap(), free_port());
-    Gateway::write_config(dir.path(), &o, public, mgmt, None);
-    let child = Command::new(BIN)
-        .args(["run", "--config", "portcullis.toml"])
-        .current_dir(dir.path())
-        .env("RUST_LOG", portcullis_gateway::audit::DEFAULT_FILTER)
-        .env("PORTCULLIS_BOOTSTRAP_ADMIN_USERNAME", ROOT)
-        .env("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD", ROOT_PW)
-        .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
-        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    Gateway {
-        dir,
-        child,
-        public,
-        mgmt,
-        redirect: None,
-        tls: true,
-    }
-}
-
-async fn wait_ready(gw: &mut Gateway) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let c = reqwest::Client::new();
-    loop {
-        if let Ok(Some(status)) = gw.child.try_wait() {
-            panic!("replica exited with {status}: {}", gw.stderr());
-        }
-        if let Ok(r) = c.get(gw.mgmt_url("/health/ready")).send().await
-            && r.status() == 200
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "not ready: {}", gw.stderr());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let env = [
+        ("PORTCULLIS_BOOTSTRAP_ADMIN_USERNAME", Some(ROOT)),
+        ("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD", Some(ROOT_PW)),
+    ];
+    Gateway::launch(&o, o.public_port.unwrap(), free_port(), None, &env)
 }
 
 impl Cluster {
@@ -164,12 +129,8 @@ impl Cluster {
 
     /// Runs the binary's issuer command (`realm import`, `keys rotate`) with replica 0's config.
     pub fn cli(&self, args: &[&str]) {
-        let out = Command::new(BIN)
-            .args(args)
-            .args(["--config", "portcullis.toml"])
-            .current_dir(self.gws[0].dir.path())
-            .output()
-            .unwrap();
+        let with_config = args.iter().chain(&["--config", "portcullis.toml"]);
+        let out = run_in(self.gws[0].dir.path(), with_config);
         assert!(
             out.status.success(),
             "{args:?}: {}",
@@ -239,15 +200,6 @@ async fn admin_token(cl: &Cluster, i: usize) -> String {
     body["access_token"].as_str().unwrap().to_string()
 }
 
-fn cookies_of(r: &reqwest::Response) -> String {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_string))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 const CALLBACK: &str = "http://localhost:8000/oidc/callback/";
 
 fn auth_url(cl: &Cluster, i: usize) -> String {
@@ -279,7 +231,7 @@ fn code_of(r: &reqwest::Response) -> String {
 async fn login(c: &reqwest::Client, cl: &Cluster, i: usize) -> (String, String) {
     let r = c.get(auth_url(cl, i)).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let jar = cookies_of(&r);
+    let jar = set_cookies(&r);
     let (action, mut fields) = crate::session::form_of(&r.text().await.unwrap());
     fields.push(("username".into(), "alice".into()));
     fields.push(("password".into(), "password".into()));
@@ -291,7 +243,7 @@ async fn login(c: &reqwest::Client, cl: &Cluster, i: usize) -> (String, String) 
         .send()
         .await
         .unwrap();
-    let sso = cookies_of(&r);
+    let sso = set_cookies(&r);
     (code_of(&r), sso)
 }
 

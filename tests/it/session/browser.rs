@@ -6,21 +6,14 @@
 use serde_json::{Value, json};
 
 use super::embedded;
-
-fn venv_python() -> std::path::PathBuf {
-    let home = std::env::var_os("HOME").expect("HOME");
-    std::path::Path::new(&home).join(".cache/portcullis-venv/bin/python")
-}
+use crate::harness::{INTEROP, venv_python};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_headless_chromium_signs_in_and_out() {
     let e = embedded(300, &[], "").await;
     let start = format!("{}/app/browser?from=chromium", e.origin());
     let out = tokio::process::Command::new(venv_python())
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/interop/session_browser.py"
-        ))
+        .arg(format!("{INTEROP}/session_browser.py"))
         .args([start.as_str(), "alice", "password"])
         .output()
         .await

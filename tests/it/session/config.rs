@@ -1,24 +1,15 @@
 //! `portcullis check` on session configurations: a session route without `[session]`, a bad
 //! cookie keys file and a bad route option are each reported at their place.
 
-use std::process::Command;
+use crate::harness::{Gateway, Opts, check_in, route};
 
-use crate::harness::{BIN, Gateway, Opts, route};
-
-fn check(o: &Opts, keys: Option<&str>) -> (Option<i32>, String) {
+fn check(o: &Opts, keys: Option<&str>) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     Gateway::write_config(dir.path(), o, 18443, 19000, None);
     if let Some(k) = keys {
         std::fs::write(dir.path().join("keys"), k).unwrap();
     }
-    let out = Command::new(BIN)
-        .args(["check", "--config", "portcullis.toml"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code(), text)
+    check_in(dir.path())
 }
 
 #[test]
@@ -30,7 +21,7 @@ fn session_configs_are_checked_with_locations() {
         "auth = \"session\"",
     );
     let (code, text) = check(&Opts::new(app.clone()), None);
-    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(code, 1, "{text}");
     assert!(
         text.contains("route \"app\" (routes/routes.toml:2) uses auth = \"session\" but there is no [session] section"),
         "{text}"
@@ -48,7 +39,7 @@ fn session_configs_are_checked_with_locations() {
         &Opts::new(app.clone() + &bad).extra(session),
         Some("# keys\nnot-a-key\n"),
     );
-    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(code, 1, "{text}");
     assert!(text.contains("keys:2:1: not standard base64"), "{text}");
     assert!(
         text.contains("routes/routes.toml:11:21: pass_access_token needs auth = \"session\" or \"session_or_jwt\", not \"public\""),
@@ -60,10 +51,10 @@ fn session_configs_are_checked_with_locations() {
     let warning =
         "warning: session.provider = \"embedded:myrealm\" but no route serves the embedded issuer";
     let (code, text) = check(&Opts::new(app.clone()).extra(session), Some(key));
-    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(code, 0, "{text}");
     assert!(text.contains(warning), "{text}");
     let auth = route("auth", "/auth", &["embedded:issuer".into()], "");
     let (code, text) = check(&Opts::new(app + &auth).extra(session), Some(key));
-    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(code, 0, "{text}");
     assert!(!text.contains(warning), "{text}");
 }

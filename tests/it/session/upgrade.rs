@@ -31,13 +31,7 @@ async fn a_websocket_opens_on_a_session_route_with_the_session_only() {
     s.write_all(format!("{UPGRADE}Cookie: {}\r\n\r\n", jar.header()).as_bytes())
         .await
         .unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut b).await.unwrap();
-        head.push(b[0]);
-    }
-    let head = String::from_utf8_lossy(&head);
+    let head = crate::harness::read_head(&mut s).await;
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     // A masked text frame "hi"; the echo answers with the same text unmasked.
     let mask = [1u8, 2, 3, 4];
