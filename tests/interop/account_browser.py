@@ -21,23 +21,21 @@ deliberate violation at the end shows that such a log is seen. Prints "account b
 import base64
 import glob
 import hashlib
-import hmac
 import json
 import os
 import secrets
-import struct
 import sys
 import time
 import traceback
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
-from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+
+from browser import chromium, claims, totp
+from browser import wait as browser_wait
 
 mode, base, ca, rp, sink = sys.argv[1:6]
 extra = sys.argv[6:]
@@ -46,21 +44,8 @@ CALLBACK = rp + "/cb"
 console = []  # every browser console entry, gathered after each step
 
 
-def browser():
-    o = webdriver.ChromeOptions()
-    o.binary_location = "/usr/bin/chromium"
-    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-              "--ignore-certificate-errors", "--window-size=1000,800",
-              "--allow-file-access-from-files"):
-        o.add_argument(a)
-    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
-
-
 def wait(d, what, cond, seconds=20):
-    # Pages change under the condition while the browser navigates (a form post answered).
-    gone = (StaleElementReferenceException, NoSuchElementException)
-    WebDriverWait(d, seconds, poll_frequency=0.1, ignored_exceptions=gone).until(cond, message=what)
+    browser_wait(d, what, cond, seconds)
 
 
 def text(d):
@@ -100,18 +85,6 @@ def labelled(d, field_id):
     """The input `field_id`, after checking that a label names it."""
     assert d.find_element(By.CSS_SELECTOR, f"label[for='{field_id}']").text, field_id
     return d.find_element(By.ID, field_id)
-
-
-def totp(key, at, period=30, digits=6):
-    mac = hmac.new(key, struct.pack(">Q", int(at) // period), hashlib.sha1).digest()
-    off = mac[-1] & 0x0F
-    n = struct.unpack(">I", mac[off:off + 4])[0] & 0x7FFFFFFF
-    return str(n % 10**digits).zfill(digits)
-
-
-def claims(jwt):
-    body = jwt.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
 
 
 def authorize(d):
@@ -322,7 +295,7 @@ def csp_is_watched(d):
         gather(d)
 
 
-d = browser()
+d = chromium("--allow-file-access-from-files", console=True)
 try:
     {"reset": reset, "register": register, "actions": actions}[mode](d)
     gather(d)

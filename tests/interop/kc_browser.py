@@ -19,38 +19,18 @@ import traceback
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
-from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+
+from browser import chromium, wait
 
 mode, base, ca, rp = sys.argv[1:5]
 P = base + "/protocol/openid-connect"
 
 
 def browser(allow_third_party_cookies):
-    o = webdriver.ChromeOptions()
-    o.binary_location = "/usr/bin/chromium"
-    for a in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--ignore-certificate-errors",
-        "--window-size=1000,800",
-    ):
-        o.add_argument(a)
-    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    if allow_third_party_cookies:
-        # Chromium's setting "Allow third-party cookies" (a fresh headless profile blocks them).
-        o.add_experimental_option("prefs", {"profile.cookie_controls_mode": 0})
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
-
-
-def wait(d, what, cond, seconds=15):
-    # Pages change under the condition while the browser navigates (a form post answered).
-    gone = (StaleElementReferenceException, NoSuchElementException)
-    WebDriverWait(d, seconds, poll_frequency=0.1, ignored_exceptions=gone).until(cond, message=what)
+    # Chromium's setting "Allow third-party cookies" (a fresh headless profile blocks them).
+    prefs = {"profile.cookie_controls_mode": 0} if allow_third_party_cookies else None
+    return chromium(console=True, prefs=prefs)
 
 
 def sign_in(d, user, password):

@@ -15,30 +15,12 @@ console.
 import sys
 import traceback
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+
+from browser import chromium, wait
 
 base, user, password = sys.argv[1:4]
 account = base + "/account/"
-
-
-def browser():
-    o = webdriver.ChromeOptions()
-    o.binary_location = "/usr/bin/chromium"
-    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-              "--ignore-certificate-errors", "--window-size=1000,800"):
-        o.add_argument(a)
-    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
-
-
-def wait(d, what, cond, seconds=15):
-    # Pages change under the condition while the browser navigates.
-    gone = (StaleElementReferenceException, NoSuchElementException)
-    WebDriverWait(d, seconds, poll_frequency=0.1, ignored_exceptions=gone).until(cond, message=what)
 
 
 def text(d):
@@ -60,7 +42,7 @@ def passkey_sign_in(d):
     wait(d, "the console after the passkey", lambda d: d.current_url.rstrip("/").endswith("/account"))
 
 
-d = browser()
+d = chromium(console=True)
 try:
     d.execute_cdp_cmd("WebAuthn.enable", {"enableUI": False})
     auth = d.execute_cdp_cmd("WebAuthn.addVirtualAuthenticator", {"options": {

@@ -9,21 +9,16 @@ import json
 import sys
 from urllib.parse import urlsplit
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from browser import chromium
+
 start, user, password = sys.argv[1], sys.argv[2], sys.argv[3]
 origin = "{0.scheme}://{0.netloc}".format(urlsplit(start))
 
-opts = webdriver.ChromeOptions()
-opts.binary_location = "/usr/bin/chromium"
-for a in ("--headless=new", "--no-sandbox", "--ignore-certificate-errors", "--disable-gpu",
-          "--disable-dev-shm-usage", "--no-first-run"):
-    opts.add_argument(a)
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+driver = chromium("--disable-gpu", "--no-first-run", window=None)
 wait = WebDriverWait(driver, 20)
 seen = {}
 try:

@@ -8,52 +8,20 @@ say two factors (`acr` "2", `amr` ["pwd", "otp"]). Prints "totp browser OK".
 """
 import base64
 import hashlib
-import hmac
-import json
 import secrets
-import struct
 import sys
 import time
 import traceback
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
-from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+
+from browser import chromium, claims, totp, wait
 
 base, ca, rp, user, password, secret = sys.argv[1:7]
 P = base + "/protocol/openid-connect"
-
-
-def totp(key, at, period=30, digits=6):
-    mac = hmac.new(key, struct.pack(">Q", int(at) // period), hashlib.sha1).digest()
-    off = mac[-1] & 0x0F
-    n = struct.unpack(">I", mac[off:off + 4])[0] & 0x7FFFFFFF
-    return str(n % 10**digits).zfill(digits)
-
-
-def claims(jwt):
-    body = jwt.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-
-
-def browser():
-    o = webdriver.ChromeOptions()
-    o.binary_location = "/usr/bin/chromium"
-    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-              "--ignore-certificate-errors", "--window-size=1000,800"):
-        o.add_argument(a)
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
-
-
-def wait(d, what, cond, seconds=15):
-    # Pages change under the condition while the browser navigates (a form post answered).
-    gone = (StaleElementReferenceException, NoSuchElementException)
-    WebDriverWait(d, seconds, poll_frequency=0.1, ignored_exceptions=gone).until(cond, message=what)
 
 
 def run(d):
@@ -95,7 +63,7 @@ def run(d):
     print("totp browser OK")
 
 
-d = browser()
+d = chromium()
 try:
     run(d)
 except Exception:
