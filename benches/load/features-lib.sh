@@ -4,12 +4,15 @@
 # dir, the release binary, starting a pinned gateway and stopping what was started. Loads go
 # to 127.0.0.1 only; each is bounded by the caller.
 #
-# Sourcing it also sources ../shared/bench/lib.sh (read-only use of its helpers: render,
-# start_origin, cpu_ticks, pin_server/pin_client, stop_all).
+# Sourcing it also sources common.sh (release_bin, loadavg) and ../shared/bench/lib.sh
+# (read-only use of its helpers: render, start_origin, cpu_ticks, pin_server/pin_client,
+# stop_all).
 
-FEAT_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-FEAT_REPO=$(cd "$FEAT_HERE/../.." && pwd)
-FEAT_BENCH=${BENCH_DIR:-$FEAT_REPO/../shared/bench}
+# shellcheck source=benches/load/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# The names the feature benches use; set here once, read there.
+# shellcheck disable=SC2034
+FEAT_HERE=$LOAD_HERE FEAT_REPO=$LOAD_REPO FEAT_BENCH=$LOAD_BENCH
 [[ -x $FEAT_BENCH/run.sh ]] || { echo "bench harness not found at $FEAT_BENCH (set BENCH_DIR)"; exit 1; }
 export BENCH_WORK=${BENCH_WORK:-/tmp/pt-feature-bench}
 export BENCH_ORIGIN_PORT=${BENCH_ORIGIN_PORT:-28000}
@@ -21,11 +24,7 @@ export BENCH_HAPROXY_JWT_TLS_PORT=${BENCH_HAPROXY_JWT_TLS_PORT:-28444}
 # shellcheck source=/dev/null
 source "$FEAT_BENCH/lib.sh"
 
-if [[ -z ${PORTCULLIS_BIN:-} ]]; then
-  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/portcullis-release}
-  (cd "$FEAT_REPO" && cargo build --release --bin portcullis)
-  PORTCULLIS_BIN=$CARGO_TARGET_DIR/release/portcullis
-fi
+release_bin
 PY_VENV=${PY_VENV:-$HOME/.cache/portcullis-venv/bin/python}
 [[ -x $PY_VENV ]] || PY_VENV=python3
 
@@ -55,6 +54,3 @@ start_gateway() {
 
 # cpu_us PID...: utime+stime of the PIDs in µs.
 cpu_us() { echo $(( $(cpu_ticks "$@") * 1000000 / $(getconf CLK_TCK) )); }
-
-# The machine's load when a measurement starts (for the tables).
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }

@@ -21,28 +21,13 @@
 #   --database URL        the issuer's store (default: a fresh SQLite file); a postgres:// URL
 #                         must name an existing, empty database (the issuer migrates it)
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-bench=${BENCH_DIR:-$repo/../shared/bench}
+# shellcheck source=benches/load/common.sh
+source "$(dirname "$0")/common.sh"
+repo=$LOAD_REPO; bench=$LOAD_BENCH
 duration=15; warmup=10; conc=8; only=; grants=cc,refresh,login; database=; floor_s=5; port=18700
-while (($#)); do
-  case $1 in
-    --duration) duration=$2; shift 2 ;;
-    --warmup) warmup=$2; shift 2 ;;
-    --concurrency) conc=$2; shift 2 ;;
-    --only) only=$2; shift 2 ;;
-    --grants) grants=$2; shift 2 ;;
-    --database) database=$2; shift 2 ;;
-    --floor-seconds) floor_s=$2; shift 2 ;;
-    --port-base) port=$2; shift 2 ;;
-    *) echo "unknown argument $1"; exit 2 ;;
-  esac
-done
-if [[ -z ${PORTCULLIS_BIN:-} ]]; then
-  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/portcullis-release}
-  (cd "$repo" && cargo build --release --bin portcullis)
-  PORTCULLIS_BIN=$CARGO_TARGET_DIR/release/portcullis
-fi
+parse_opts --duration=duration --warmup=warmup --concurrency=conc --only=only --grants=grants \
+  --database=database --floor-seconds=floor_s --port-base=port -- "$@"
+release_bin
 if [[ $grants == *login* && -z ${ARGON2_BIN:-} ]]; then
   export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/portcullis-release}
   (cd "$repo" && cargo build --release -q -p portcullis-blamka --example argon2id_floor)
@@ -53,21 +38,7 @@ cpu=$(( $(nproc) - 1 ))
 dir=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$dir"' EXIT
-# Read the template's clients and first user for the loader (no secrets are hard-coded here).
-read -r cc_client cc_secret pw_client pw_secret user < <(python3 - "$realm_json" <<'PY'
-import json, os, re, sys
-# ${VAR} / ${VAR:default} as the importers resolve them.
-sub = lambda s: re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}", lambda m: os.environ.get(m[1], m[2] if m[2] is not None else m[0]), s)
-r = json.loads(sub(open(sys.argv[1]).read()))
-cs = r["clients"]
-cc = next(c for c in cs if c.get("serviceAccountsEnabled"))
-pw = next(c for c in cs if c.get("directAccessGrantsEnabled") and not c.get("publicClient"))
-u = r["users"][0]
-pwd = next(c["value"] for c in u["credentials"] if c["type"] == "password")
-print(cc["clientId"], cc.get("secret", ""), pw["clientId"], pw.get("secret", ""), f'{u["username"]}:{pwd}')
-PY
-)
-realm=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["realm"])' "$realm_json")
+read -r cc_client cc_secret pw_client pw_secret user realm < <(realm_logins "$realm_json")
 # µs of CPU per RSA-2048 signature, one thread on $cpu (openssl divides by its user time).
 rsa_floor() {
   taskset -c "$cpu" openssl speed -seconds "$floor_s" rsa2048 2>/dev/null |
@@ -86,7 +57,7 @@ floors() {  # floors -> "RSA_US ARGON2_US" ("-" for what the grants don't need)
   echo "$r $a"
 }
 load() {  # load NAME TOKEN_URL PID
-  echo "== $1 (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "== $1 (load average $(loadavg))"
   local before after
   read -r -a before < <(floors)
   python3 "$bench/issuer_bench.py" --token-url "$2" --pid "$3" \
@@ -95,7 +66,7 @@ load() {  # load NAME TOKEN_URL PID
     tee "$dir/load.out"
   read -r -a after < <(floors)
   # The grants' ratios to their floors (the mean of the floor before and after the load).
-  python3 - "$dir/load.out" "${before[@]}" "${after[@]}" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+  python3 - "$dir/load.out" "${before[@]}" "${after[@]}" "$(loadavg)" <<'PY'
 import sys
 out, rb, ab, ra, aa, la = sys.argv[1:7]
 last = open(out).read().strip().splitlines()[-1]
@@ -116,25 +87,10 @@ print(f"load average after: {la}")
 PY
 }
 if [[ -z $only || $only == portcullis ]]; then
-  mkdir -p "$dir/routes"
-  cat > "$dir/portcullis.toml" <<TOML
-[listen]
-public = "127.0.0.1:$port"
-internal = "127.0.0.1:$((port + 81))"
-management = "127.0.0.1:$((port + 90))"
-[runtime]
-worker_threads = 1
-audit_log = false
-[routing]
-watch = false
-[issuer]
-database = "${database:-sqlite://$dir/portcullis.db}"
-import = ["$realm_json"]
-TOML
-  printf '[[route]]\nname = "auth"\nprefix = "/auth"\nupstreams = ["embedded:issuer"]\n' > "$dir/routes/auth.toml"
-  (cd "$dir" && exec taskset -c "$cpu" "$PORTCULLIS_BIN" run --config portcullis.toml >/dev/null 2>"$dir/gw.log") &
-  gw=$!; pids+=("$gw")
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$((port + 90))/health/ready" >/dev/null && break; sleep 0.1; done
+  issuer_config "$dir" "$port" $((port + 81)) $((port + 90)) "${database:-sqlite://$dir/portcullis.db}" "$realm_json"
+  start_pinned "$dir" "$cpu" "$dir/gw.log"
+  gw=$GW; pids+=("$gw")
+  wait_ready "http://127.0.0.1:$((port + 90))/health/ready" "$gw" "$dir/gw.log" 100
   echo "portcullis idle RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$gw/status)"
   load portcullis "http://127.0.0.1:$port/auth/realms/$realm/protocol/openid-connect/token" "$gw"
   kill "$gw"

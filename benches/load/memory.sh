@@ -13,24 +13,12 @@
 #   --settle S            seconds between ready and the idle reading (default 15: the realm
 #                         import's password hashing thread ends after 10 s idle)
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-bench=${BENCH_DIR:-$repo/../shared/bench}
+# shellcheck source=benches/load/common.sh
+source "$(dirname "$0")/common.sh"
+repo=$LOAD_REPO; bench=$LOAD_BENCH
 load=60; after=30; settle=15; conc=8
-while (($#)); do
-  case $1 in
-    --load) load=$2; shift 2 ;;
-    --after) after=$2; shift 2 ;;
-    --settle) settle=$2; shift 2 ;;
-    --concurrency) conc=$2; shift 2 ;;
-    *) echo "unknown argument $1"; exit 2 ;;
-  esac
-done
-if [[ -z ${PORTCULLIS_BIN:-} ]]; then
-  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/portcullis-release}
-  (cd "$repo" && cargo build --release --bin portcullis)
-  PORTCULLIS_BIN=$CARGO_TARGET_DIR/release/portcullis
-fi
+parse_opts --load=load --after=after --settle=settle --concurrency=conc -- "$@"
+release_bin
 cpu=$(( $(nproc) - 1 ))
 dir=$(mktemp -d)
 pids=()
@@ -45,14 +33,6 @@ describe() {
   file=$(awk '/^Rss:/ {r = $2} /^(Anonymous|Shmem):/ {a += $2} END {print r - a}' "/proc/$pid/smaps_rollup")
   echo "VmRSS $(mib "$(rss_kib "$pid")") MiB (anon $(mib "$anon"), file $(mib "$file")), $(awk '/^Threads/ {print $2}' "/proc/$pid/status") threads"
 }
-wait_ready() {  # wait_ready URL PID
-  for _ in $(seq 150); do
-    curl -sf "$1" >/dev/null && return 0
-    kill -0 "$2" 2>/dev/null || { echo "the gateway exited; its log:"; cat "$dir"/*.log; exit 1; }
-    sleep 0.1
-  done
-  echo "not ready: $1"; exit 1
-}
 stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
 
 # 1. The repo's portcullis.toml (TLS, SQLite, demo realm, cookie sessions), on other ports.
@@ -61,44 +41,20 @@ mkdir -p "$demo/data" "$demo/certs"
 cp -r "$repo/routes" "$repo/policies" "$repo/realms" "$demo/"
 sed -e 's/\b8443\b/18443/g; s/\b8080\b/18080/g; s/\b8081\b/18081/g; s/\b9000\b/19000/g' \
   "$repo/portcullis.toml" > "$demo/portcullis.toml"
-(cd "$demo" && exec taskset -c "$cpu" "$PORTCULLIS_BIN" run --config portcullis.toml >/dev/null 2>"$dir/demo.log") &
-gw=$!; pids+=("$gw")
-wait_ready http://127.0.0.1:19000/health/ready "$gw"
+start_pinned "$demo" "$cpu" "$dir/demo.log"
+gw=$GW; pids+=("$gw")
+wait_ready http://127.0.0.1:19000/health/ready "$gw" "$dir/demo.log" 150
 sleep "$settle"
 echo "portcullis.toml (issuer, TLS, SQLite) idle: $(describe "$gw")"
 stop "$gw"
 
 # 2. issuer.sh's bench config (one worker, the bench realm) under a login load.
 realm_json=$bench/oidc-provider/realm.json
-read -r pw_client pw_secret user realm < <(python3 - "$realm_json" <<'PY'
-import json, os, re, sys
-sub = lambda s: re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}", lambda m: os.environ.get(m[1], m[2] if m[2] is not None else m[0]), s)
-r = json.loads(sub(open(sys.argv[1]).read()))
-pw = next(c for c in r["clients"] if c.get("directAccessGrantsEnabled") and not c.get("publicClient"))
-u = r["users"][0]
-pwd = next(c["value"] for c in u["credentials"] if c["type"] == "password")
-print(pw["clientId"], pw.get("secret", ""), f'{u["username"]}:{pwd}', r["realm"])
-PY
-)
-mkdir -p "$dir/issuer/routes"
-cat > "$dir/issuer/portcullis.toml" <<TOML
-[listen]
-public = "127.0.0.1:18700"
-internal = "127.0.0.1:18781"
-management = "127.0.0.1:18790"
-[runtime]
-worker_threads = 1
-audit_log = false
-[routing]
-watch = false
-[issuer]
-database = "sqlite://$dir/issuer/portcullis.db"
-import = ["$realm_json"]
-TOML
-printf '[[route]]\nname = "auth"\nprefix = "/auth"\nupstreams = ["embedded:issuer"]\n' > "$dir/issuer/routes/auth.toml"
-(cd "$dir/issuer" && exec taskset -c "$cpu" "$PORTCULLIS_BIN" run --config portcullis.toml >/dev/null 2>"$dir/issuer.log") &
-gw=$!; pids+=("$gw")
-wait_ready http://127.0.0.1:18790/health/ready "$gw"
+read -r _ _ pw_client pw_secret user realm < <(realm_logins "$realm_json")
+issuer_config "$dir/issuer" 18700 18781 18790 "sqlite://$dir/issuer/portcullis.db" "$realm_json"
+start_pinned "$dir/issuer" "$cpu" "$dir/issuer.log"
+gw=$GW; pids+=("$gw")
+wait_ready http://127.0.0.1:18790/health/ready "$gw" "$dir/issuer.log" 150
 sleep "$settle"
 idle=$(rss_kib "$gw")
 echo "issuer bench config idle: $(describe "$gw")"
@@ -125,7 +81,7 @@ sidecar() {  # sidecar NAME BIN
   "$2" sidecar --listen 127.0.0.1:18900 --upstream http://127.0.0.1:18901 \
     --management 127.0.0.1:18902 >/dev/null 2>"$dir/sidecar.log" &
   local sc=$!; pids+=("$sc")
-  wait_ready http://127.0.0.1:18902/health/ready "$sc"
+  wait_ready http://127.0.0.1:18902/health/ready "$sc" "$dir/sidecar.log" 150
   sleep 5
   echo "sidecar ($1) idle: $(describe "$sc")"
   stop "$sc"
@@ -134,4 +90,4 @@ sidecar "$(basename "$(dirname "$PORTCULLIS_BIN")")/$(basename "$PORTCULLIS_BIN"
 if [[ -n ${SIDECAR_BIN:-} ]]; then
   sidecar "$SIDECAR_BIN" "$SIDECAR_BIN"
 fi
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average: $(loadavg)"

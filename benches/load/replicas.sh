@@ -7,12 +7,7 @@
 # usage: benches/load/replicas.sh [-n GRANTS] [--duration S] [--concurrency N]
 #   PORTCULLIS_BIN=path   use this binary instead of building target/release
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-bench=${BENCH_DIR:-$repo/../shared/bench}
-if [[ -z ${PORTCULLIS_BIN:-} ]]; then
-  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/portcullis-release}
-  (cd "$repo" && cargo build --release --bin portcullis)
-  PORTCULLIS_BIN=$CARGO_TARGET_DIR/release/portcullis
-fi
-exec python3 "$here/replicas.py" --bin "$PORTCULLIS_BIN" --bench-py "$bench/issuer_bench.py" "$@"
+# shellcheck source=benches/load/common.sh
+source "$(dirname "$0")/common.sh"
+release_bin
+exec python3 "$LOAD_HERE/replicas.py" --bin "$PORTCULLIS_BIN" --bench-py "$LOAD_BENCH/issuer_bench.py" "$@"

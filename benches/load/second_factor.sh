@@ -7,23 +7,12 @@
 # usage: benches/load/second_factor.sh [--seconds S] [--rounds N] [--users N]
 #   PORTCULLIS_BIN=path   the release binary (else cargo build --release)
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-bench=${BENCH_DIR:-$repo/../shared/bench}
+# shellcheck source=benches/load/common.sh
+source "$(dirname "$0")/common.sh"
+here=$LOAD_HERE; bench=$LOAD_BENCH
 seconds=8; rounds=3; users=96
-while (($#)); do
-  case $1 in
-    --seconds) seconds=$2; shift 2 ;;
-    --rounds) rounds=$2; shift 2 ;;
-    --users) users=$2; shift 2 ;;
-    *) echo "unknown argument $1"; exit 2 ;;
-  esac
-done
-if [[ -z ${PORTCULLIS_BIN:-} ]]; then
-  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/portcullis-release}
-  (cd "$repo" && cargo build --release --bin portcullis)
-  PORTCULLIS_BIN=$CARGO_TARGET_DIR/release/portcullis
-fi
+parse_opts --seconds=seconds --rounds=rounds --users=users -- "$@"
+release_bin
 cpu=$(( $(nproc) - 1 ))
 dir=$(mktemp -d)
 gw=
@@ -49,27 +38,11 @@ r["users"] = [{"username": f"pw{i}", "enabled": True, "credentials": [pw]} for i
 r.pop("groups", None)
 json.dump(r, open(out, "w"))
 PY
-mkdir -p "$dir/routes"
-cat > "$dir/portcullis.toml" <<TOML
-[listen]
-public = "127.0.0.1:28720"
-internal = "127.0.0.1:28781"
-management = "127.0.0.1:28790"
-[runtime]
-worker_threads = 1
-audit_log = false
-[routing]
-watch = false
-[issuer]
-database = "sqlite://$dir/portcullis.db"
-import = ["$dir/realm.json"]
-TOML
-printf '[[route]]\nname = "auth"\nprefix = "/auth"\nupstreams = ["embedded:issuer"]\n' > "$dir/routes/auth.toml"
-(cd "$dir" && exec taskset -c "$cpu" "$PORTCULLIS_BIN" run --config portcullis.toml >/dev/null 2>"$dir/gw.log") &
-gw=$!
-for _ in $(seq 600); do curl -sf http://127.0.0.1:28790/health/ready >/dev/null && break; sleep 0.1; done
-curl -sf http://127.0.0.1:28790/health/ready >/dev/null || { cat "$dir/gw.log" >&2; exit 1; }
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+issuer_config "$dir" 28720 28781 28790 "sqlite://$dir/portcullis.db" "$dir/realm.json"
+start_pinned "$dir" "$cpu" "$dir/gw.log"
+gw=$GW
+wait_ready http://127.0.0.1:28790/health/ready "$gw" "$dir/gw.log" 600
+echo "load average: $(loadavg)"
 taskset -c 0 python3 "$here/second_factor.py" \
   --token-url "http://127.0.0.1:28720/auth/realms/bench2fa/protocol/openid-connect/token" \
   --client bench --secret "$secret" --password "$password" --users "$users" --pid "$gw" \
