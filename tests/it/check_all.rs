@@ -126,12 +126,7 @@ async fn a_reload_refused_for_them_reports_all_three_and_keeps_the_running_state
     for p in ["/a/x", "/b/x"] {
         assert_eq!(c.get(gw.url(p)).send().await.unwrap().status(), 200, "{p}");
     }
-    let before: Value = reqwest::get(gw.mgmt_url("/admin/config"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let before = gw.admin_config().await;
 
     std::fs::write(
         gw.path("routes/routes.toml"),
@@ -164,12 +159,7 @@ async fn a_reload_refused_for_them_reports_all_three_and_keeps_the_running_state
 
     // The file watcher may try the same files again; whatever it does, nothing changes.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after: Value = reqwest::get(gw.mgmt_url("/admin/config"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after = gw.admin_config().await;
     assert_eq!(after["generation"], before["generation"], "{after}");
     assert!(
         after["last_error"]

@@ -324,6 +324,16 @@ impl Gateway {
 
     /// A reqwest client trusting only this gateway's certificate (ALPN offers h2 and h1).
     /// The management listener's Prometheus text.
+    /// The running configuration as `/admin/config` shows it (generation, last error, routes).
+    pub async fn admin_config(&self) -> serde_json::Value {
+        reqwest::get(self.mgmt_url("/admin/config"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn metrics(&self) -> String {
         reqwest::get(self.mgmt_url("/metrics"))
             .await

@@ -15,19 +15,25 @@ pub const REALM_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/realms/myreal
 /// A gateway with the issuer enabled (SQLite in its temp dir), the dev realm, the `/auth`
 /// route, a jwt route to `up`, and the demo policy.
 pub async fn issuer_gateway(up: &Upstream) -> Gateway {
+    Gateway::start(issuer_opts(up, &["myclient", "spa", "svc-reports"])).await
+}
+
+/// The options of [`issuer_gateway`] on a free public port, its jwt route taking tokens for
+/// `audiences`.
+pub fn issuer_opts(up: &Upstream, audiences: &[&str]) -> Opts {
     let public = free_port();
     let routes = route("auth", "/auth", &["embedded:issuer".into()], "")
         + &route("orders", "/api/orders", &[up.url()], "auth = \"jwt\"");
     let base = format!("https://localhost:{public}/auth");
     let mut o = Opts::new(routes).extra(&format!(
         "[[trust]]\nissuer = \"{base}/realms/myrealm\"\njwks_uri = \"embedded\"\n\
-         audiences = [\"myclient\", \"spa\", \"svc-reports\"]\n\
+         audiences = {audiences:?}\n\
          [issuer]\nfrontend_url = \"{base}\"\ndatabase = \"sqlite://data/portcullis.db\"\n\
          import = [\"{REALM_FILE}\"]\n"
     ));
     o.policies = crate::auth::POLICY.to_string();
     o.public_port = Some(public);
-    Gateway::start(o).await
+    o
 }
 
 fn html_unescape(s: &str) -> String {

@@ -8,10 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{
-    Gateway, INTEROP, Opts, Upstream, eventually, free_port, interop, route, venv_python,
-};
-use crate::issuer::REALM_FILE;
+use crate::harness::{Gateway, INTEROP, Upstream, eventually, free_port, interop, venv_python};
+use crate::issuer::issuer_opts;
 
 const ROOT: &str = "root";
 const ROOT_PW: &str = "root-pw";
@@ -19,24 +17,14 @@ const ROOT_PW: &str = "root-pw";
 /// The gateway of `issuer::issuer_gateway`, started with `env` (the bootstrap admin).
 async fn gateway(up: &Upstream, env: &[(&str, &str)]) -> Gateway {
     portcullis_gateway::app::install_crypto_provider();
-    let public = free_port();
-    let routes = route("auth", "/auth", &["embedded:issuer".into()], "")
-        + &route("orders", "/api/orders", &[up.url()], "auth = \"jwt\"");
-    let base = format!("https://localhost:{public}/auth");
-    let mut o = Opts::new(routes).extra(&format!(
-        "[[trust]]\nissuer = \"{base}/realms/myrealm\"\njwks_uri = \"embedded\"\n\
-         audiences = [\"myclient\"]\n\
-         [issuer]\nfrontend_url = \"{base}\"\ndatabase = \"sqlite://data/portcullis.db\"\n\
-         import = [\"{REALM_FILE}\"]\n"
-    ));
-    o.policies = crate::auth::POLICY.to_string();
-    o.public_port = Some(public);
+    let o = issuer_opts(up, &["myclient"]);
     // Only `env` names the bootstrap admin, whatever the test process inherited.
     let mut vars = vec![
         ("PORTCULLIS_BOOTSTRAP_ADMIN_USERNAME", None),
         ("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD", None),
     ];
     vars.extend(env.iter().map(|&(k, v)| (k, Some(v))));
+    let public = o.public_port.unwrap();
     let mut gw = Gateway::launch(&o, public, free_port(), None, &vars);
     gw.ready_within(Duration::from_secs(60)).await;
     gw

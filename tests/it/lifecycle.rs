@@ -87,12 +87,7 @@ async fn routes_reload_under_load_without_a_failed_request() {
         "failed requests during reloads (ok: {})",
         ok.load(Ordering::SeqCst)
     );
-    let cfg: Value = reqwest::get(gw.mgmt_url("/admin/config"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cfg = gw.admin_config().await;
     assert_eq!(cfg["generation"], 11);
     assert!(cfg["last_error"].as_array().is_some());
     let m = gw.metrics().await;

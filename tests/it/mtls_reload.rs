@@ -96,15 +96,6 @@ impl Load {
     }
 }
 
-async fn config(gw: &Gateway) -> Value {
-    reqwest::get(gw.mgmt_url("/admin/config"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 fn expiry_of(cfg: &Value, name: &str) -> Option<i64> {
     cfg["certificates"]["in_use"]
         .as_array()?
@@ -134,7 +125,7 @@ async fn certificate_and_client_ca_rotate_under_load_with_no_failed_request() {
         kept.get(m.url("/svc/kept")).send().await.unwrap().status(),
         200
     );
-    let before = config(&m.gw).await;
+    let before = m.gw.admin_config().await;
     assert_eq!(expiry_of(&before, "server"), Some(rcgen_year(4096)));
     assert!(expiry_of(&before, "client_ca").is_some(), "{before}");
 
@@ -192,7 +183,7 @@ async fn certificate_and_client_ca_rotate_under_load_with_no_failed_request() {
         200
     );
 
-    let after = config(&m.gw).await;
+    let after = m.gw.admin_config().await;
     assert_eq!(
         expiry_of(&after, "server"),
         Some(rcgen_year(2090)),
@@ -249,7 +240,7 @@ async fn a_bad_certificate_file_keeps_the_old_one_and_is_reported() {
         assert_eq!(r.status(), 422);
         let body: Value = r.json().await.unwrap();
         assert!(body["errors"].to_string().contains(file), "{body}");
-        let cfg = config(&m.gw).await;
+        let cfg = m.gw.admin_config().await;
         assert!(
             cfg["certificates"]["last_error"].to_string().contains(file),
             "{cfg}"
@@ -264,7 +255,7 @@ async fn a_bad_certificate_file_keeps_the_old_one_and_is_reported() {
         );
         replace(&dir.join(file), &good);
         within_5s("the reload after the fix", || async {
-            config(&m.gw).await["certificates"]["last_error"].is_null()
+            m.gw.admin_config().await["certificates"]["last_error"].is_null()
         })
         .await;
     }
@@ -314,7 +305,7 @@ async fn the_upstream_client_certificate_rotates_for_new_connections() {
         up.seen().last().unwrap().client.as_deref(),
         Some(&first.der[..])
     );
-    let cfg = config(&gw).await;
+    let cfg = gw.admin_config().await;
     assert_eq!(
         expiry_of(&cfg, "upstream/up/client_cert"),
         Some(rcgen_year(2080)),

@@ -153,6 +153,33 @@ fn html_unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// alice signed in at the embedded gateway's `/app/`: her jar and her session cookie's value.
+pub async fn alice(e: &Embedded) -> (Jar, String) {
+    let mut jar = Jar::default();
+    let r = sign_in(
+        &e.client,
+        &mut jar,
+        &format!("{}/app/", e.origin()),
+        "alice",
+        "password",
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let cookie = jar.session().unwrap();
+    (jar, cookie)
+}
+
+/// The gateway's client (`portcullis`, [`CLIENT_SECRET`]) redeeming refresh token `rt` at the
+/// token endpoint of the realm at `realm_url`.
+pub async fn refresh_grant(c: &reqwest::Client, realm_url: &str, rt: &str) -> reqwest::Response {
+    c.post(format!("{realm_url}/protocol/openid-connect/token"))
+        .basic_auth("portcullis", Some(CLIENT_SECRET))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", rt)])
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The first form of a page: its action and its hidden inputs.
 pub fn form_of(html: &str) -> (String, Vec<(String, String)>) {
     let form = html.split("<form").nth(1).expect("a form on the page");

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use super::{
-    CLIENT_SECRET, Embedded, Jar, KEY_A, KEY_B, embedded, form_of, location, metric, open_cookie,
-    seal_cookie, sign_in, write_keys,
+    CLIENT_SECRET, Embedded, KEY_A, KEY_B, alice, embedded, form_of, location, metric, open_cookie,
+    refresh_grant, seal_cookie, write_keys,
 };
 use portcullis_gateway::session::state::Header;
 
@@ -39,22 +39,6 @@ async fn reload(e: &Embedded) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-}
-
-/// alice's session cookie value after signing in.
-async fn alice(e: &Embedded) -> (Jar, String) {
-    let mut jar = Jar::default();
-    let r = sign_in(
-        &e.client,
-        &mut jar,
-        &format!("{}/app/", e.origin()),
-        "alice",
-        "password",
-    )
-    .await;
-    assert_eq!(r.status(), 200);
-    let cookie = jar.session().unwrap();
-    (jar, cookie)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -296,19 +280,8 @@ async fn sign_out_needs_its_form_and_origin_and_kills_the_refresh_token() {
     assert!(q.contains_key("id_token_hint"));
     // A copy of the old cookie is no session; the refresh token is dead at the provider.
     assert_eq!(with_cookie(&e, &cookie).await, 401);
-    let r = e
-        .client
-        .post(format!(
-            "{own}/auth/realms/myrealm/protocol/openid-connect/token"
-        ))
-        .basic_auth("portcullis", Some(CLIENT_SECRET))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", body.rt.as_deref().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let realm = format!("{own}/auth/realms/myrealm");
+    let r = refresh_grant(&e.client, &realm, body.rt.as_deref().unwrap()).await;
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
     // The provider's end-session endpoint takes the browser back to this origin.

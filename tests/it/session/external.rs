@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{
     CLIENT_SECRET, Jar, KEY_A, POLICY, browser_client, echoed, form_of, location, navigate,
-    open_cookie, realm_with_gateway_client, sign_in, write_keys,
+    open_cookie, realm_with_gateway_client, refresh_grant, sign_in, write_keys,
 };
 use crate::harness::{Gateway, Opts, Upstream, eventually, free_port, route};
 
@@ -110,18 +110,8 @@ async fn a_second_portcullis_is_the_provider_by_discovery_over_tls() {
         )),
         "{to}"
     );
-    let r = c
-        .post(format!(
-            "{base}/realms/myrealm/protocol/openid-connect/token"
-        ))
-        .basic_auth("portcullis", Some(CLIENT_SECRET))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", body.rt.as_deref().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let realm = format!("{base}/realms/myrealm");
+    let r = refresh_grant(&c, &realm, body.rt.as_deref().unwrap()).await;
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
 }
 

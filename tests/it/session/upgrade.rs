@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{Jar, embedded, sign_in};
+use super::{alice, embedded};
 
 const UPGRADE: &str = "GET /app/ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
     Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
@@ -13,16 +13,7 @@ const UPGRADE: &str = "GET /app/ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: webso
 #[tokio::test(flavor = "multi_thread")]
 async fn a_websocket_opens_on_a_session_route_with_the_session_only() {
     let e = embedded(300, &[], "").await;
-    let mut jar = Jar::default();
-    let r = sign_in(
-        &e.client,
-        &mut jar,
-        &format!("{}/app/", e.origin()),
-        "alice",
-        "password",
-    )
-    .await;
-    assert_eq!(r.status(), 200);
+    let (jar, _) = alice(&e).await;
 
     let refused = e.gw.raw(format!("{UPGRADE}\r\n").as_bytes()).await;
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
