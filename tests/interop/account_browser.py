@@ -20,7 +20,6 @@ deliberate violation at the end shows that such a log is seen. Prints "account b
 """
 import base64
 import glob
-import hashlib
 import json
 import os
 import secrets
@@ -34,7 +33,7 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from browser import chromium, claims, totp
+from browser import chromium, claims, pkce, totp
 from browser import wait as browser_wait
 
 mode, base, ca, rp, sink = sys.argv[1:6]
@@ -89,10 +88,8 @@ def labelled(d, field_id):
 
 def authorize(d):
     """Opens the client's authorization request (PKCE); returns the verifier and state."""
-    verifier = secrets.token_urlsafe(48)
+    verifier, challenge = pkce()
     state = secrets.token_urlsafe(8)
-    challenge = base64.urlsafe_b64encode(
-        hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     d.get(P + "/auth?" + urlencode({
         "client_id": "webapp", "redirect_uri": CALLBACK, "response_type": "code",
         "scope": "openid email", "state": state, "code_challenge": challenge,

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import struct
 
 from selenium import webdriver
@@ -41,6 +42,14 @@ def wait(d, what, cond, seconds=15):
     gone = (StaleElementReferenceException, NoSuchElementException)
     WebDriverWait(d, seconds, poll_frequency=0.1, ignored_exceptions=gone).until(
         cond, message=what)
+
+
+def pkce():
+    """A fresh PKCE code verifier and its S256 challenge (RFC 7636)."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(
+        hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
 
 
 def totp(key, at, period=30, digits=6):

@@ -11,9 +11,6 @@ usage: kc_browser.py MODE REALM_BASE_URL CA_PEM RP_BASE_URL
          the check answers "unsupported" and keycloak-js goes on without the iframe.
 Prints "... OK" on success; on failure, where the browser was, the page and its console.
 """
-import base64
-import hashlib
-import secrets
 import sys
 import traceback
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -21,7 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import requests
 from selenium.webdriver.common.by import By
 
-from browser import chromium, wait
+from browser import chromium, pkce, wait
 
 mode, base, ca, rp = sys.argv[1:5]
 P = base + "/protocol/openid-connect"
@@ -52,8 +49,7 @@ def refresh_refused(client_id, refresh_token):
 
 
 def code_flow(d):
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    verifier, challenge = pkce()
     callback = rp + "/cb"
 
     def authorize(state):

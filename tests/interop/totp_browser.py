@@ -6,9 +6,6 @@ one-time-code page (the code computed here, RFC 6238 with HMAC-SHA1 from the raw
 Keycloak stores it), keyboard only; the code comes back to the client's origin and its tokens
 say two factors (`acr` "2", `amr` ["pwd", "otp"]). Prints "totp browser OK".
 """
-import base64
-import hashlib
-import secrets
 import sys
 import time
 import traceback
@@ -18,15 +15,14 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from browser import chromium, claims, totp, wait
+from browser import chromium, claims, pkce, totp, wait
 
 base, ca, rp, user, password, secret = sys.argv[1:7]
 P = base + "/protocol/openid-connect"
 
 
 def run(d):
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    verifier, challenge = pkce()
     callback = rp + "/cb"
     d.get(P + "/auth?" + urlencode({
         "client_id": "webapp", "redirect_uri": callback, "response_type": "code",
