@@ -322,27 +322,21 @@ impl Gateway {
         format!("http://127.0.0.1:{}{path}", self.mgmt)
     }
 
-    /// A reqwest client trusting only this gateway's certificate (ALPN offers h2 and h1).
-    /// The management listener's Prometheus text.
     /// The running configuration as `/admin/config` shows it (generation, last error, routes).
     pub async fn admin_config(&self) -> serde_json::Value {
-        reqwest::get(self.mgmt_url("/admin/config"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.mgmt_get("/admin/config").await.json().await.unwrap()
     }
 
+    /// The management listener's Prometheus text.
     pub async fn metrics(&self) -> String {
-        reqwest::get(self.mgmt_url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        self.mgmt_get("/metrics").await.text().await.unwrap()
     }
 
+    async fn mgmt_get(&self, path: &str) -> reqwest::Response {
+        reqwest::get(self.mgmt_url(path)).await.unwrap()
+    }
+
+    /// A reqwest client trusting only this gateway's certificate (ALPN offers h2 and h1).
     pub fn client(&self) -> reqwest::Client {
         let mut b = reqwest::Client::builder().timeout(Duration::from_secs(20));
         if self.tls {
