@@ -33,7 +33,7 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from browser import chromium, claims, pkce, totp
+from browser import chromium, claims, pkce, text, totp
 from browser import wait as browser_wait
 
 mode, base, ca, rp, sink = sys.argv[1:6]
@@ -45,10 +45,6 @@ console = []  # every browser console entry, gathered after each step
 
 def wait(d, what, cond, seconds=20):
     browser_wait(d, what, cond, seconds)
-
-
-def text(d):
-    return d.find_element(By.TAG_NAME, "body").text
 
 
 def stale(element):

@@ -44,6 +44,14 @@ def wait(d, what, cond, seconds=15):
         cond, message=what)
 
 
+def text(d):
+    """The page's rendered text. One script call reads it atomically: a body element found
+    before a navigation and read after it fails, and Chromium 156 reports that as a generic
+    inspector error ("Node with given id does not belong to the document"), not as a stale
+    element that `wait` would let pass."""
+    return d.execute_script("return document.body ? document.body.innerText : ''")
+
+
 def pkce():
     """A fresh PKCE code verifier and its S256 challenge (RFC 7636)."""
     verifier = secrets.token_urlsafe(48)

@@ -17,17 +17,10 @@ import traceback
 
 from selenium.webdriver.common.by import By
 
-from browser import chromium, wait
+from browser import chromium, text, wait
 
 base, user, password = sys.argv[1:4]
 account = base + "/account/"
-
-
-def text(d):
-    # One script call reads the text atomically: a body element found before a navigation
-    # and read after it fails, and Chromium 156 reports that as a generic inspector error
-    # ("Node with given id does not belong to the document"), not as a stale element.
-    return d.execute_script("return document.body ? document.body.innerText : ''")
 
 
 def sign_out(d):
