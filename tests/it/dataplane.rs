@@ -373,7 +373,7 @@ async fn management_paths_do_not_exist_publicly_and_redirect_listener_308s() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn websocket_upgrade_passes_through() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let up = Upstream::start().await;
     // A tunnel is not a request head: it outlives the head deadline.
     let gw = Gateway::start(
@@ -390,24 +390,8 @@ async fn websocket_upgrade_passes_through() {
             .contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
         "{head}"
     );
-    // A masked text frame "hi"; the echo answers with the same text unmasked.
-    let mask = [1u8, 2, 3, 4];
-    let payload: Vec<u8> = b"hi"
-        .iter()
-        .enumerate()
-        .map(|(i, c)| c ^ mask[i % 4])
-        .collect();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let mut frame = vec![0x81, 0x80 | 2];
-    frame.extend_from_slice(&mask);
-    frame.extend_from_slice(&payload);
-    s.write_all(&frame).await.unwrap();
-    let mut resp = [0u8; 4];
-    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut resp))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(resp, [0x81, 2, b'h', b'i']);
+    crate::harness::websocket_echoes_hi(&mut s).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

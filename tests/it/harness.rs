@@ -444,6 +444,22 @@ pub async fn read_head<S: AsyncReadExt + Unpin>(s: &mut S) -> String {
     String::from_utf8_lossy(&head).into_owned()
 }
 
+/// On an open WebSocket to the echo upstream: a masked text frame "hi" comes back as the same
+/// text unmasked, within 5 s.
+pub async fn websocket_echoes_hi<S: AsyncReadExt + AsyncWriteExt + Unpin>(s: &mut S) {
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81, 0x80 | 2];
+    frame.extend_from_slice(&mask);
+    frame.extend(b"hi".iter().enumerate().map(|(i, c)| c ^ mask[i % 4]));
+    s.write_all(&frame).await.unwrap();
+    let mut resp = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut resp))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp, [0x81, 2, b'h', b'i']);
+}
+
 pub async fn read_some<S: AsyncReadExt + Unpin>(s: &mut S, max: Duration) -> String {
     let mut out = Vec::new();
     let deadline = Instant::now() + max;
