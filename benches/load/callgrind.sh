@@ -128,5 +128,5 @@ if [[ $target == session ]]; then
   measure session-jwt "$url"
   measure session "https://127.0.0.1:$port/app/api/admin/ping"
 else
-  measure "$target" "$url"
+  measure "$target$([[ $tls == 1 ]] && echo -tls || true)" "$url"
 fi
