@@ -81,6 +81,32 @@ pub(super) fn origin_url(proxy: &PublicProxy, session: &Session, trusted: bool) 
     origin_parts(proxy, session, trusted).map(|(p, h)| format!("{p}://{h}"))
 }
 
+/// The scheme and host the client used (`origin_parts`), or 400 when the host is not a host
+/// name.
+fn origin_or_refuse<'s>(
+    proxy: &PublicProxy,
+    session: &'s Session,
+    trusted: bool,
+) -> Result<(&'static str, Cow<'s, str>), Refusal> {
+    origin_parts(proxy, session, trusted)
+        .ok_or_else(|| Refusal::upstream(400, "bad_host", "the Host header is not a host name"))
+}
+
+/// The request as `crate::session` reads it, at the normalized `path` and from `origin`.
+fn session_req<'a>(session: &'a Session, ctx: &Ctx, path: &'a str, origin: Origin<'a>) -> Req<'a> {
+    let h = session.req_header();
+    Req {
+        method: &h.method,
+        path,
+        target: h.uri.path_and_query().map_or("/", |p| p.as_str()),
+        query: h.uri.query(),
+        headers: &h.headers,
+        origin,
+        client_ip: ctx.client_ip,
+        trusted_peer: ctx.trusted_peer,
+    }
+}
+
 /// Answers a gateway-owned path.
 pub(super) async fn serve_endpoint(
     proxy: &PublicProxy,
@@ -96,24 +122,8 @@ pub(super) async fn serve_endpoint(
     } else {
         Bytes::new()
     };
-    let Some((proto, host)) = origin_parts(proxy, session, ctx.trusted_peer) else {
-        return Err(Refusal::upstream(
-            400,
-            "bad_host",
-            "the Host header is not a host name",
-        ));
-    };
-    let req_header = session.req_header();
-    let req = Req {
-        method: &req_header.method,
-        path,
-        target: req_header.uri.path_and_query().map_or("/", |p| p.as_str()),
-        query: req_header.uri.query(),
-        headers: &req_header.headers,
-        origin: Origin { proto, host: &host },
-        client_ip: ctx.client_ip,
-        trusted_peer: ctx.trusted_peer,
-    };
+    let (proto, host) = origin_or_refuse(proxy, session, ctx.trusted_peer)?;
+    let req = session_req(session, ctx, path, Origin { proto, host: &host });
     let rt = &proxy.sessions;
     let reply = match ep {
         Endpoint::Auth => forward::decide(rt, snap, &req).await,
@@ -145,24 +155,9 @@ pub(super) async fn authenticate(
             "sign-in is not configured",
         ));
     };
-    let Some((proto, host)) = origin_parts(proxy, session, ctx.trusted_peer) else {
-        return Err(Refusal::upstream(
-            400,
-            "bad_host",
-            "the Host header is not a host name",
-        ));
-    };
-    let req_header = session.req_header();
-    let req = Req {
-        method: &req_header.method,
-        path: req_header.uri.path(),
-        target: req_header.uri.path_and_query().map_or("/", |p| p.as_str()),
-        query: req_header.uri.query(),
-        headers: &req_header.headers,
-        origin: Origin { proto, host: &host },
-        client_ip: ctx.client_ip,
-        trusted_peer: ctx.trusted_peer,
-    };
+    let (proto, host) = origin_or_refuse(proxy, session, ctx.trusted_peer)?;
+    let path = session.req_header().uri.path();
+    let req = session_req(session, ctx, path, Origin { proto, host: &host });
     let rt = &proxy.sessions;
     match current(rt, cfg, &req).await {
         Lookup::Found(f) => {

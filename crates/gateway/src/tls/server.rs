@@ -231,6 +231,17 @@ impl Verifier {
     fn current(&self) -> Option<Arc<Arc<dyn ClientCertVerifier>>> {
         self.0.verifier.as_ref().map(|v| v.load_full())
     }
+
+    /// `f` on the verifier in use; without one (no client CA configured), every check fails.
+    fn with_current<T>(
+        &self,
+        f: impl FnOnce(&dyn ClientCertVerifier) -> Result<T, rustls::Error>,
+    ) -> Result<T, rustls::Error> {
+        match self.current() {
+            Some(v) => f(v.as_ref().as_ref()),
+            None => Err(rustls::Error::General("no client CA".into())),
+        }
+    }
 }
 
 impl ClientCertVerifier for Verifier {
@@ -252,10 +263,7 @@ impl ClientCertVerifier for Verifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        match self.current() {
-            Some(v) => v.verify_client_cert(end_entity, intermediates, now),
-            None => Err(rustls::Error::General("no client CA".into())),
-        }
+        self.with_current(|v| v.verify_client_cert(end_entity, intermediates, now))
     }
 
     fn verify_tls12_signature(
@@ -264,10 +272,7 @@ impl ClientCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        match self.current() {
-            Some(v) => v.verify_tls12_signature(message, cert, dss),
-            None => Err(rustls::Error::General("no client CA".into())),
-        }
+        self.with_current(|v| v.verify_tls12_signature(message, cert, dss))
     }
 
     fn verify_tls13_signature(
@@ -276,10 +281,7 @@ impl ClientCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        match self.current() {
-            Some(v) => v.verify_tls13_signature(message, cert, dss),
-            None => Err(rustls::Error::General("no client CA".into())),
-        }
+        self.with_current(|v| v.verify_tls13_signature(message, cert, dss))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
