@@ -228,14 +228,7 @@ impl crate::postgres::PostgresStore {
         if !locked {
             return Ok(false);
         }
-        let held: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM signing_keys WHERE realm = $1 AND active AND alg = $2 LIMIT 1",
-        )
-        .bind(&k.realm)
-        .bind(&k.alg)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if held.is_some() {
+        if crate::sql::realms::active_key_held!(tx, k) {
             return Ok(false);
         }
         crate::sql::realms::insert_active_key!(tx, k);
@@ -265,14 +258,7 @@ impl crate::sqlite::SqliteStore {
     /// transaction.
     pub(crate) async fn add_key_once(&self, k: &KeyRow) -> anyhow::Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let held: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM signing_keys WHERE realm = $1 AND active AND alg = $2 LIMIT 1",
-        )
-        .bind(&k.realm)
-        .bind(&k.alg)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if held.is_some() {
+        if crate::sql::realms::active_key_held!(tx, k) {
             return Ok(false);
         }
         crate::sql::realms::insert_active_key!(tx, k);

@@ -121,3 +121,21 @@ macro_rules! insert_active_key {
 }
 
 pub(crate) use insert_active_key;
+
+/// In the transaction `$tx`: whether the realm of `$k` already has an active key of its
+/// algorithm (`ensure_active_key` then adds none).
+macro_rules! active_key_held {
+    ($tx:ident, $k:expr) => {{
+        let k: &crate::KeyRow = $k;
+        let held: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM signing_keys WHERE realm = $1 AND active AND alg = $2 LIMIT 1",
+        )
+        .bind(&k.realm)
+        .bind(&k.alg)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        held.is_some()
+    }};
+}
+
+pub(crate) use active_key_held;
