@@ -6,7 +6,10 @@ pub mod client_credentials;
 pub mod password;
 pub mod refresh_token;
 
-use super::directory::Directory;
+use std::sync::Arc;
+
+use super::directory::{CachedUser, Directory};
+use super::error::{OAuthError, OAuthResult};
 use super::state::State;
 use portcullis_store::ClientRow;
 
@@ -20,4 +23,13 @@ pub struct Ctx<'a> {
     pub issuer: String,
     /// The client's address, for login events and brute-force counting.
     pub ip: Option<String>,
+}
+
+/// The user a code or refresh token was issued to, through `dir`'s cache; gone or disabled
+/// since, it is `invalid_grant` ("User disabled") and no token is minted.
+async fn enabled_user(st: &State, dir: &Directory, user_id: &str) -> OAuthResult<Arc<CachedUser>> {
+    dir.user(st.store.as_ref(), user_id)
+        .await?
+        .filter(|c| c.user.enabled)
+        .ok_or_else(|| OAuthError::InvalidGrant("User disabled".into()))
 }

@@ -51,11 +51,7 @@ pub async fn grant(ctx: &Ctx<'_>, req: &Request<'_>) -> OAuthResult<TokenRespons
         .fresh_dir(&ctx.dir.realm)
         .await?
         .ok_or_else(|| OAuthError::NotFound("Realm does not exist".into()))?;
-    let cached = dir
-        .user(st.store.as_ref(), &row.user_id)
-        .await?
-        .filter(|c| c.user.enabled)
-        .ok_or_else(|| invalid("User disabled"))?;
+    let cached = super::enabled_user(st, &dir, &row.user_id).await?;
     mint(
         st,
         Mint {

@@ -77,11 +77,7 @@ pub async fn grant(ctx: &Ctx<'_>, presented: &str) -> OAuthResult<TokenResponse>
         .ok_or_else(|| {
             OAuthError::InvalidClient("Invalid client or Invalid client credentials".into())
         })?;
-    let cached = dir
-        .user(st.store.as_ref(), &family.user_id)
-        .await?
-        .filter(|c| c.user.enabled)
-        .ok_or_else(|| invalid("User disabled"))?;
+    let cached = super::enabled_user(st, &dir, &family.user_id).await?;
     mint(
         st,
         Mint {

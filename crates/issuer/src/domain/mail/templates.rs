@@ -38,7 +38,9 @@ impl std::fmt::Debug for Mail {
     }
 }
 
-fn escape(s: &str) -> String {
+/// `s` safe in HTML text and in quoted attribute values (`& < > " '`). The login and console
+/// pages escape with it too (`http::login::escape`), so mails and pages escape alike.
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
