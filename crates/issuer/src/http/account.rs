@@ -198,7 +198,7 @@ pub async fn overview(
         Err(r) => return r,
     };
     let f = frame(&realm, &s, "", "Your account", &q);
-    page::render(&f, StatusCode::OK, &page::overview(&s.user))
+    page::render(&f, &page::overview(&s.user))
 }
 
 /// `GET B/account/password`.
@@ -215,11 +215,7 @@ pub async fn password_page(
         Err(r) => return r,
     };
     let f = frame(&realm, &s, "password", "Change your password", &q);
-    page::render(
-        &f,
-        StatusCode::OK,
-        &page::password_form(&realm.name, &s.csrf),
-    )
+    page::render(&f, &page::password_form(&realm.name, &s.csrf))
 }
 
 /// `POST B/account/password`: `current`, `new`, `confirm`.
@@ -254,7 +250,7 @@ pub async fn change_password(
             let mut f = frame(&realm, &s, "password", "Change your password", &q);
             f.error = Some(&message);
             let form = page::password_form(&realm.name, &s.csrf);
-            page::render(&f, StatusCode::BAD_REQUEST, &form)
+            page::render(&f, &form)
         }
         Err(_) => internal(),
     }
@@ -276,13 +272,8 @@ async fn passkeys_page_with(
     let mut f = frame(realm, s, "passkeys", "Passkeys", q);
     f.error = error;
     f.script = available;
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
     let content = page::passkeys(&realm.name, &s.csrf, &keys, available);
-    page::render(&f, status, &content)
+    page::render(&f, &content)
 }
 
 /// `GET B/account/passkeys`.
@@ -411,13 +402,8 @@ async fn sessions_page_with(
     };
     let mut f = frame(realm, s, "sessions", "Sessions", q);
     f.error = error;
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
     let content = page::sessions(&realm.name, &s.csrf, &list, &s.session.id);
-    page::render(&f, status, &content)
+    page::render(&f, &content)
 }
 
 /// `GET B/account/sessions`.

@@ -20,6 +20,7 @@ use super::login_actions::{self, Flow};
 use super::mail_pages as pages;
 use super::params::Params;
 use super::realm::{self, Realm};
+use super::reset_credentials::posted_form;
 use super::urls::{ClientIp, Listener, bases, client_ip, listener};
 use crate::domain::credentials;
 use crate::domain::directory::Directory;
@@ -139,20 +140,11 @@ pub async fn post(
     body: Bytes,
 ) -> Response {
     let dir = &realm.dir;
-    let p = match Params::parse(&body) {
+    let expired = "Invalid or expired form. Go back and sign in again.";
+    let p = match posted_form(&body, &headers, expired) {
         Ok(p) => p,
-        Err(e) => return login::error_page(StatusCode::BAD_REQUEST, e.description()),
+        Err(r) => return *r,
     };
-    let csrf_ok = match (p.get("csrf"), login::cookie(&headers, CSRF_COOKIE)) {
-        (Some(a), Some(b)) => secrets::ct_eq(a, b),
-        _ => false,
-    };
-    if !csrf_ok {
-        return login::error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid or expired form. Go back and sign in again.",
-        );
-    }
     let b = bases(st.frontend_url.as_deref(), &headers, listener(ext));
     let rp = passkeys::relying_party(&b.frontend, &realm.name);
     // Hidden fields come back from the browser: validate them all over again.

@@ -31,20 +31,8 @@ pub(crate) const SESSION_COOKIE: &str = "PORTCULLIS_SESSION";
 /// HttpOnly nor SameSite=Lax.
 pub(crate) const SESSION_STATE_COOKIE: &str = "KEYCLOAK_SESSION";
 
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+/// HTML escaping for every page, the one the account mails use.
+pub(crate) use crate::domain::mail::templates::escape;
 
 pub(crate) struct Page<'a> {
     pub realm: &'a str,

@@ -16,7 +16,7 @@ use super::login;
 use super::mail_pages::{self as pages, Field, Form, Page};
 use super::params::Params;
 use super::realm::{self, Realm};
-use super::reset_credentials::{csrf_ok, fresh_form, with_csrf_cookie};
+use super::reset_credentials::{FORM_EXPIRED, fresh_form, posted_form, with_csrf_cookie};
 use super::urls::{Listener, bases, listener};
 use crate::domain::accounts;
 use crate::domain::directory::Directory;
@@ -131,16 +131,10 @@ pub async fn post(
     if !dir.settings.registration_allowed {
         return not_allowed();
     }
-    let p = match Params::parse(&body) {
+    let p = match posted_form(&body, &headers, FORM_EXPIRED) {
         Ok(p) => p,
-        Err(e) => return login::error_page(StatusCode::BAD_REQUEST, e.description()),
+        Err(r) => return *r,
     };
-    if !csrf_ok(&p, &headers) {
-        return login::error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid or expired form. Go back and try again.",
-        );
-    }
     let csrf = p.get("csrf").unwrap_or_default();
     let g = |k| p.get(k).unwrap_or_default();
     let fields = Fields {

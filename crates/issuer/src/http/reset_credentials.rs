@@ -39,6 +39,27 @@ pub(crate) fn csrf_ok(p: &Params, headers: &HeaderMap) -> bool {
     }
 }
 
+/// What a reset or registration form whose CSRF token does not check out answers.
+pub(crate) const FORM_EXPIRED: &str = "Invalid or expired form. Go back and try again.";
+
+/// A form's POST (reset, registration, the login form): the form, once it parses and its
+/// double-submit CSRF token checks out; else the error page, `expired` for a bad token.
+pub(crate) fn posted_form(
+    body: &[u8],
+    headers: &HeaderMap,
+    expired: &str,
+) -> Result<Params, Box<Response>> {
+    let p = Params::parse(body)
+        .map_err(|e| Box::new(login::error_page(StatusCode::BAD_REQUEST, e.description())))?;
+    if !csrf_ok(&p, headers) {
+        return Err(Box::new(login::error_page(
+            StatusCode::BAD_REQUEST,
+            expired,
+        )));
+    }
+    Ok(p)
+}
+
 /// A form page's GET (reset and registration): the carried query parsed, a fresh CSRF token
 /// made, and `form` drawn with both.
 pub(crate) fn fresh_form(
@@ -116,16 +137,10 @@ pub async fn post(
     if !dir.settings.reset_password_allowed {
         return not_allowed();
     }
-    let p = match Params::parse(&body) {
+    let p = match posted_form(&body, &headers, FORM_EXPIRED) {
         Ok(p) => p,
-        Err(e) => return login::error_page(StatusCode::BAD_REQUEST, e.description()),
+        Err(r) => return *r,
     };
-    if !csrf_ok(&p, &headers) {
-        return login::error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid or expired form. Go back and try again.",
-        );
-    }
     let csrf = p.get("csrf").unwrap_or_default();
     let Some(login_name) = p.get("username") else {
         return form(dir, &p, csrf, Some("Please specify username or email."));

@@ -39,14 +39,19 @@ pub(super) fn base(realm: &str) -> String {
 }
 
 /// The hidden CSRF field of every form.
-fn csrf_field(csrf: &str) -> String {
+pub(super) fn csrf_field(csrf: &str) -> String {
     format!(
         "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
         escape(csrf)
     )
 }
 
-pub(super) fn render(f: &Frame<'_>, status: StatusCode, content: &str) -> Response {
+/// A console page around `content`: 400 when it shows an error (a change was refused), else 200.
+pub(super) fn render(f: &Frame<'_>, content: &str) -> Response {
+    let status = match f.error {
+        Some(_) => StatusCode::BAD_REQUEST,
+        None => StatusCode::OK,
+    };
     let b = base(f.realm);
     let nav: String = SECTIONS
         .iter()

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State as AxState};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::page::{self, base};
@@ -28,10 +28,7 @@ fn when(t: i64) -> String {
 
 fn content(realm: &str, csrf: &str, list: &[CredentialRow], start: &account::TotpStart) -> String {
     let b = base(realm);
-    let csrf_field = format!(
-        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-        escape(csrf)
-    );
+    let csrf_field = page::csrf_field(csrf);
     let list = if list.is_empty() {
         "<p>You have no authenticator app set up.</p>\n".to_string()
     } else {
@@ -94,11 +91,7 @@ async fn page_with(
     };
     let mut f = frame(realm, s, "totp", "Authenticator apps", q);
     f.error = error;
-    let status = match error {
-        Some(_) => StatusCode::BAD_REQUEST,
-        None => StatusCode::OK,
-    };
-    page::render(&f, status, &content(&realm.name, &s.csrf, &list, &start))
+    page::render(&f, &content(&realm.name, &s.csrf, &list, &start))
 }
 
 /// `GET B/account/totp`.
