@@ -89,16 +89,21 @@ mod tests {
             .is_ok()
     }
 
-    #[tokio::test]
-    async fn a_kept_connection_is_lent_again_and_a_dropped_one_returns_to_the_pool() {
-        let pool = pool().await;
-        let held = Held::new();
-        let mut c = held.take(&pool).await.unwrap();
+    /// Takes a connection, marks it (`marked` finds it again) and keeps it.
+    async fn keep_marked(held: &Held<sqlx::Sqlite>, pool: &SqlitePool) {
+        let mut c = held.take(pool).await.unwrap();
         sqlx::query("CREATE TEMP TABLE mark (x)")
             .execute(&mut *c)
             .await
             .unwrap();
         held.put(c);
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_is_lent_again_and_a_dropped_one_returns_to_the_pool() {
+        let pool = pool().await;
+        let held = Held::new();
+        keep_marked(&held, &pool).await;
         assert_eq!((held.idle(), pool.num_idle()), (1, 0));
         let mut again = held.take(&pool).await.unwrap();
         assert!(
@@ -119,12 +124,7 @@ mod tests {
             stale_after: Duration::from_millis(50),
             ..Held::new()
         };
-        let mut c = held.take(&pool).await.unwrap();
-        sqlx::query("CREATE TEMP TABLE mark (x)")
-            .execute(&mut *c)
-            .await
-            .unwrap();
-        held.put(c);
+        keep_marked(&held, &pool).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         let mut next = held.take(&pool).await.unwrap();
         assert!(
