@@ -353,7 +353,6 @@ async fn policy_hot_reload_under_load() {
         "[roles.x\n".to_string(),
     ];
     let probe = s.gw.client();
-    let admin = reqwest::Client::new();
     let status = || async {
         probe
             .get(s.gw.url("/api/orders"))
@@ -369,11 +368,7 @@ async fn policy_hot_reload_under_load() {
         let policy_file = s.gw.path("policies/policies.toml");
         if i % 5 == 4 {
             std::fs::write(&policy_file, &invalid[i / 5]).unwrap();
-            let r = admin
-                .post(s.gw.mgmt_url("/admin/reload"))
-                .send()
-                .await
-                .unwrap();
+            let r = s.gw.reload().await;
             assert_eq!(r.status(), 422, "invalid policy {} accepted", i / 5);
             assert_eq!(
                 status().await,
@@ -387,11 +382,7 @@ async fn policy_hot_reload_under_load() {
         if i % 3 == 0 {
             s.gw.signal("HUP");
         } else if i % 3 == 1 {
-            admin
-                .post(s.gw.mgmt_url("/admin/reload"))
-                .send()
-                .await
-                .unwrap();
+            s.gw.reload().await;
         } // else: the file watcher picks it up
         let t = Instant::now();
         eventually("the policy change", Duration::from_secs(3), || async {

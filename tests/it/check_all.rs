@@ -135,11 +135,7 @@ async fn a_reload_refused_for_them_reports_all_three_and_keeps_the_running_state
     .unwrap();
     std::fs::write(gw.path("policies/1.toml"), roles("")).unwrap();
     std::fs::write(gw.path("policies/2.toml"), RULES).unwrap();
-    let r = reqwest::Client::new()
-        .post(gw.mgmt_url("/admin/reload"))
-        .send()
-        .await
-        .unwrap();
+    let r = gw.reload().await;
     assert_eq!(r.status(), 422);
     let body: Value = r.json().await.unwrap();
     let errors: Vec<&str> = body["errors"]

@@ -385,6 +385,16 @@ impl Gateway {
         conn.connect(name, tcp).await
     }
 
+    /// `POST /admin/reload` on the management listener: 200 when the new configuration was
+    /// applied, 422 with `{"errors": [...]}` when it was refused.
+    pub async fn reload(&self) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(self.mgmt_url("/admin/reload"))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([&format!("-{sig}"), &self.child.id().to_string()])

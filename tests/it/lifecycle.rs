@@ -28,18 +28,13 @@ async fn routes_reload_under_load_without_a_failed_request() {
             }
         }));
     }
-    let admin = reqwest::Client::new();
     for i in 0..10 {
         let up = if i % 2 == 0 { b.url() } else { a.url() };
         std::fs::write(gw.path("routes/routes.toml"), route("r", "/r", &[up], "")).unwrap();
         if i % 2 == 0 {
             gw.signal("HUP");
         } else {
-            let r = admin
-                .post(gw.mgmt_url("/admin/reload"))
-                .send()
-                .await
-                .unwrap();
+            let r = gw.reload().await;
             assert_eq!(r.status(), 200);
         }
         let target = if i % 2 == 0 { &b } else { &a };
@@ -57,11 +52,7 @@ async fn routes_reload_under_load_without_a_failed_request() {
         "[[route]]\nname = \"r\"\nprefix = \"r\"\nupstreams = []\n",
     )
     .unwrap();
-    let r = admin
-        .post(gw.mgmt_url("/admin/reload"))
-        .send()
-        .await
-        .unwrap();
+    let r = gw.reload().await;
     assert_eq!(r.status(), 422);
     let body: Value = r.json().await.unwrap();
     let errors = body["errors"].as_array().unwrap();

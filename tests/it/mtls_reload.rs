@@ -232,11 +232,7 @@ async fn a_bad_certificate_file_keeps_the_old_one_and_is_reported() {
         let good = std::fs::read_to_string(dir.join(file)).unwrap();
         replace(&dir.join(file), garbage);
         // An explicit reload answers with the error, naming the file.
-        let r = reqwest::Client::new()
-            .post(m.gw.mgmt_url("/admin/reload"))
-            .send()
-            .await
-            .unwrap();
+        let r = m.gw.reload().await;
         assert_eq!(r.status(), 422);
         let body: Value = r.json().await.unwrap();
         assert!(body["errors"].to_string().contains(file), "{body}");

@@ -33,11 +33,7 @@ async fn with_cookie(e: &Embedded, cookie: &str) -> u16 {
 }
 
 async fn reload(e: &Embedded) {
-    let r = reqwest::Client::new()
-        .post(e.gw.mgmt_url("/admin/reload"))
-        .send()
-        .await
-        .unwrap();
+    let r = e.gw.reload().await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
 
