@@ -287,6 +287,8 @@ impl ProxyHttp for PublicProxy {
         }
         ctx.client_cert = mtls::client_cert(session);
         let admitted = self.admit(session, ctx, &snap).await;
+        // `enforce` checks for a limit too; asking here first spares the routes without one
+        // (most) the construction and poll of its future on every request.
         if matches!(admitted, Ok(false))
             && ctx.route.as_ref().is_some_and(|r| r.rate_limit.is_some())
             && limit::enforce(&self.limits, &snap.trusted_proxies, session, ctx).await?
