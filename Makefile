@@ -97,11 +97,12 @@ lint: deps
 ## internet (PINGORA_CORE_SKIP).
 
 ## What the integration tests drive, installed when missing: Debian's chromium + chromedriver
-## (real-browser tests), nginx (forward auth), kubectl (kustomize), promtool (alert rules); the
+## (real-browser tests), nginx (forward auth), kubectl (kustomize), promtool (alert rules),
+## valgrind (the release build's text order, tests/it/text_order.rs); the
 ## Python venv of tests/interop/requirements.txt and the npm packages of tests/interop.
 VENV ?= $(HOME)/.cache/portcullis-venv
 TEST_APT := chromium:chromium chromedriver:chromium-driver nginx:nginx kubectl:kubernetes-client promtool:prometheus \
-  redis-server:redis-server
+  redis-server:redis-server valgrind:valgrind
 test-deps: deps
 	@missing=""; for pair in $(TEST_APT); do \
 	  command -v $${pair%%:*} >/dev/null || [ -x /usr/sbin/$${pair%%:*} ] || missing="$$missing $${pair##*:}"; \

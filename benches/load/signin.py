@@ -97,7 +97,9 @@ def sign_in(base, start, user, password):
         url = urllib.parse.urljoin(url, loc)
         s, loc, d = b.req("GET", url)
     expect("login page", s, (200,), d)
-    form = d.decode().split("<form", 1)[1]
+    # The first form is the password's (a realm with passkeys has a second one, its fields
+    # the same hidden ones).
+    form = d.decode().split("<form", 1)[1].split("</form>", 1)[0]
     action = html.unescape(re.search(r'action="([^"]+)"', form).group(1))
     fields = []
     for inp in form.split("<input")[1:]:

@@ -25,6 +25,7 @@ mod rate_limit;
 mod replicas;
 mod session;
 mod sidecar_mesh;
+mod text_order;
 mod tracing;
 mod upgrade;
 mod upstream_pool;
