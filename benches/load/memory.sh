@@ -19,6 +19,7 @@ repo=$LOAD_REPO; bench=$LOAD_BENCH
 load=60; after=30; settle=15; conc=8
 parse_opts --load=load --after=after --settle=settle --concurrency=conc -- "$@"
 release_bin
+python3 "$LOAD_HERE/text_order.py" --binary "$PORTCULLIS_BIN" --check "$repo/src/text-order.txt"
 cpu=$(( $(nproc) - 1 ))
 dir=$(mktemp -d)
 pids=()

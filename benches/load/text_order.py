@@ -8,6 +8,10 @@ most first. Names the binary does not define (libc, vdso) are left out, and so a
 that never ran: the linker puts them after, in its own order, away from the code that runs.
 
 usage: text_order.py --binary BIN --out FILE --group NAME=F1,F2 [--group NAME=F3 ...]
+       text_order.py --binary BIN --check FILE
+The second form says how many of FILE's names BIN defines, and whether BIN's text starts with
+the first of them (it does when the linker applied FILE): a stale order, after a change of
+rustc, Cargo.lock or the release profile, shows as few names found.
 """
 import argparse
 import collections
@@ -59,13 +63,30 @@ def defined_text(binary):
     return {p[2] for p in (line.split(maxsplit=2) for line in out.splitlines()) if len(p) == 3 and p[1] in "tTwW"}
 
 
+def check(binary, order_file, defined):
+    with open(order_file) as f:
+        names = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    found = [n for n in names if n in defined]
+    out = subprocess.run(["nm", "-n", "--defined-only", binary], check=True, capture_output=True, text=True).stdout
+    text = [p[2] for p in (line.split(maxsplit=2) for line in out.splitlines()) if len(p) == 3 and p[1] in "tT"]
+    applied = bool(found) and found[0] in text[:8]
+    print(f"text order: {len(found)} of {len(names)} names in this binary; "
+          f"{'applied' if applied else 'NOT applied'} (its text starts with {text[0] if text else '-'})")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out")
+    ap.add_argument("--check", metavar="ORDER")
     ap.add_argument("--group", action="append", default=[], metavar="NAME=FILE,FILE")
     a = ap.parse_args()
     defined = defined_text(a.binary)
+    if a.check:
+        check(a.binary, a.check, defined)
+        return
+    if not a.out:
+        ap.error("--out or --check is required")
     order, seen, counts = [], set(), []
     for group in a.group:
         name, _, files = group.partition("=")

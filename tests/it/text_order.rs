@@ -120,6 +120,18 @@ fn functions_that_ran_are_laid_out_first_hottest_group_first() {
     assert!(pos("per_request") < pos("at_start"), "{after:?}");
     assert!(pos("at_start") < pos("never_runs"), "{after:?}");
     assert!(pos("4main") < pos("never_runs"), "{after:?}");
+    // `--check` tells a binary laid out in the order from one that is not.
+    let check = |binary: &Path| {
+        run(Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/load/text_order.py"))
+            .arg("--binary")
+            .arg(binary)
+            .arg("--check")
+            .arg(&order))
+    };
+    let (on, off) = (check(&ordered), check(&plain));
+    assert!(on.contains("; applied"), "{on}");
+    assert!(off.contains("NOT applied"), "{off}");
     // The packed relocations leave a binary that still runs.
     assert!(!run(Command::new(&ordered).arg("serve")).trim().is_empty());
 }
