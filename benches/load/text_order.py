@@ -7,7 +7,7 @@ order given: the functions that ran in its files and in no earlier group, by sel
 most first. Names the binary does not define (libc, vdso) are left out, and so are functions
 that never ran: the linker puts them after, in its own order, away from the code that runs.
 
-usage: text_order.py --binary BIN --out FILE --group NAME=F1,F2 [--group NAME=F3 ...]
+usage: text_order.py --binary BIN [--binary BIN2] --out FILE --group NAME=F1,F2 [--group NAME=F3 ...]
        text_order.py --binary BIN --check FILE
 The second form says how many of FILE's names BIN defines, and whether BIN's text starts with
 the first of them (it does when the linker applied FILE): a stale order, after a change of
@@ -76,14 +76,14 @@ def check(binary, order_file, defined):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--binary", required=True)
+    ap.add_argument("--binary", action="append", required=True, help="repeatable: a name any of them defines")
     ap.add_argument("--out")
     ap.add_argument("--check", metavar="ORDER")
     ap.add_argument("--group", action="append", default=[], metavar="NAME=FILE,FILE")
     a = ap.parse_args()
-    defined = defined_text(a.binary)
+    defined = set().union(*(defined_text(b) for b in a.binary))
     if a.check:
-        check(a.binary, a.check, defined)
+        check(a.binary[0], a.check, defined_text(a.binary[0]))
         return
     if not a.out:
         ap.error("--out or --check is required")
@@ -106,7 +106,7 @@ def main():
             "# edit, regenerate. Functions, in this order: " + ", ".join(counts) + ".\n"
         )
         f.write("\n".join(order) + "\n")
-    print(f"{a.out}: {len(order)} functions ({', '.join(counts)}) of {len(defined)} the binary defines")
+    print(f"{a.out}: {len(order)} functions ({', '.join(counts)}) of {len(defined)} the binaries define")
 
 if __name__ == "__main__":
     main()

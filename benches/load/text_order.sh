@@ -11,7 +11,8 @@
 #      (proxied routes over HTTP/1.1 and HTTP/2, a bearer route, the token grants, discovery,
 #      JWKS, userinfo, a browser sign-in and its session route, the management endpoints, the
 #      http→https redirect), ten rounds; 15 s idle; shutdown;
-#   2. `portcullis sidecar` on the echo upstream: start-up, requests, shutdown.
+#   2. `portcullis sidecar` on the echo upstream: start-up, requests, shutdown; and the same
+#      for SIDECAR_BIN, the lean sidecar build, when given.
 # Loopback only; about a minute.
 #
 # usage: benches/load/text_order.sh [--rounds N] [--out FILE]
@@ -19,6 +20,8 @@
 #                         ~/.cache/portcullis-release). Symbol names carry the build's hashes
 #                         (rustc, Cargo.lock, the release profile), so the order only applies
 #                         to builds of the same; a name the linker does not find is skipped.
+#   SIDECAR_BIN=path      also the lean sidecar build (`--no-default-features --features
+#                         small-rss`), whose names differ: its order is appended.
 set -euo pipefail
 # shellcheck source=benches/load/common.sh
 source "$(dirname "$0")/common.sh"
@@ -98,24 +101,38 @@ sleep 15
 dump "$gw" "$dir/gw.out.3" http://127.0.0.1:19000/health/live
 kill -INT "$gw"; wait "$gw" 2>/dev/null || true
 
-# 2. The sidecar.
-(cd "$dir" && exec "${vg[@]}" --callgrind-out-file="$dir/sc.out" "$PORTCULLIS_BIN" sidecar --listen 127.0.0.1:18900 \
-  --upstream http://127.0.0.1:18080 --management 127.0.0.1:18902 >/dev/null 2>"$dir/sc.log") &
-sc=$!; pids+=("$sc")
-wait_ready http://127.0.0.1:18902/health/ready "$sc" "$dir/sc.log" 3000
-dump "$sc" "$dir/sc.out.1" http://127.0.0.1:18902/health/live
-for ((i = 0; i < rounds; i++)); do
-  "${c[@]}" -o /dev/null http://127.0.0.1:18900/hello
-  "${c[@]}" -o /dev/null -X POST --data-binary 'body' http://127.0.0.1:18900/post
-done
-dump "$sc" "$dir/sc.out.2" http://127.0.0.1:18902/health/live
-sleep 5
-kill -INT "$sc"; wait "$sc" 2>/dev/null || true
+# 2. The sidecar: sidecar PREFIX BIN runs BIN's, its dumps PREFIX.out.1 (start-up), .2
+#    (requests) and PREFIX.out (idle and shutdown).
+sidecar() {
+  (cd "$dir" && exec "${vg[@]}" --callgrind-out-file="$dir/$1.out" "$2" sidecar --listen 127.0.0.1:18900 \
+    --upstream http://127.0.0.1:18080 --management 127.0.0.1:18902 >/dev/null 2>"$dir/$1.log") &
+  local sc=$!; pids+=("$sc")
+  wait_ready http://127.0.0.1:18902/health/ready "$sc" "$dir/$1.log" 3000
+  dump "$sc" "$dir/$1.out.1" http://127.0.0.1:18902/health/live
+  for ((i = 0; i < rounds; i++)); do
+    "${c[@]}" -o /dev/null http://127.0.0.1:18900/hello
+    "${c[@]}" -o /dev/null -X POST --data-binary 'body' http://127.0.0.1:18900/post
+  done
+  dump "$sc" "$dir/$1.out.2" http://127.0.0.1:18902/health/live
+  sleep 5
+  kill -INT "$sc"; wait "$sc" 2>/dev/null || true
+}
+sidecar sc "$PORTCULLIS_BIN"
+# The lean sidecar build's own names (its features rename the gateway's and the binary's
+# functions), after the default build's: each build skips the other's.
+binaries=(--binary "$PORTCULLIS_BIN")
+lean=()
+if [[ -n ${SIDECAR_BIN:-} ]]; then
+  sidecar lean "$SIDECAR_BIN"
+  binaries+=(--binary "$SIDECAR_BIN")
+  lean=(--group "lean sidecar build=$dir/lean.out.2,$dir/lean.out,$dir/lean.out.1")
+fi
 
 # Dumps: NAME.out.1 start-up, .2 requests, .3 idle (the sidecar: .1 start-up, .2 requests),
 # NAME.out what ran after the last dump (shutdown; the sidecar's idle). The sidecar's start-up
 # goes before the gateway's: most of it is the gateway's too, and a sidecar then keeps fewer
 # pages that only the gateway's issuer and sessions use.
-python3 "$LOAD_HERE/text_order.py" --binary "$PORTCULLIS_BIN" --out "$out" \
+python3 "$LOAD_HERE/text_order.py" "${binaries[@]}" --out "$out" \
   --group "hot=$dir/gw.out.2,$dir/sc.out.2" --group "idle=$dir/gw.out.3,$dir/sc.out" \
-  --group "sidecar start-up=$dir/sc.out.1" --group "gateway start-up and shutdown=$dir/gw.out.1,$dir/gw.out"
+  --group "sidecar start-up=$dir/sc.out.1" --group "gateway start-up and shutdown=$dir/gw.out.1,$dir/gw.out" \
+  "${lean[@]}"
