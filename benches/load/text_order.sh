@@ -129,10 +129,12 @@ if [[ -n ${SIDECAR_BIN:-} ]]; then
 fi
 
 # Dumps: NAME.out.1 start-up, .2 requests, .3 idle (the sidecar: .1 start-up, .2 requests),
-# NAME.out what ran after the last dump (shutdown; the sidecar's idle). The sidecar's start-up
-# goes before the gateway's: most of it is the gateway's too, and a sidecar then keeps fewer
-# pages that only the gateway's issuer and sessions use.
+# NAME.out what ran after the last dump (shutdown; the sidecar's idle). The sidecar's functions
+# go first, its proxy path before the rest: they are the gateway's data plane too, and a sidecar
+# then keeps resident only pages of code it runs, not the issuer's and sessions' that the
+# gateway's own request and start-up groups add after them.
 python3 "$LOAD_HERE/text_order.py" "${binaries[@]}" --out "$out" \
-  --group "hot=$dir/gw.out.2,$dir/sc.out.2" --group "idle=$dir/gw.out.3,$dir/sc.out" \
-  --group "sidecar start-up=$dir/sc.out.1" --group "gateway start-up and shutdown=$dir/gw.out.1,$dir/gw.out" \
+  --group "proxy path=$dir/sc.out.2" --group "sidecar start-up, idle and shutdown=$dir/sc.out.1,$dir/sc.out" \
+  --group "gateway requests=$dir/gw.out.2" --group "gateway idle=$dir/gw.out.3" \
+  --group "gateway start-up and shutdown=$dir/gw.out.1,$dir/gw.out" \
   "${lean[@]}"
