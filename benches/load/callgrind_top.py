@@ -16,6 +16,52 @@ import re
 import sys
 
 
+REF = re.compile(r"\((\d+)\)(?:\s+(.*))?")
+# callgrind marks recursion levels (`name'2`); they are counted as one function.
+RECURSION = re.compile(r"'\d+$")
+
+
+def parse(path):
+    """(self instructions per function, {(caller, callee): [calls, inclusive instructions]})
+    of one callgrind.out file. Also used by text_order.py."""
+    names = {}
+    cost = collections.Counter()
+    edges = collections.defaultdict(lambda: [0, 0])
+    fn = None
+    cfn = None
+    pending_calls = None
+
+    def name(spec):
+        m = REF.match(spec)
+        if not m:
+            return spec
+        if m.group(2):
+            names[m.group(1)] = m.group(2)
+        return RECURSION.sub("", names.get(m.group(1), spec))
+
+    with open(path, errors="replace") as f:
+        for line in f:
+            if line.startswith("fn="):
+                fn = name(line[3:].strip())
+            elif line.startswith("cfn="):
+                cfn = name(line[4:].strip())
+            elif line.startswith("calls="):
+                pending_calls = int(line[6:].split()[0])
+            elif line[:1].isdigit() or line[:1] in "+-*":
+                parts = line.split()
+                if pending_calls is not None:
+                    # The callee's inclusive cost, not this function's.
+                    if cfn is not None and len(parts) >= 2:
+                        e = edges[(fn, cfn)]
+                        e[0] += pending_calls
+                        e[1] += int(parts[1])
+                    pending_calls = None
+                    continue
+                if len(parts) >= 2 and fn is not None:
+                    cost[fn] += int(parts[1])
+    return cost, edges
+
+
 def main():
     args = sys.argv[1:]
     callers_of = None
@@ -24,43 +70,7 @@ def main():
     path = args[0]
     requests = int(args[1]) if len(args) > 1 else 1
     top = int(args[2]) if len(args) > 2 else 40
-    names = {}
-    cost = collections.Counter()
-    # (caller, callee) -> [calls, inclusive instructions]
-    edges = collections.defaultdict(lambda: [0, 0])
-    fn = None
-    cfn = None
-    pending_calls = None
-    ref = re.compile(r"\((\d+)\)(?:\s+(.*))?")
-
-    def name(spec):
-        m = ref.match(spec)
-        if not m:
-            return spec
-        if m.group(2):
-            names[m.group(1)] = m.group(2)
-        return names.get(m.group(1), spec)
-
-    with open(path, errors="replace") as f:
-        for line in f:
-            if line.startswith("fn="):
-                fn = name(line[3:].strip())
-            elif line.startswith(("cfn=", "cfi=", "cob=")):
-                if line.startswith("cfn="):
-                    cfn = name(line[4:].strip())
-            elif line.startswith("calls="):
-                pending_calls = int(line[6:].split()[0])
-            elif line[:1].isdigit() or line[:1] in "+-*":
-                parts = line.split()
-                if pending_calls is not None:
-                    if callers_of is not None and cfn is not None and len(parts) >= 2:
-                        e = edges[(fn, cfn)]
-                        e[0] += pending_calls
-                        e[1] += int(parts[1])
-                    pending_calls = None
-                    continue
-                if len(parts) >= 2 and fn is not None:
-                    cost[fn] += int(parts[1])
+    cost, edges = parse(path)
     total = sum(cost.values())
     if callers_of is not None:
         rows = [(v[1], v[0], caller, callee) for (caller, callee), v in edges.items()

@@ -15,46 +15,10 @@ rustc, Cargo.lock or the release profile, shows as few names found.
 """
 import argparse
 import collections
-import re
 import subprocess
 import sys
 
-REF = re.compile(r"\((\d+)\)(?:\s+(.*))?")
-# callgrind marks recursion levels (`name'2`) and names an unknown address `0x…`.
-RECURSION = re.compile(r"'\d+$")
-
-
-def self_costs(path):
-    """Self instructions per function name in one callgrind.out file."""
-    names = {}
-    cost = collections.Counter()
-    fn = None
-    after_calls = False
-
-    def name(spec):
-        m = REF.match(spec)
-        if not m:
-            return spec
-        if m.group(2):
-            names[m.group(1)] = m.group(2)
-        return names.get(m.group(1), spec)
-
-    with open(path, errors="replace") as f:
-        for line in f:
-            if line.startswith("fn="):
-                fn = RECURSION.sub("", name(line[3:].strip()))
-            elif line.startswith("cfn="):
-                name(line[4:].strip())  # defines the id for later fn= lines
-            elif line.startswith("calls="):
-                after_calls = True
-            elif line[:1].isdigit() or line[:1] in "+-*":
-                if after_calls:
-                    after_calls = False  # the callee's inclusive cost, not this function's
-                    continue
-                parts = line.split()
-                if fn is not None and len(parts) >= 2:
-                    cost[fn] += int(parts[1])
-    return cost
+from callgrind_top import parse  # the same directory
 
 
 def defined_text(binary):
@@ -92,7 +56,7 @@ def main():
         name, _, files = group.partition("=")
         total = collections.Counter()
         for path in files.split(","):
-            total.update(self_costs(path))
+            total.update(parse(path)[0])  # self costs
         fresh = [n for n, c in total.most_common() if c > 0 and n in defined and n not in seen]
         seen.update(fresh)
         order += fresh
