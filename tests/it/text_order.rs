@@ -40,11 +40,18 @@ fn laid_out(binary: &Path) -> Vec<String> {
         .collect()
 }
 
-fn named<'a>(names: &'a [String], part: &str) -> &'a str {
+/// Where the name containing `part` is in `names`; a missing one fails the test (an `Option`
+/// would compare `None` as before everything).
+fn position(names: &[impl AsRef<str>], part: &str) -> usize {
     names
         .iter()
-        .find(|n| n.contains(part))
-        .unwrap_or_else(|| panic!("no {part} in {names:?}"))
+        .position(|n| n.as_ref().contains(part))
+        .unwrap_or_else(|| {
+            panic!(
+                "no {part} in {:?}",
+                names.iter().map(AsRef::as_ref).collect::<Vec<_>>()
+            )
+        })
 }
 
 #[test]
@@ -96,10 +103,15 @@ fn functions_that_ran_are_laid_out_first_hottest_group_first() {
     let listed: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
     // Only what ran, the request phase's function before the start-up's; `main` ran in both
     // phases and is listed once, in the first.
-    let at = |part: &str| listed.iter().position(|n| n.contains(part));
-    assert!(at("never_runs").is_none(), "{said}\n{text}");
-    assert!(at("per_request") < at("at_start"), "{said}\n{text}");
-    assert!(at("4main").is_some(), "{text}");
+    assert!(
+        !listed.iter().any(|n| n.contains("never_runs")),
+        "{said}\n{text}"
+    );
+    assert!(
+        position(&listed, "per_request") < position(&listed, "at_start"),
+        "{said}\n{text}"
+    );
+    position(&listed, "4main");
     assert_eq!(listed.iter().filter(|n| n.contains("4main")).count(), 1);
 
     // Linked with build.rs's options: the order holds in the binary, and the function that
@@ -116,7 +128,7 @@ fn functions_that_ran_are_laid_out_first_hottest_group_first() {
         ],
     );
     let after = laid_out(&ordered);
-    let pos = |part: &str| after.iter().position(|n| n == named(&after, part));
+    let pos = |part: &str| position(&after, part);
     assert!(pos("per_request") < pos("at_start"), "{after:?}");
     assert!(pos("at_start") < pos("never_runs"), "{after:?}");
     assert!(pos("4main") < pos("never_runs"), "{after:?}");
