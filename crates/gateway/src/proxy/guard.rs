@@ -198,9 +198,20 @@ pub fn normalized_target(
 
 /// Removes client-sent identity headers: the four the gateway sets and every other
 /// `X-Auth-Request-*` (oauth2-proxy also sends `-Access-Token` and `-Preferred-Username`, and
-/// back ends written for it trust them).
+/// back ends written for it trust them), `X-Forwarded-Client-Cert` (the verified client
+/// certificate, `mtls::forward`) and `X-Portcullis-Assertion` (the signed identity assertion,
+/// `session::edit_upstream`). One pass over the names present, not a hashed removal per name:
+/// this runs on every request and the headers are almost never there.
 pub fn strip_identity_headers(req: &mut http::HeaderMap) {
-    super::forwarded::remove_matching(req, |name| name.starts_with("x-auth-request-"));
+    super::forwarded::remove_matching(req, is_identity_header);
+}
+
+/// `X_FORWARDED_CLIENT_CERT` of `mtls` (which depends on this module, so the name is written
+/// out here; its test checks the two agree).
+pub(super) const XFCC: &str = "x-forwarded-client-cert";
+
+fn is_identity_header(name: &str) -> bool {
+    name.starts_with("x-auth-request-") || name == XFCC || name == crate::session::assertion::HEADER
 }
 
 /// The request id, made once per request as the header value it is sent as (upstream, to the
@@ -319,6 +330,9 @@ mod tests {
             ("x-auth-request-user", "root"),
             ("x-auth-request", "kept: not the family"),
             ("x-custom", "kept"),
+            ("X-Forwarded-Client-Cert", "Hash=forged"),
+            ("x-portcullis-assertion", "forged"),
+            ("x-forwarded-client-cert-extra", "kept: another name"),
         ] {
             h.append(
                 http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
@@ -328,7 +342,14 @@ mod tests {
         strip_identity_headers(&mut h);
         let mut left: Vec<&str> = h.keys().map(http::HeaderName::as_str).collect();
         left.sort_unstable();
-        assert_eq!(left, ["x-auth-request", "x-custom"]);
+        assert_eq!(
+            left,
+            [
+                "x-auth-request",
+                "x-custom",
+                "x-forwarded-client-cert-extra"
+            ]
+        );
     }
 
     #[test]

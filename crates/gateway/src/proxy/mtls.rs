@@ -84,10 +84,9 @@ fn refusal(
     }
 }
 
-/// Removes any client-sent `X-Forwarded-Client-Cert` and sets the gateway's own for a
-/// connection with a verified certificate.
+/// Sets the gateway's own `X-Forwarded-Client-Cert` for a connection with a verified
+/// certificate. A client-sent one is gone already: `guard::strip_identity_headers` runs first.
 pub fn forward(h: &mut HeaderMap, cert: Option<&ClientCert>) {
-    h.remove(&X_FORWARDED_CLIENT_CERT);
     if let Some(v) = cert.and_then(|c| c.xfcc.clone()) {
         h.insert(X_FORWARDED_CLIENT_CERT, v);
     }
@@ -105,7 +104,12 @@ mod tests {
             "X-Forwarded-Client-Cert",
             "URI=spiffe://evil".parse().unwrap(),
         );
+        h.append("x-kept", "1".parse().unwrap());
+        // The order `upstream_request_filter` runs them in.
+        super::super::guard::strip_identity_headers(&mut h);
         forward(&mut h, None);
         assert!(h.get(&X_FORWARDED_CLIENT_CERT).is_none());
+        assert_eq!(h.len(), 1);
+        assert_eq!(super::super::guard::XFCC, X_FORWARDED_CLIENT_CERT.as_str());
     }
 }

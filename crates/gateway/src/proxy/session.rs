@@ -246,7 +246,8 @@ async fn write(session: &mut Session, ctx: &mut Ctx, reply: Reply) -> Result<(),
 }
 
 /// The request to an upstream: the gateway's cookies removed; on session routes the access
-/// token (with `pass_access_token`); with `identity_assertion`, the assertion.
+/// token (with `pass_access_token`); with `identity_assertion`, the assertion. A client-sent
+/// assertion is gone already: `guard::strip_identity_headers` runs first.
 pub(super) fn edit_upstream(
     h: &mut HeaderMap,
     snap: &Snapshot,
@@ -255,7 +256,6 @@ pub(super) fn edit_upstream(
     rt: &crate::session::Runtime,
     origin: impl FnOnce() -> Option<String>,
 ) {
-    h.remove(assertion::HEADER);
     if let Some(cfg) = snap.session.as_deref() {
         strip_own_cookies(h, cfg);
     }

@@ -60,12 +60,82 @@ pub fn basic_credentials(headers: &HeaderMap) -> OAuthResult<Option<(String, Str
     let raw = STANDARD.decode(b64).map_err(|_| bad())?;
     let raw = String::from_utf8(raw).map_err(|_| bad())?;
     let (id, secret) = raw.split_once(':').ok_or_else(bad)?;
-    let decode = |s: &str| {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={s}"))
-            .ok()
-            .and_then(|mut v| v.pop())
-            .map(|(_, v)| v)
-            .ok_or_else(bad)
-    };
+    let decode = |s: &str| form_value(s).ok_or_else(bad);
     Ok(Some((decode(id)?, decode(secret)?)))
+}
+
+/// One `application/x-www-form-urlencoded` value, decoded whole as Keycloak's
+/// `URLDecoder.decode` does: `+` is a space and `%XX` a byte, while `&` and `=` are literal (a
+/// secret may hold them unencoded; they separate nothing here). `None` when the bytes are not
+/// UTF-8.
+fn form_value(s: &str) -> Option<String> {
+    let plus_as_space;
+    let s = if s.contains('+') {
+        plus_as_space = s.replace('+', " ");
+        plus_as_space.as_str()
+    } else {
+        s
+    };
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn basic(raw: &str) -> OAuthResult<Option<(String, String)>> {
+        let mut h = HeaderMap::new();
+        let v = format!("Basic {}", STANDARD.encode(raw));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&v).unwrap());
+        basic_credentials(&h)
+    }
+
+    fn pair(id: &str, secret: &str) -> Option<(String, String)> {
+        Some((id.to_string(), secret.to_string()))
+    }
+
+    #[test]
+    fn form_encoded_credentials_decode() {
+        assert_eq!(
+            basic("my%20app:s%2Bc%3Ar%26t").unwrap(),
+            pair("my app", "s+c:r&t")
+        );
+        assert_eq!(basic("app:a+b").unwrap(), pair("app", "a b"));
+        assert_eq!(basic("app:%C3%A9t%C3%A9").unwrap(), pair("app", "été"));
+    }
+
+    #[test]
+    fn unencoded_separators_stay_in_the_secret() {
+        // Clients that send the secret as is (no form encoding): `&` and `=` are not pair
+        // separators here, and the first `:` ends the id.
+        assert_eq!(basic("app:a&b=c").unwrap(), pair("app", "a&b=c"));
+        assert_eq!(basic("app:x:y").unwrap(), pair("app", "x:y"));
+        assert_eq!(basic("app:").unwrap(), pair("app", ""));
+    }
+
+    #[test]
+    fn malformed_credentials_are_invalid_client() {
+        for raw in ["no-colon", "app:%FF%FE"] {
+            let err = basic(raw).unwrap_err();
+            assert!(
+                matches!(err, OAuthError::InvalidClient(_)),
+                "{raw}: {err:?}"
+            );
+        }
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
+        assert!(matches!(
+            basic_credentials(&h),
+            Err(OAuthError::InvalidClient(_))
+        ));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
+        assert_eq!(basic_credentials(&h).unwrap(), None);
+    }
 }

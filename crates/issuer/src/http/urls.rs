@@ -5,7 +5,14 @@
 
 use std::net::IpAddr;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, header};
+
+// Named once: a `&str` name is parsed and hashed again on every lookup, and every token
+// request looks these up.
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The client address, when the gateway knows it (request extension). Without it the issuer
 /// uses the last `X-Forwarded-For` hop, which the gateway itself appends.
@@ -50,7 +57,7 @@ pub(crate) fn listener(ext: Option<axum::Extension<Listener>>) -> Listener {
 /// `X-Forwarded-Proto|Host|Port` (only well-formed hosts, else `localhost`); on the internal
 /// listener the backchannel uses the request's own `Host`.
 pub fn bases(frontend_url: Option<&str>, headers: &HeaderMap, listener: Listener) -> Bases {
-    let header = |name: &str| {
+    let header = |name: &HeaderName| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -59,20 +66,20 @@ pub fn bases(frontend_url: Option<&str>, headers: &HeaderMap, listener: Listener
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    let own_host = header("host")
+    let own_host = header(&header::HOST)
         .filter(|h| valid_host(h))
         .unwrap_or("localhost");
     let frontend = match frontend_url {
         Some(f) => f.trim_end_matches('/').to_string(),
         None => {
-            let proto = match header("x-forwarded-proto") {
+            let proto = match header(&X_FORWARDED_PROTO) {
                 Some(p) if p.eq_ignore_ascii_case("https") => "https",
                 _ => "http",
             };
-            let host = header("x-forwarded-host")
+            let host = header(&X_FORWARDED_HOST)
                 .filter(|h| valid_host(h))
                 .unwrap_or(own_host);
-            let port = header("x-forwarded-port").filter(|p| p.bytes().all(|b| b.is_ascii_digit()));
+            let port = header(&X_FORWARDED_PORT).filter(|p| p.bytes().all(|b| b.is_ascii_digit()));
             let has_port = host.rsplit_once(':').is_some_and(|(_, p)| !p.contains(']'));
             let default_port =
                 matches!((proto, port), ("https", Some("443")) | ("http", Some("80")));
@@ -101,7 +108,7 @@ pub fn client_ip(ext: Option<ClientIp>, headers: &HeaderMap) -> Option<String> {
         return Some(ip.0.to_string());
     }
     headers
-        .get("x-forwarded-for")
+        .get(&X_FORWARDED_FOR)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.rsplit(',').next())
         .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok())

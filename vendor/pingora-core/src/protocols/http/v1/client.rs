@@ -294,7 +294,7 @@ impl HttpSession {
                         // portcullis patch: without `keep_header_case` no second map of
                         // the names' case is built.
                         let code = resp.code.unwrap();
-                        let size_hint = Some(resp.headers.len());
+                        let size_hint = Some(resp.headers.len() + RESPONSE_HEADER_HEADROOM);
                         let built = if self.keep_header_case {
                             ResponseHeader::build(code, size_hint)
                         } else {
@@ -1024,6 +1024,19 @@ mod tests_stream {
             };
             assert_eq!(wire, expected);
         }
+    }
+
+    // portcullis patch: the parsed response's map has room for what a proxy adds.
+    #[tokio::test]
+    async fn read_response_leaves_room_for_added_headers() {
+        init_log();
+        let input = b"HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 0\r\n\r\n";
+        let mock_io = Builder::new().read(&input[..]).build();
+        let mut http_stream = HttpSession::new(Box::new(mock_io));
+        http_stream.read_response().await.unwrap();
+        let headers = &http_stream.resp_header().unwrap().headers;
+        assert_eq!(headers.len(), 2);
+        assert!(headers.capacity() >= 2 + RESPONSE_HEADER_HEADROOM);
     }
 
     #[tokio::test]

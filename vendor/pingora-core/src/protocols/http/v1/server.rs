@@ -361,7 +361,7 @@ impl HttpSession {
                         let method = req.method.unwrap_or("");
                         // we path httparse to allow unsafe bytes in the str
                         let path = req.path.unwrap_or("").as_bytes();
-                        let size_hint = Some(req.headers.len());
+                        let size_hint = Some(req.headers.len() + REQUEST_HEADER_HEADROOM);
                         let mut request_header = Box::new(if self.keep_header_case {
                             RequestHeader::build(method, path, size_hint)?
                         } else {
@@ -1940,6 +1940,28 @@ mod tests_stream {
         let mut wire = Vec::new();
         req.header_to_h1_wire(&mut wire);
         assert_eq!(wire, b"X-CuStOm: a\r\nhost: h\r\n");
+    }
+
+    // portcullis patch: the parsed request's map has room for what a proxy adds.
+    #[tokio::test]
+    async fn read_request_leaves_room_for_added_headers() {
+        init_log();
+        let input = b"GET / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n";
+        for keep in [true, false] {
+            let mock_io = Builder::new().read(&input[..]).build();
+            let mut http_stream = HttpSession::new(Box::new(mock_io));
+            http_stream.set_keep_header_case(keep);
+            http_stream.read_request().await.unwrap();
+            let headers = &http_stream.req_header().headers;
+            assert_eq!(headers.len(), 2);
+            assert!(headers.capacity() >= 2 + REQUEST_HEADER_HEADROOM);
+            // The copy a proxy sends upstream keeps the room: reserving for its additions
+            // builds no new table.
+            let mut up = http::request::Parts::from(http_stream.req_header().clone()).headers;
+            let before = up.capacity();
+            up.reserve(REQUEST_HEADER_HEADROOM);
+            assert_eq!(up.capacity(), before);
+        }
     }
 
     // portcullis patch: header case only when kept.
