@@ -109,6 +109,22 @@ mod tests {
     }
 
     #[test]
+    fn what_a_client_encodes_decodes_back() {
+        // The `client_auth` fuzz target's property, on the awkward characters.
+        let enc =
+            |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+        for (id, secret) in [
+            ("a b", "+ %2B %zz %"),
+            ("x:y", "&=;,/?#[]@!$'()*"),
+            ("été", "秘密 \u{1f511}\t\n"),
+            ("", ""),
+        ] {
+            let got = basic(&format!("{}:{}", enc(id), enc(secret))).unwrap();
+            assert_eq!(got, pair(id, secret), "{id:?}:{secret:?}");
+        }
+    }
+
+    #[test]
     fn unencoded_separators_stay_in_the_secret() {
         // Clients that send the secret as is (no form encoding): `&` and `=` are not pair
         // separators here, and the first `:` ends the id.
