@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod forwarded;
 pub mod identity;
 pub mod keys;
 pub mod metrics;

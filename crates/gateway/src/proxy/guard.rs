@@ -206,12 +206,10 @@ pub fn strip_identity_headers(req: &mut http::HeaderMap) {
     super::forwarded::remove_matching(req, is_identity_header);
 }
 
-/// `X_FORWARDED_CLIENT_CERT` of `mtls` (which depends on this module, so the name is written
-/// out here; its test checks the two agree).
-pub(super) const XFCC: &str = "x-forwarded-client-cert";
-
 fn is_identity_header(name: &str) -> bool {
-    name.starts_with("x-auth-request-") || name == XFCC || name == crate::session::assertion::HEADER
+    name.starts_with("x-auth-request-")
+        || name == portcullis_core::forwarded::X_FORWARDED_CLIENT_CERT.as_str()
+        || name == crate::session::assertion::HEADER
 }
 
 /// The request id, made once per request as the header value it is sent as (upstream, to the

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderName};
+use http::HeaderMap;
 use pingora::proxy::Session;
 
 use super::Ctx;
@@ -18,7 +18,7 @@ use portcullis_core::metrics::metrics;
 use portcullis_core::route::{AuthMode, Route};
 
 /// Envoy's header for the client certificate, set by the gateway only.
-pub const X_FORWARDED_CLIENT_CERT: HeaderName = HeaderName::from_static("x-forwarded-client-cert");
+pub use portcullis_core::forwarded::X_FORWARDED_CLIENT_CERT;
 
 /// The `reason` of a refusal for a missing certificate (audit line, metric label).
 pub const MISSING: &str = "client_certificate_missing";
@@ -110,6 +110,5 @@ mod tests {
         forward(&mut h, None);
         assert!(h.get(&X_FORWARDED_CLIENT_CERT).is_none());
         assert_eq!(h.len(), 1);
-        assert_eq!(super::super::guard::XFCC, X_FORWARDED_CLIENT_CERT.as_str());
     }
 }

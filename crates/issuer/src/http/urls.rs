@@ -6,13 +6,9 @@
 use std::net::IpAddr;
 
 use http::{HeaderMap, HeaderName, header};
-
-// Named once: a `&str` name is parsed and hashed again on every lookup, and every token
-// request looks these up.
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+use portcullis_core::forwarded::{
+    X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PORT, X_FORWARDED_PROTO,
+};
 
 /// The client address, when the gateway knows it (request extension). Without it the issuer
 /// uses the last `X-Forwarded-For` hop, which the gateway itself appends.
