@@ -27,12 +27,15 @@ def defined_text(binary):
     return {p[2] for p in (line.split(maxsplit=2) for line in out.splitlines()) if len(p) == 3 and p[1] in "tTwW"}
 
 
-def check(binary, order_file, defined):
+def check(binary, order_file):
     with open(order_file) as f:
         names = [line.strip() for line in f if line.strip() and not line.startswith("#")]
-    found = [n for n in names if n in defined]
+    # One listing, in address order: what the binary defines, and what its text starts with.
     out = subprocess.run(["nm", "-n", "--defined-only", binary], check=True, capture_output=True, text=True).stdout
-    text = [p[2] for p in (line.split(maxsplit=2) for line in out.splitlines()) if len(p) == 3 and p[1] in "tT"]
+    syms = [p for p in (line.split(maxsplit=2) for line in out.splitlines()) if len(p) == 3]
+    defined = {p[2] for p in syms if p[1] in "tTwW"}
+    text = [p[2] for p in syms if p[1] in "tT"]
+    found = [n for n in names if n in defined]
     applied = bool(found) and found[0] in text[:8]
     print(f"text order: {len(found)} of {len(names)} names in this binary; "
           f"{'applied' if applied else 'NOT applied'} (its text starts with {text[0] if text else '-'})")
@@ -45,12 +48,12 @@ def main():
     ap.add_argument("--check", metavar="ORDER")
     ap.add_argument("--group", action="append", default=[], metavar="NAME=FILE,FILE")
     a = ap.parse_args()
-    defined = set().union(*(defined_text(b) for b in a.binary))
     if a.check:
-        check(a.binary[0], a.check, defined_text(a.binary[0]))
+        check(a.binary[0], a.check)
         return
     if not a.out:
         ap.error("--out or --check is required")
+    defined = set().union(*(defined_text(b) for b in a.binary))
     order, seen, counts = [], set(), []
     for group in a.group:
         name, _, files = group.partition("=")
